@@ -1,0 +1,35 @@
+"""Monitoring: is the database reachable, which version runs."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from rooms.db import utcnow
+from server.api.routing import Auth, Call, Endpoint
+from server.api.schemas import HealthOut
+
+log = logging.getLogger("giaoban.health")
+
+
+async def health(call: Call) -> web.Response:
+    try:
+        await call.services.db.ping()
+        database = "ok"
+    except Exception as exc:  # any failure to answer is "unreachable", the reason is logged
+        log.warning("health: database unreachable: %s", exc)
+        database = "unreachable"
+    body = HealthOut(
+        status="ok" if database == "ok" else "degraded",
+        version=call.services.version,
+        database=database,
+        time=utcnow(),
+    )
+    return web.json_response(body.model_dump(mode="json"), status=200 if database == "ok" else 503)
+
+
+ENDPOINTS = (
+    Endpoint("GET", "/api/health", health, "Health for monitoring (503 when the database is down)",
+             auth=Auth.PUBLIC, response=HealthOut, tag="health"),
+)  # fmt: skip

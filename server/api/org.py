@@ -1,0 +1,121 @@
+"""Units, halls, terminals and users."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from rooms import org
+from rooms.schemas import HallIn, HallPatch, Id, TerminalIn, UnitIn, UserIn
+from server.api.routing import Auth, Call, Endpoint
+from server.api.schemas import HallOut, TerminalOut, TerminalPaired, UnitOut, UserOut
+
+
+class HallQuery(BaseModel):
+    unit_id: Id | None = None
+
+
+async def list_units(call: Call) -> list[UnitOut]:
+    return [UnitOut.of(u) for u in await org.list_units(call.session, await call.access())]
+
+
+async def create_unit(call: Call) -> UnitOut:
+    return UnitOut.of(await org.create_unit(call.session, await call.access(), call.body))
+
+
+async def list_halls(call: Call) -> list[HallOut]:
+    halls = await org.list_halls(call.session, await call.access(), call.query.unit_id)
+    return [HallOut.of(h) for h in halls]
+
+
+async def get_hall(call: Call) -> HallOut:
+    return HallOut.of(
+        await org.get_hall(call.session, await call.access(), call.path_id("hall_id"))
+    )
+
+
+async def create_hall(call: Call) -> HallOut:
+    return HallOut.of(await org.create_hall(call.session, await call.access(), call.body))
+
+
+async def update_hall(call: Call) -> HallOut:
+    hall = await org.update_hall(
+        call.session, await call.access(), call.path_id("hall_id"), call.body
+    )
+    return HallOut.of(hall)
+
+
+async def list_terminals(call: Call) -> list[TerminalOut]:
+    terminals = await org.list_terminals(call.session, await call.access(), call.path_id("hall_id"))
+    return [TerminalOut.of(t) for t in terminals]
+
+
+def _paired(call: Call, terminal: org.Terminal, token: str) -> TerminalPaired:
+    return TerminalPaired(
+        terminal=TerminalOut.of(terminal),
+        token=token,
+        pairing_url=f"{call.base_url()}/terminal#token={token}",
+    )
+
+
+async def pair_terminal(call: Call) -> TerminalPaired:
+    terminal, token = await org.pair_terminal(
+        call.session, await call.access(), call.path_id("hall_id"), call.body
+    )
+    return _paired(call, terminal, token)
+
+
+async def rotate_terminal(call: Call) -> TerminalPaired:
+    terminal, token = await org.rotate_terminal(
+        call.session, await call.access(), call.path_id("terminal_id")
+    )
+    return _paired(call, terminal, token)
+
+
+async def revoke_terminal(call: Call) -> TerminalOut:
+    terminal = await org.revoke_terminal(
+        call.session, await call.access(), call.path_id("terminal_id")
+    )
+    return TerminalOut.of(terminal)
+
+
+async def list_users(call: Call) -> list[UserOut]:
+    return [UserOut.of(u) for u in await org.list_users(call.session, await call.access())]
+
+
+async def create_user(call: Call) -> UserOut:
+    access = await call.access()
+    access.require_admin("Creating a user")
+    data: UserIn = call.body
+    password_hash = await call.services.passwords.hash(data.password)
+    return UserOut.of(await org.create_user(call.session, access, data, password_hash))
+
+
+ENDPOINTS = (
+    Endpoint("GET", "/api/units", list_units, "The units the caller may see",
+             auth=Auth.USER, response=list[UnitOut], tag="organisation"),
+    Endpoint("POST", "/api/units", create_unit, "Add a unit below one the caller manages",
+             auth=Auth.USER, body=UnitIn, response=UnitOut, status=201, tag="organisation"),
+    Endpoint("GET", "/api/halls", list_halls, "Halls the caller may see",
+             query=HallQuery, response=list[HallOut], tag="organisation"),
+    Endpoint("POST", "/api/halls", create_hall, "Add a hall to a unit",
+             auth=Auth.USER, body=HallIn, response=HallOut, status=201, tag="organisation"),
+    Endpoint("GET", "/api/halls/{hall_id}", get_hall, "One hall", response=HallOut,
+             tag="organisation"),
+    Endpoint("PATCH", "/api/halls/{hall_id}", update_hall, "Rename, move or deactivate a hall",
+             auth=Auth.USER, body=HallPatch, response=HallOut, tag="organisation"),
+    Endpoint("GET", "/api/halls/{hall_id}/terminals", list_terminals, "A hall's terminals",
+             auth=Auth.USER, response=list[TerminalOut], tag="terminals"),
+    Endpoint("POST", "/api/halls/{hall_id}/terminals", pair_terminal,
+             "Pair a new terminal: returns its token and pairing link, shown once",
+             auth=Auth.USER, body=TerminalIn, response=TerminalPaired, status=201, tag="terminals"),
+    Endpoint("POST", "/api/terminals/{terminal_id}/rotate", rotate_terminal,
+             "Give a terminal a new token; the old one stops working",
+             auth=Auth.USER, response=TerminalPaired, tag="terminals"),
+    Endpoint("POST", "/api/terminals/{terminal_id}/revoke", revoke_terminal,
+             "Revoke a terminal's token for good", auth=Auth.USER, response=TerminalOut,
+             tag="terminals"),
+    Endpoint("GET", "/api/users", list_users, "All users (admin)", auth=Auth.USER,
+             response=list[UserOut], tag="organisation"),
+    Endpoint("POST", "/api/users", create_user, "Create a user with roles (admin)",
+             auth=Auth.USER, body=UserIn, response=UserOut, status=201, tag="organisation"),
+)  # fmt: skip

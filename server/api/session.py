@@ -1,0 +1,135 @@
+"""Logging in and out, and who the caller is."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from aiohttp import web
+from pydantic import StringConstraints
+
+from rooms.access import ActorKind
+from rooms.db import utcnow
+from rooms.models import Hall, MeetingState, User
+from rooms.schemas import Strict
+from server.api.routing import Auth, Call, Endpoint, error_response
+from server.api.schemas import HallOut, MeetingOut, TerminalHome, UserOut, WhoAmI
+from server.models import WebSession
+from server.security import SESSION_COOKIE, new_session_token, session_token_hash
+
+log = logging.getLogger("giaoban.auth")
+
+
+class LoginIn(Strict):
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+async def login(call: Call) -> web.StreamResponse:
+    body: LoginIn = call.body
+    services = call.services
+    keys = (f"user:{body.username.lower()}", f"ip:{call.request.remote}")
+    wait = services.throttle.retry_after(*keys)
+    if wait > 0:
+        log.warning("login throttled for %r from %s", body.username, call.request.remote)
+        response = error_response(
+            429,
+            "too_many_attempts",
+            f"too many failed logins; try again in {int(wait) + 1} seconds",
+            retry_after=int(wait) + 1,
+        )
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    user = await call.session.scalar(sa.select(User).where(User.username == body.username))
+    ok = await services.passwords.verify(user.password_hash if user else None, body.password)
+    if user is None or not ok or not user.active:
+        services.throttle.failed(*keys)
+        log.info("login failed for %r from %s", body.username, call.request.remote)
+        return error_response(401, "bad_credentials", "wrong username or password")
+    services.throttle.succeeded(*keys)
+
+    now = utcnow()
+    token, token_hash = new_session_token()
+    hours = services.settings.session_hours
+    await call.session.execute(sa.delete(WebSession).where(WebSession.expires_at <= now))
+    call.session.add(
+        WebSession(token_hash=token_hash, user_id=user.id, expires_at=now + timedelta(hours=hours))
+    )
+    await call.session.commit()
+    log.info("user %s logged in from %s", user.id, call.request.remote)
+    payload = WhoAmI(kind="user", name=user.full_name, user=UserOut.of(user))
+    response = web.json_response(payload.model_dump(mode="json"))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=call.request.secure,
+    )
+    return response
+
+
+async def logout(call: Call) -> web.StreamResponse:
+    cookie = call.request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await call.session.execute(
+            sa.delete(WebSession).where(WebSession.token_hash == session_token_hash(cookie))
+        )
+        await call.session.commit()
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def whoami(call: Call) -> WhoAmI:
+    actor = call.actor
+    assert actor is not None
+    if actor.kind is ActorKind.TERMINAL:
+        hall = await call.session.get(Hall, actor.hall_id)
+        return WhoAmI(
+            kind="terminal",
+            name=actor.name,
+            terminal_id=actor.terminal_id,
+            hall=HallOut.of(hall) if hall else None,
+        )
+    user = await call.session.get(User, actor.user_id)
+    assert user is not None
+    return WhoAmI(kind="user", name=actor.name, user=UserOut.of(user))
+
+
+async def terminal_home(call: Call) -> TerminalHome | web.Response:
+    """A terminal's own hall and its live and upcoming meetings (the next 7 days)."""
+    actor = call.actor
+    if actor is None or actor.kind is not ActorKind.TERMINAL or actor.hall_id is None:
+        return error_response(403, "forbidden", "this is for a paired terminal (bearer token)")
+    hall = await call.session.get(Hall, actor.hall_id)
+    assert hall is not None
+    now = utcnow()
+    meetings = await call.services.scheduler.list(
+        call.session, await call.access(), start=now, end=now + timedelta(days=7)
+    )
+    return TerminalHome(
+        terminal_id=actor.terminal_id or 0,
+        hall=HallOut.of(hall),
+        now=now,
+        meetings=[
+            MeetingOut.of(m)
+            for m in meetings
+            if m.state in (MeetingState.SCHEDULED, MeetingState.LIVE)
+        ],
+    )
+
+
+ENDPOINTS = (
+    Endpoint("POST", "/api/session", login, "Log in (sets the session cookie)", auth=Auth.PUBLIC,
+             body=LoginIn, response=WhoAmI, tag="session"),
+    Endpoint("DELETE", "/api/session", logout, "Log out", auth=Auth.PUBLIC, tag="session"),
+    Endpoint("GET", "/api/session", whoami, "Who is calling: a person or a terminal",
+             response=WhoAmI, tag="session"),
+    Endpoint("GET", "/api/terminal", terminal_home, "A terminal's hall and its next meetings",
+             response=TerminalHome, tag="terminals"),
+)  # fmt: skip

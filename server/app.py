@@ -1,0 +1,134 @@
+"""The app factory: ``create_app(settings)`` wires settings, database, scheduling and the API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+import web as web_assets
+from rooms.db import utcnow
+from rooms.scheduling import Scheduler
+from server import __version__
+from server.api import health, meetings, org, session
+from server.api.routing import Endpoint, add_endpoints, error_response, openapi
+from server.db import Database
+from server.security import LoginThrottle, Passwords
+from server.settings import Settings
+from server.state import SERVICES, Services
+
+log = logging.getLogger("giaoban.server")
+
+MAX_BODY = 1024 * 1024
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    *health.ENDPOINTS,
+    *session.ENDPOINTS,
+    *org.ENDPOINTS,
+    *meetings.ENDPOINTS,
+)
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def api_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every API error is JSON with a code and a message; nothing escapes as a bare 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        code = STATUS_CODES.get(exc.status, "error")
+        response = error_response(exc.status, code, exc.reason)
+        if exc.status == 405:
+            response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not request.path.startswith("/api/"):
+            raise
+        return error_response(500, "internal", "internal error; it has been logged")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: who, what (path without its query: it may hold a feed key), result."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        actor = request.get("actor")
+        self.logger.info(
+            '%s "%s %s" %s %.1fms %s',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time * 1000,
+            actor.label if actor is not None else "-",
+        )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    passwords: Passwords | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> web.Application:
+    """The whole server as one aiohttp application; resources open and close with it."""
+    app = web.Application(middlewares=[api_errors], client_max_size=MAX_BODY)
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        app[SERVICES] = Services(
+            settings=settings,
+            db=db,
+            scheduler=Scheduler(settings.series_horizon_days, clock=clock),
+            passwords=passwords or Passwords(),
+            throttle=LoginThrottle(),
+            version=__version__,
+        )
+        log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app.cleanup_ctx.append(services_ctx)
+    add_endpoints(app, ENDPOINTS)
+
+    document = json.dumps(openapi(ENDPOINTS, __version__), ensure_ascii=False)
+
+    async def openapi_json(_: web.Request) -> web.Response:
+        return web.Response(text=document, content_type="application/json")
+
+    app.router.add_get("/api/openapi.json", openapi_json)
+    add_pages(app)
+    return app
+
+
+def add_pages(app: web.Application) -> None:
+    """The front-end: static files from ``web/static``, served by this server (no CDN)."""
+    static = web_assets.STATIC_DIR
+
+    def page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+        async def serve(_: web.Request) -> web.FileResponse:
+            return web.FileResponse(static / name, headers={"Cache-Control": "no-cache"})
+
+        return serve
+
+    app.router.add_get("/", page("index.html"))
+    app.router.add_get("/terminal", page("terminal.html"))
+    app.router.add_static("/static/", static)

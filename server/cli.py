@@ -1,0 +1,180 @@
+"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from rooms.access import Access, Actor, ActorKind, Grant
+from rooms.errors import DomainError
+from rooms.models import RoleName
+from rooms.org import create_user
+from rooms.scheduling import Scheduler, load_tree
+from rooms.schemas import GrantIn, UserIn
+from server import __version__
+from server.app import AccessLogger, create_app
+from server.db import Database, current_revision, head_revision, migrate_sync
+from server.demo import is_seeded, save_credentials, seed_demo
+from server.security import Passwords
+from server.settings import Settings, SettingsError
+from server.tls import ensure_demo_certificate, fingerprint, local_addresses, server_context
+
+log = logging.getLogger("giaoban")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _base_urls(settings: Settings) -> list[str]:
+    if settings.public_url:
+        return [settings.public_url]
+    scheme = "https" if settings.tls_enabled else "http"
+    hosts = local_addresses() if settings.host in ("0.0.0.0", "::", "") else [settings.host]
+    return [f"{scheme}://{h}:{settings.port}" for h in [*hosts, "localhost"]]
+
+
+def _check_schema(settings: Settings) -> None:
+    current, head = current_revision(settings.database_url), head_revision()
+    if current != head:
+        raise SettingsError(
+            f"the database is at revision {current or 'none'}, this version needs {head}: "
+            "run `giaoban migrate` first"
+        )
+
+
+def serve(settings: Settings) -> None:
+    _check_schema(settings)
+    ssl_context = None
+    if settings.tls_enabled:
+        assert settings.tls_cert and settings.tls_key
+        ssl_context = server_context(settings.tls_cert, settings.tls_key)
+        print(f"TLS certificate SHA-256 fingerprint: {fingerprint(settings.tls_cert)}", flush=True)
+    else:
+        print("Serving plain HTTP: browsers allow camera and microphone only on localhost.")
+    for url in _base_urls(settings):
+        print(f"giaoban {__version__} listening on {url}/", flush=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_context=ssl_context,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("giaoban.access"),
+        print=None,
+    )
+
+
+async def _seed(settings: Settings) -> str | None:
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            if await is_seeded(session):
+                return None
+            creds = await seed_demo(session, Passwords(), Scheduler(settings.series_horizon_days))
+        text = creds.render(_base_urls(settings)[0])
+        save_credentials(settings.var_dir, text)
+        return text
+    finally:
+        await db.close()
+
+
+def seed(settings: Settings) -> None:
+    text = asyncio.run(_seed(settings))
+    if text is None:
+        print("The database already holds a province; nothing seeded.")
+    else:
+        print(text)
+
+
+def demo(settings: Settings) -> None:
+    """Everything the README's first command needs: migrate, seed once, certificate, serve."""
+    if not settings.tls_enabled:
+        cert, key = ensure_demo_certificate(settings.var_dir / "tls")
+        settings = Settings.from_env({**os.environ, "GIAOBAN_TLS_CERT": str(cert),
+                                      "GIAOBAN_TLS_KEY": str(key)})  # fmt: skip
+    migrate_sync(settings.database_url)
+    created = asyncio.run(_seed(settings))
+    creds = settings.var_dir / "demo-credentials.txt"
+    print("=" * 78)
+    print("giaoban demo: tỉnh Quảng Bình (demo province)")
+    if created is None and creds.exists():
+        print(creds.read_text(encoding="utf-8").rstrip())
+    elif created is not None:
+        print(created)
+    print(f"(kept in {creds})")
+    print("The certificate is self-signed: accept it in the browser, or install "
+          f"{settings.tls_cert} on the terminals.")  # fmt: skip
+    print("=" * 78, flush=True)
+    serve(settings)
+
+
+async def _create_admin(settings: Settings, username: str, full_name: str, password: str) -> None:
+    db = Database(settings.database_url)
+    passwords = Passwords()
+    try:
+        async with db.session() as session:
+            root = Actor(ActorKind.USER, "giaoban CLI", grants=(Grant(RoleName.ADMIN, None),))
+            access = Access(root, await load_tree(session))
+            data = UserIn(username=username, full_name=full_name, password=password,
+                          roles=[GrantIn(role=RoleName.ADMIN)])  # fmt: skip
+            await create_user(session, access, data, await passwords.hash(password))
+    finally:
+        await db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="giaoban", description="giao ban trực tuyến")
+    parser.add_argument("--version", action="version", version=f"giaoban {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve HTTP(S) with the settings from GIAOBAN_* variables")
+    migrate_p = sub.add_parser("migrate", help="upgrade the database schema")
+    migrate_p.add_argument("--revision", default="head")
+    sub.add_parser("seed-demo", help="create the demo province in an empty database")
+    sub.add_parser("demo", help="migrate, seed the demo once, make a certificate, serve HTTPS")
+    admin_p = sub.add_parser("create-admin", help="create an admin (password from "
+                             "GIAOBAN_ADMIN_PASSWORD or a prompt)")  # fmt: skip
+    admin_p.add_argument("username")
+    admin_p.add_argument("--full-name", default="Quản trị hệ thống")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+        _setup_logging(settings.log_level)
+        if args.command == "serve":
+            serve(settings)
+        elif args.command == "migrate":
+            migrate_sync(settings.database_url, args.revision)
+            print(f"database at revision {current_revision(settings.database_url)}")
+        elif args.command == "seed-demo":
+            migrate_sync(settings.database_url)
+            seed(settings)
+        elif args.command == "demo":
+            demo(settings)
+        elif args.command == "create-admin":
+            password = os.environ.get("GIAOBAN_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+            asyncio.run(_create_admin(settings, args.username, args.full_name, password))
+            print(f"admin {args.username} created")
+    except SettingsError as exc:
+        print(f"giaoban: {exc}", file=sys.stderr)
+        return 2
+    except (DomainError, ValidationError) as exc:
+        print(f"giaoban: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Settings: one frozen object built from ``GIAOBAN_*`` environment variables.
+
+Every setting has a safe default for the embedded mode (one process, SQLite and the archive
+under ``var/``). Nothing here is mutable once built; the app receives it from its factory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A ``GIAOBAN_*`` variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment configures. Build it with :meth:`from_env`."""
+
+    var_dir: Path
+    """Where the embedded mode keeps its state: database, secret key, demo certificate."""
+    database_url: str
+    """SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
+    archive_dir: Path
+    """The archive store (in production the data centre's NAS mount)."""
+    host: str
+    port: int
+    secret_key: bytes = field(repr=False)
+    """Signs calendar-feed keys and other server-issued links. Never logged."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    public_url: str | None = None
+    """The URL halls use to reach the server, used in pairing links and calendar feeds."""
+    series_horizon_days: int = 366
+    """An open-ended series stops after this many days (conflicts are checked up to it)."""
+    session_hours: int = 12
+    """How long a person's login lasts."""
+    log_level: str = "INFO"
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, create_dirs: bool = True
+    ) -> Settings:
+        """Build the settings from ``env`` (default ``os.environ``).
+
+        The secret key, when not given, is generated once and kept in ``var/secret_key``.
+        """
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(f"GIAOBAN_{name}")
+            return value if value not in (None, "") else None
+
+        var_dir = Path(get("VAR_DIR") or "var").resolve()
+        if create_dirs:
+            var_dir.mkdir(parents=True, exist_ok=True)
+        database_url = get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'giaoban.db'}"
+        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                "GIAOBAN_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        archive_dir = Path(get("ARCHIVE_DIR") or var_dir / "archive").resolve()
+
+        port_text = get("PORT") or "8443"
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise SettingsError(f"GIAOBAN_PORT must be a number, not {port_text!r}") from None
+        if not 0 <= port <= 65535:
+            raise SettingsError(f"GIAOBAN_PORT must be between 0 and 65535, not {port}")
+
+        cert, key = get("TLS_CERT"), get("TLS_KEY")
+        if (cert is None) != (key is None):
+            raise SettingsError("GIAOBAN_TLS_CERT and GIAOBAN_TLS_KEY must be given together")
+        for name, value in (("TLS_CERT", cert), ("TLS_KEY", key)):
+            if value is not None and not Path(value).is_file():
+                raise SettingsError(f"GIAOBAN_{name}: no such file {value}")
+
+        secret = get("SECRET_KEY")
+        secret_key = secret.encode() if secret else _stored_secret(var_dir, create_dirs)
+
+        horizon_text = get("SERIES_HORIZON_DAYS") or "366"
+        try:
+            horizon = int(horizon_text)
+        except ValueError:
+            raise SettingsError("GIAOBAN_SERIES_HORIZON_DAYS must be a number") from None
+
+        return cls(
+            var_dir=var_dir,
+            database_url=database_url,
+            archive_dir=archive_dir,
+            host=get("HOST") or "0.0.0.0",
+            port=port,
+            secret_key=secret_key,
+            tls_cert=Path(cert).resolve() if cert else None,
+            tls_key=Path(key).resolve() if key else None,
+            public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+            series_horizon_days=horizon,
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def _stored_secret(var_dir: Path, create: bool) -> bytes:
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_bytes().strip()
+    if not create:
+        raise SettingsError(f"no GIAOBAN_SECRET_KEY and no {path}")
+    value = secrets.token_urlsafe(48).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
+    return value

@@ -1,0 +1,25 @@
+"""What the app holds: one :class:`Services` object under a typed key, never module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from rooms.scheduling import Scheduler
+from server.db import Database
+from server.security import LoginThrottle, Passwords
+from server.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    scheduler: Scheduler
+    passwords: Passwords
+    throttle: LoginThrottle
+    version: str
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
