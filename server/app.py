@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -19,7 +20,7 @@ from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.db import Database
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
-from server.state import SERVICES, Services
+from server.state import ACTOR, SERVICES, Services
 
 log = logging.getLogger("giaoban.server")
 
@@ -69,7 +70,7 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: who, what (path without its query: it may hold a feed key), result."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        actor = request.get("actor")
+        actor = request.get(ACTOR)
         self.logger.info(
             '%s "%s %s" %s %.1fms %s',
             request.remote,
@@ -81,10 +82,16 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+def runner_options() -> dict[str, Any]:
+    """How every runner of the app (``serve``, tests) logs requests."""
+    return {"access_log_class": AccessLogger, "access_log": logging.getLogger("giaoban.access")}
+
+
 def create_app(
     settings: Settings,
     *,
     passwords: Passwords | None = None,
+    throttle: LoginThrottle | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The whole server as one aiohttp application; resources open and close with it."""
@@ -97,7 +104,7 @@ def create_app(
             db=db,
             scheduler=Scheduler(settings.series_horizon_days, clock=clock),
             passwords=passwords or Passwords(),
-            throttle=LoginThrottle(),
+            throttle=throttle or LoginThrottle(),
             version=__version__,
         )
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())

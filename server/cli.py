@@ -20,7 +20,7 @@ from rooms.org import create_user
 from rooms.scheduling import Scheduler, load_tree
 from rooms.schemas import GrantIn, UserIn
 from server import __version__
-from server.app import AccessLogger, create_app
+from server.app import create_app, runner_options
 from server.db import Database, current_revision, head_revision, migrate_sync
 from server.demo import is_seeded, save_credentials, seed_demo
 from server.security import Passwords
@@ -71,9 +71,8 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         ssl_context=ssl_context,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("giaoban.access"),
         print=None,
+        **runner_options(),
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from rooms.access import Actor
 from rooms.scheduling import Scheduler
 from server.db import Database
 from server.security import LoginThrottle, Passwords
@@ -23,3 +24,4 @@ class Services:
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+ACTOR: web.RequestKey[Actor | None] = web.RequestKey("actor", object)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from rooms.org import actor_for_user, authenticate_terminal
 from rooms.scheduling import load_tree
 from server.models import WebSession
 from server.security import SESSION_COOKIE, session_token_hash
-from server.state import SERVICES, Services
+from server.state import ACTOR, SERVICES, Services
 
 log = logging.getLogger("giaoban.api")
 
@@ -197,7 +197,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                 return error_response(
                     403, "forbidden", "this needs a person's login, not a terminal"
                 )
-            request["actor"] = actor
+            request[ACTOR] = actor
             try:
                 query = ep.query.model_validate(dict(request.query)) if ep.query else None
             except ValidationError as exc:

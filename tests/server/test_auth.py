@@ -1,0 +1,196 @@
+"""Logins, sessions, terminal tokens, and the brake on repeated failed logins."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.security import LoginThrottle
+from tests.conftest import PASSWORD
+
+
+async def test_login_sets_an_httponly_samesite_cookie(clients):
+    client = await clients()
+    reply = await client.post("/api/session", {"username": "sec_p", "password": PASSWORD})
+    assert reply.status == 200
+    assert reply.body["user"]["username"] == "sec_p"
+    cookie = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert PASSWORD not in cookie
+    me = await client.get("/api/session")
+    assert me.status == 200
+    assert me.body["kind"] == "user"
+    assert [r["role"] for r in me.body["user"]["roles"]] == ["secretariat"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("sec_p", "wrong password"), ("nobody", PASSWORD)]
+)
+async def test_wrong_credentials_are_401_without_saying_which(clients, username, password):
+    client = await clients()
+    reply = await client.post("/api/session", {"username": username, "password": password})
+    assert reply.status == 401
+    assert reply.body["error"] == {
+        "code": "bad_credentials",
+        "message": "wrong username or password",
+    }
+    assert "Set-Cookie" not in reply.headers
+
+
+async def test_logout_ends_the_session(clients):
+    client = await clients("sec_p")
+    assert (await client.get("/api/session")).status == 200
+    assert (await client.delete("/api/session")).status == 204
+    assert (await client.get("/api/session")).status == 401
+
+
+async def test_a_stolen_cookie_stops_working_after_logout(clients, server):
+    client = await clients("sec_p")
+    stolen = {c.key: c.value for c in client.http.cookie_jar}
+    await client.delete("/api/session")
+    thief = await clients()
+    reply = await thief.get("/api/session", cookies=stolen)
+    assert reply.status == 401
+
+
+async def test_not_logged_in_is_401_saying_how_to_log_in(clients):
+    anonymous = await clients()
+    reply = await anonymous.get("/api/meetings")
+    assert reply.status == 401
+    assert reply.body["error"]["code"] == "unauthenticated"
+    assert "log in" in reply.body["error"]["message"]
+
+
+async def test_repeated_failed_logins_are_slowed_down(clients, throttle: LoginThrottle):
+    now = [1000.0]
+    throttle.clock = lambda: now[0]
+    client = await clients()
+    bad = {"username": "sec_p", "password": "guess"}
+    statuses = [(await client.post("/api/session", bad)).status for _ in range(throttle.free)]
+    assert statuses == [401] * throttle.free
+    blocked = await client.post("/api/session", {"username": "sec_p", "password": PASSWORD})
+    assert blocked.status == 429
+    assert blocked.body["error"]["code"] == "too_many_attempts"
+    assert int(blocked.headers["Retry-After"]) >= 1
+    # Each further failure doubles the wait.
+    now[0] += 1.5
+    assert (await client.post("/api/session", bad)).status == 401
+    now[0] += 1.5
+    assert (await client.post("/api/session", bad)).status == 429
+    now[0] += 3
+    ok = await client.post("/api/session", {"username": "sec_p", "password": PASSWORD})
+    assert ok.status == 200
+    # A success forgets the failures.
+    assert (await client.post("/api/session", bad)).status == 401
+
+
+async def test_throttling_one_user_does_not_lock_out_another_from_elsewhere(clients, throttle):
+    throttle.free = 2
+    attacker = await clients()
+    for _ in range(3):
+        await attacker.post("/api/session", {"username": "sec_p", "password": "guess"})
+    assert (
+        await attacker.post("/api/session", {"username": "sec_p", "password": "guess"})
+    ).status == 429
+    throttle.succeeded("ip:127.0.0.1")  # the same test machine: forget the address key
+    other = await clients()
+    reply = await other.post("/api/session", {"username": "sec_a", "password": PASSWORD})
+    assert reply.status == 200
+
+
+async def test_terminal_bearer_token_identifies_its_hall(clients, org):
+    terminal = await clients(terminal="A")
+    me = await terminal.get("/api/session")
+    assert me.status == 200
+    assert me.body["kind"] == "terminal"
+    assert me.body["hall"]["id"] == org.halls["A"]
+    home = await terminal.get("/api/terminal")
+    assert home.status == 200
+    assert home.body["hall"]["name"] == "Điểm cầu Huyện A"
+
+
+async def test_unknown_bearer_token_is_401(clients, server):
+    from tests.conftest import Client
+
+    client = Client(server, "gbt_not-a-real-token")
+    try:
+        reply = await client.get("/api/session")
+        assert reply.status == 401
+        assert "pair" in reply.body["error"]["message"]
+    finally:
+        await client.close()
+
+
+async def test_revoked_terminal_is_refused_at_once(clients, org):
+    terminal = await clients(terminal="A")
+    sec = await clients("sec_p")
+    revoked = await sec.post(f"/api/terminals/{org.terminal_ids['A']}/revoke")
+    assert revoked.status == 200
+    assert revoked.body["state"] == "revoked"
+    assert (await terminal.get("/api/terminal")).status == 401
+    rotate = await sec.post(f"/api/terminals/{org.terminal_ids['A']}/rotate")
+    assert rotate.status == 409
+
+
+async def test_rotating_a_token_replaces_the_old_one(clients, org, server):
+    from tests.conftest import Client
+
+    old = await clients(terminal="A")
+    sec = await clients("sec_p")
+    rotated = await sec.post(f"/api/terminals/{org.terminal_ids['A']}/rotate")
+    assert rotated.status == 200
+    token = rotated.body["token"]
+    assert rotated.body["pairing_url"].endswith(f"/terminal#token={token}")
+    assert (await old.get("/api/terminal")).status == 401
+    new = Client(server, token)
+    try:
+        assert (await new.get("/api/terminal")).status == 200
+    finally:
+        await new.close()
+
+
+async def test_pairing_a_terminal_shows_its_token_once(clients, org, server):
+    from tests.conftest import Client
+
+    sec = await clients("sec_p")
+    paired = await sec.post(f"/api/halls/{org.halls['B']}/terminals", {"label": "Máy 2"})
+    assert paired.status == 201
+    token = paired.body["token"]
+    listing = await sec.get(f"/api/halls/{org.halls['B']}/terminals")
+    assert token not in listing.text
+    assert [t["label"] for t in listing.body] == ["T-B", "Máy 2"]
+    terminal = Client(server, token)
+    try:
+        home = await terminal.get("/api/terminal")
+        assert home.body["hall"]["id"] == org.halls["B"]
+    finally:
+        await terminal.close()
+
+
+async def test_terminal_cannot_use_a_persons_endpoints(clients):
+    terminal = await clients(terminal="A")
+    reply = await terminal.post("/api/meetings", {})
+    assert reply.status == 403
+    assert "person" in reply.body["error"]["message"]
+
+
+async def test_terminal_sees_only_its_halls_meetings(clients, org):
+    from tests.conftest import meeting_body
+
+    sec = await clients("sec_p")
+    with_a = (
+        await sec.post("/api/meetings", meeting_body(org, invited_hall_ids=[org.halls["A"]]))
+    ).body
+    without_a = (
+        await sec.post(
+            "/api/meetings",
+            meeting_body(org, days=4, title="Không có A", invited_hall_ids=[org.halls["B"]]),
+        )
+    ).body
+    terminal = await clients(terminal="A")
+    window = {"from": with_a["start"], "to": without_a["end"]}
+    listed = await terminal.get("/api/meetings", params=window)
+    assert [m["id"] for m in listed.body] == [with_a["id"]]
+    assert (await terminal.get(f"/api/meetings/{without_a['id']}")).status == 404
+    home = await terminal.get("/api/terminal")
+    assert [m["id"] for m in home.body["meetings"]] == [with_a["id"]]
