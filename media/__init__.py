@@ -1,0 +1,1 @@
+"""The SFU: peer connections, sources, forwarded tracks, keyframes (see docs/media.md)."""

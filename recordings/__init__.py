@@ -1,0 +1,1 @@
+"""Recordings: capture of tracks, post-processing with ffmpeg, minutes and the archive."""
