@@ -168,7 +168,9 @@ class Series(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    halls: Mapped[list[Hall]] = relationship(secondary=series_halls, order_by="Hall.id")
+    halls: Mapped[list[Hall]] = relationship(
+        secondary=series_halls, order_by="Hall.id", lazy="selectin"
+    )
 
 
 class Meeting(Base):

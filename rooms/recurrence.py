@@ -63,6 +63,9 @@ def parse_rule(text: str, field: str = "rrule") -> Rule:
             raise Invalid("COUNT must be a number", field=field) from None
         if not 1 <= count <= MAX_OCCURRENCES:
             raise Invalid(f"COUNT must be between 1 and {MAX_OCCURRENCES}", field=field)
+    interval = parts.get("INTERVAL", "1")
+    if not interval.isdigit() or not 1 <= int(interval) <= 1000:
+        raise Invalid("INTERVAL must be a whole number from 1 to 1000", field=field)
     until_local = _parse_until(parts.pop("UNTIL"), field) if "UNTIL" in parts else None
 
     rule_text = ";".join(f"{k}={v}" for k, v in parts.items())
@@ -96,15 +99,20 @@ def occurrences(
     """
     first_local = first_start.astimezone(LOCAL_TZ).replace(tzinfo=None)
     horizon_local = first_local + timedelta(days=horizon_days)
-    until_local = rule.until_local or horizon_local
-    if until_local < first_local:
+    if rule.until_local is not None and rule.until_local < first_local:
         raise Invalid("UNTIL is before the first occurrence", field=field)
-    starts = list(
-        rrulestr(rule.text, dtstart=first_local).xafter(
-            first_local - timedelta(seconds=1), count=MAX_OCCURRENCES + 1, inc=True
+    # Only an open rule is cut at the horizon; a bounded one is expanded whole, then judged.
+    until_local = rule.until_local or (horizon_local if rule.count is None else None)
+    try:
+        starts = list(
+            rrulestr(rule.text, dtstart=first_local).xafter(
+                first_local, count=MAX_OCCURRENCES + 1, inc=True
+            )
         )
-    )
-    starts = [s for s in starts if s <= until_local]
+    except (ValueError, OverflowError) as exc:
+        raise Invalid(f"the rule cannot be expanded: {exc}", field=field) from None
+    if until_local is not None:
+        starts = [s for s in starts if s <= until_local]
     if rule.count is not None:
         starts = starts[: rule.count]
     if len(starts) > MAX_OCCURRENCES:
@@ -117,7 +125,5 @@ def occurrences(
         )
     if not starts:
         raise Invalid("the rule gives no occurrence", field=field)
-    end_local = until_local if rule.until_local else horizon_local
-    if rule.count is not None:
-        end_local = starts[-1]
+    end_local = rule.until_local or (starts[-1] if rule.count is not None else horizon_local)
     return [to_utc(s) for s in starts], to_utc(end_local)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ from rooms.schemas import (
 log = logging.getLogger("giaoban.meetings")
 
 BUSY_STATES = (MeetingState.SCHEDULED, MeetingState.LIVE)
+REWRITABLE_STATES = (MeetingState.SCHEDULED, MeetingState.CANCELLED)
 SCHEDULE_LOCK_KEY = 0x6769_616F  # "giao": the advisory lock every scheduling write takes
 MAX_LIST = 2000
 MAX_LIST_RANGE = timedelta(days=400)
@@ -65,6 +66,10 @@ class Resolved:
     chair_user: User
     halls: list[Hall]
     """Every hall taking part, the chair hall included."""
+
+
+def local_day(value: datetime) -> date:
+    return to_local(value).date()
 
 
 def fmt_local(value: datetime) -> str:
@@ -307,10 +312,10 @@ class Scheduler:
     async def create_series(self, session: AsyncSession, access: Access, data: SeriesIn) -> Series:
         access.require_user("Scheduling a series")
         rule = parse_rule(data.rrule)
-        starts, until = occurrences(rule, data.start, self.horizon_days)
+        all_starts, until = occurrences(rule, data.start, self.horizon_days)
         duration = data.end - data.start
         now = self.clock()
-        starts = [s for s in starts if s + duration > now]
+        starts = [s for s in all_starts if s + duration > now]
         if not starts:
             raise Invalid("every occurrence of this series is in the past", field="rrule")
         async with self._writing(session):
@@ -326,7 +331,7 @@ class Scheduler:
                 title=data.title,
                 description=data.description,
                 rrule=data.rrule,
-                first_start_at=data.start,
+                first_start_at=all_starts[0],
                 duration_minutes=int(duration.total_seconds() // 60),
                 until_at=until,
                 chair_hall_id=resolved.chair_hall.id,
@@ -381,14 +386,19 @@ class Scheduler:
                 action="Changing a series",
             )
             now = self.clock()
-            existing = await self.series_occurrences(session, series.id)
-            exception_keys = {m.occurrence_key for m in existing if m.is_exception}
-            replaceable = {
-                m.occurrence_key: m
-                for m in existing
-                if not m.is_exception and m.state is MeetingState.SCHEDULED and m.start_at > now
-            }
-            targets = [s for s in starts if s > now and s not in exception_keys]
+            # An occurrence is known by its local date (a rule gives at most one a day), so a
+            # change of time keeps it, and the days changed on their own stay as they are.
+            replaceable: dict[date, Meeting] = {}
+            frozen_days: set[date] = set()
+            for m in await self.series_occurrences(session, series.id):
+                day = local_day(m.occurrence_key or m.start_at)
+                # Scheduled, or cancelled by an earlier change of the series itself.
+                follows_series = not m.is_exception and m.state in REWRITABLE_STATES
+                if follows_series and m.start_at > now:
+                    replaceable[day] = m
+                else:
+                    frozen_days.add(day)
+            targets = [s for s in starts if s > now and local_day(s) not in frozen_days]
             await self._refuse_conflicts(
                 session,
                 [(s, s + duration) for s in targets],
@@ -403,19 +413,20 @@ class Scheduler:
             if patch.auto_record is not None:
                 series.auto_record = patch.auto_record
             series.rrule = rule_text
-            series.first_start_at = start
+            series.first_start_at = starts[0]
             series.duration_minutes = int(duration.total_seconds() // 60)
             series.until_at = until
             series.chair_hall_id = resolved.chair_hall.id
             series.chair_user_id = resolved.chair_user.id
             series.halls = resolved.halls
-            target_set = set(targets)
-            for key, meeting in replaceable.items():
-                if key not in target_set:
-                    await session.delete(meeting)
-            await session.flush()
+            target_days = {local_day(s) for s in targets}
+            for day, meeting in replaceable.items():
+                if day not in target_days and meeting.state is MeetingState.SCHEDULED:
+                    meeting.state = MeetingState.CANCELLED
+                    meeting.cancel_reason = "removed from the series"
+                    meeting.sequence += 1
             for s in targets:
-                meeting = replaceable.get(s) or self._occurrence(series, s, resolved)
+                meeting = replaceable.get(local_day(s)) or self._occurrence(series, s, resolved)
                 self._apply_series(meeting, series, s, resolved)
                 session.add(meeting)
             await session.commit()

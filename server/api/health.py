@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from rooms.db import utcnow
-from server.api.routing import Auth, Call, Endpoint
+from server.api.routing import Auth, Call, Endpoint, json_response
 from server.api.schemas import HealthOut
 
 log = logging.getLogger("giaoban.health")
@@ -26,7 +26,7 @@ async def health(call: Call) -> web.Response:
         database=database,
         time=utcnow(),
     )
-    return web.json_response(body.model_dump(mode="json"), status=200 if database == "ok" else 503)
+    return json_response(body.model_dump(mode="json"), 200 if database == "ok" else 503)
 
 
 ENDPOINTS = (

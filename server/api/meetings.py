@@ -158,7 +158,7 @@ async def hall_feed(call: Call) -> web.Response:
     hall_id = call.path_id("hall_id")
     key = call.query.key
     secret = call.services.settings.secret_key
-    if key is not None and hmac.compare_digest(key, feed_key(secret, hall_id)):
+    if key is not None and hmac.compare_digest(key.encode(), feed_key(secret, hall_id).encode()):
         hall = await org.get_hall_unchecked(call.session, hall_id)
     elif call.actor is not None:
         hall = await org.get_hall(call.session, await call.access(), hall_id)

@@ -98,10 +98,15 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
     return {"error": error}
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON with Vietnamese left readable (UTF-8, not \\u escapes)."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
 def error_response(
     status: int, code: str, message: str, field: str | None = None, **extra: Any
 ) -> web.Response:
-    return web.json_response(error_body(code, message, field, **extra), status=status)
+    return json_response(error_body(code, message, field, **extra), status)
 
 
 DOMAIN_STATUS = {
@@ -217,9 +222,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             return result
         if adapter is None:
             return web.Response(status=204 if ep.status == 200 else ep.status)
-        return web.json_response(
-            adapter.dump_python(result, mode="json"), status=ep.status, dumps=_dumps
-        )
+        return json_response(adapter.dump_python(result, mode="json"), ep.status)
 
     return handle
 

@@ -14,7 +14,7 @@ from rooms.access import ActorKind
 from rooms.db import utcnow
 from rooms.models import Hall, MeetingState, User
 from rooms.schemas import Strict
-from server.api.routing import Auth, Call, Endpoint, error_response
+from server.api.routing import Auth, Call, Endpoint, error_response, json_response
 from server.api.schemas import HallOut, MeetingOut, TerminalHome, UserOut, WhoAmI
 from server.models import WebSession
 from server.security import SESSION_COOKIE, new_session_token, session_token_hash
@@ -60,7 +60,7 @@ async def login(call: Call) -> web.StreamResponse:
     await call.session.commit()
     log.info("user %s logged in from %s", user.id, call.request.remote)
     payload = WhoAmI(kind="user", name=user.full_name, user=UserOut.of(user))
-    response = web.json_response(payload.model_dump(mode="json"))
+    response = json_response(payload.model_dump(mode="json"))
     response.set_cookie(
         SESSION_COOKIE,
         token,
