@@ -246,3 +246,43 @@ class AgendaItem(Base):
     planned_minutes: Mapped[int] = mapped_column(default=0)
 
     meeting: Mapped[Meeting] = relationship(back_populates="agenda")
+
+
+class TimelineKind(enum.StrEnum):
+    """What happened in a meeting; the timeline drives layout, chapters, minutes, attendance."""
+
+    MEETING_STARTED = "meeting_started"
+    MEETING_ENDED = "meeting_ended"
+    JOIN = "join"
+    LEAVE = "leave"
+    RECONNECT = "reconnect"
+    REMOVED = "removed"
+    FLOOR = "floor"
+    """``hall_id`` holds the floor now (None: the floor was taken back)."""
+    MUTE = "mute"
+    """``data``: muted, locked, by."""
+    HAND = "hand"
+    """``data``: raised."""
+    ROLL_CALL_STARTED = "roll_call_started"
+    ROLL_CALL_ANSWER = "roll_call_answer"
+    ROLL_CALL_ENDED = "roll_call_ended"
+    AGENDA_ITEM = "agenda_item"
+    VOICE_ACTIVATED = "voice_activated"
+    RECORDING_STARTED = "recording_started"
+    RECORDING_STOPPED = "recording_stopped"
+
+
+class TimelineEvent(Base):
+    """One event of a meeting's timeline, stored as it happens."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (sa.Index("ix_timeline_meeting_at", "meeting_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(sa.ForeignKey("meetings.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[TimelineKind] = mapped_column(str_enum(TimelineKind))
+    hall_id: Mapped[int | None] = mapped_column(sa.ForeignKey("halls.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(sa.String(64), default="")
+    """Who caused it: ``user:ID``, ``terminal:ID``, ``hall:ID``, or ``system``."""
+    data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)

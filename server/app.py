@@ -8,23 +8,30 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import socketio
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+import media
 import web as web_assets
 from rooms.db import utcnow
+from rooms.live import LiveRooms
 from rooms.scheduling import Scheduler
+from rooms.timeline import DbTimeline
 from server import __version__
 from server.api import health, meetings, org, session
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.db import Database
+from server.live import Live, SocketNotifier
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
+from server.signalling import Signalling
 from server.state import ACTOR, SERVICES, Services
 
 log = logging.getLogger("giaoban.server")
 
 MAX_BODY = 1024 * 1024
+MAX_SOCKET_MESSAGE = 256 * 1024
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *health.ENDPOINTS,
@@ -97,20 +104,52 @@ def create_app(
     """The whole server as one aiohttp application; resources open and close with it."""
     app = web.Application(middlewares=[api_errors], client_max_size=MAX_BODY)
 
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=None,  # same origin only
+        ping_interval=settings.socket_ping_interval,
+        ping_timeout=settings.socket_ping_timeout,
+        max_http_buffer_size=MAX_SOCKET_MESSAGE,
+    )
+    sio.attach(app)
+
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        app[SERVICES] = Services(
+        notifier = SocketNotifier(sio)
+        peer_settings = media.PeerSettings(
+            ice_servers=tuple(
+                media.IceServer(urls=tuple(s["urls"]), username=s.get("username"),
+                                credential=s.get("credential"))
+                for s in settings.ice_servers
+            )
+        )  # fmt: skip
+        rooms = LiveRooms(
+            timeline=DbTimeline(db.sessions),
+            notifier=notifier,
+            peer_settings=peer_settings,
+            video_codec=media.VideoCodec.H264
+            if settings.video_codec == "h264"
+            else media.VideoCodec.VP8,
+            grace=settings.reconnect_grace,
+            clock=clock,
+        )
+        live = Live(sio, rooms, db)
+        services = Services(
             settings=settings,
             db=db,
             scheduler=Scheduler(settings.series_horizon_days, clock=clock),
             passwords=passwords or Passwords(),
             throttle=throttle or LoginThrottle(),
             version=__version__,
+            live=live,
         )
+        app[SERVICES] = services
+        Signalling(sio, services, live, notifier, list(settings.ice_servers))
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
         try:
             yield
         finally:
+            await live.shutdown()
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)

@@ -6,11 +6,13 @@ under ``var/``). Nothing here is mutable once built; the app receives it from it
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -40,6 +42,16 @@ class Settings:
     session_hours: int = 12
     """How long a person's login lasts."""
     log_level: str = "INFO"
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    """STUN/TURN servers of the government network (``GIAOBAN_ICE_SERVERS``, JSON); none by
+    default: halls and server reach each other directly. Never a public server."""
+    socket_ping_interval: float = 5.0
+    socket_ping_timeout: float = 5.0
+    """A terminal whose network drops is noticed within interval + timeout seconds."""
+    reconnect_grace: float = 30.0
+    """How long a dropped hall is shown as reconnecting (and keeps the floor)."""
+    video_codec: str = "vp8"
+    """``vp8`` (default) or ``h264``: every hall must send it (media is not transcoded)."""
 
     @property
     def tls_enabled(self) -> bool:
@@ -97,7 +109,20 @@ class Settings:
         except ValueError:
             raise SettingsError("GIAOBAN_SERIES_HORIZON_DAYS must be a number") from None
 
+        ice_servers = _ice_servers(get("ICE_SERVERS"))
+
+        def seconds(name: str, default: float) -> float:
+            text = get(name)
+            try:
+                value = float(text) if text is not None else default
+            except ValueError:
+                raise SettingsError(f"GIAOBAN_{name} must be a number of seconds") from None
+            if not 0 < value <= 3600:
+                raise SettingsError(f"GIAOBAN_{name} must be between 0 and 3600 seconds")
+            return value
+
         return cls(
+            ice_servers=ice_servers,
             var_dir=var_dir,
             database_url=database_url,
             archive_dir=archive_dir,
@@ -109,6 +134,10 @@ class Settings:
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             series_horizon_days=horizon,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            socket_ping_interval=seconds("SOCKET_PING_INTERVAL", 5.0),
+            socket_ping_timeout=seconds("SOCKET_PING_TIMEOUT", 5.0),
+            reconnect_grace=seconds("RECONNECT_GRACE", 30.0),
+            video_codec=_video_codec(get("VIDEO_CODEC")),
         )
 
 
@@ -123,3 +152,37 @@ def _stored_secret(var_dir: Path, create: bool) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(value)
     return value
+
+
+def _ice_servers(text: str | None) -> tuple[dict[str, Any], ...]:
+    if text is None:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise SettingsError("GIAOBAN_ICE_SERVERS must be JSON") from None
+    servers: list[dict[str, Any]] = []
+    for item in value if isinstance(value, list) else [None]:
+        if not isinstance(item, dict):
+            raise SettingsError(
+                'GIAOBAN_ICE_SERVERS must be a list of {"urls": [...], "username", "credential"}'
+            )
+        urls = item.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not urls or not all(
+            isinstance(u, str) and u.startswith(("stun:", "turn:", "turns:")) for u in urls
+        ):
+            raise SettingsError("GIAOBAN_ICE_SERVERS: each urls must be stun:, turn: or turns:")
+        server: dict[str, Any] = {"urls": list(urls)}
+        for key in ("username", "credential"):
+            if item.get(key) is not None:
+                server[key] = str(item[key])
+        servers.append(server)
+    return tuple(servers)
+
+
+def _video_codec(text: str | None) -> str:
+    codec = (text or "vp8").lower()
+    if codec not in ("vp8", "h264"):
+        raise SettingsError("GIAOBAN_VIDEO_CODEC must be vp8 or h264")
+    return codec

@@ -9,6 +9,7 @@ from aiohttp import web
 from rooms.access import Actor
 from rooms.scheduling import Scheduler
 from server.db import Database
+from server.live import Live
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 
@@ -21,6 +22,7 @@ class Services:
     passwords: Passwords
     throttle: LoginThrottle
     version: str
+    live: Live
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -23,8 +23,16 @@ from rooms.schemas import (
     SeriesIn,
     SeriesPatch,
 )
+from rooms.timeline import attendance, events_of
 from server.api.routing import Auth, Call, Endpoint
-from server.api.schemas import FeedOut, MeetingOut, SeriesOut
+from server.api.schemas import (
+    AttendanceOut,
+    FeedOut,
+    MeetingOut,
+    RollCallAnswerOut,
+    SeriesOut,
+    TimelineEventOut,
+)
 from server.security import feed_key
 
 FEED_PAST = timedelta(days=31)
@@ -85,16 +93,16 @@ async def cancel_meeting(call: Call) -> MeetingOut:
 
 
 async def start_meeting(call: Call) -> MeetingOut:
-    meeting = await call.services.scheduler.start(
-        call.session, await call.access(), call.path_id("meeting_id")
-    )
+    access = await call.access()
+    meeting = await call.services.scheduler.start(call.session, access, call.path_id("meeting_id"))
+    await call.services.live.started(meeting, access.actor.label)
     return MeetingOut.of(meeting)
 
 
 async def end_meeting(call: Call) -> MeetingOut:
-    meeting = await call.services.scheduler.end(
-        call.session, await call.access(), call.path_id("meeting_id")
-    )
+    access = await call.access()
+    meeting = await call.services.scheduler.end(call.session, access, call.path_id("meeting_id"))
+    await call.services.live.ended(meeting.id, access.actor.label)
     return MeetingOut.of(meeting)
 
 
@@ -127,6 +135,41 @@ async def cancel_series(call: Call) -> SeriesOut:
         call.session, await call.access(), call.path_id("series_id"), call.body.reason
     )
     return await _series_out(call, series.id)
+
+
+async def meeting_timeline(call: Call) -> list[TimelineEventOut]:
+    meeting = await call.services.scheduler.get(
+        call.session, await call.access(), call.path_id("meeting_id")
+    )
+    return [
+        TimelineEventOut(at=e.at, kind=e.kind.value, hall_id=e.hall_id, actor=e.actor, data=e.data)
+        for e in await events_of(call.session, meeting.id)
+    ]
+
+
+async def meeting_attendance(call: Call) -> list[AttendanceOut]:
+    """Per hall: first join, last leave, connected time, roll-call answers (from the timeline)."""
+    scheduler = call.services.scheduler
+    meeting = await scheduler.get(call.session, await call.access(), call.path_id("meeting_id"))
+    until = meeting.ended_at or scheduler.clock()
+    names = {h.id: h.name for h in meeting.halls}
+    rows = attendance(await events_of(call.session, meeting.id), names, until)
+    return [
+        AttendanceOut(
+            hall_id=r.hall_id,
+            hall_name=names[r.hall_id],
+            status="attended" if r.joins else "absent",
+            first_join=r.first_join,
+            last_leave=r.last_leave,
+            connected_seconds=round(r.connected_seconds, 1),
+            joins=r.joins,
+            drops=r.drops,
+            present=r.present,
+            delegates=r.delegates,
+            roll_call_answers=[RollCallAnswerOut.model_validate(a) for a in r.roll_call_answers],
+        )
+        for r in rows
+    ]
 
 
 def _uid_domain(call: Call) -> str:
@@ -204,6 +247,12 @@ ENDPOINTS = (
              tag="meetings"),
     Endpoint("GET", "/api/meetings/{meeting_id}/calendar.ics", meeting_ics,
              "The meeting as iCalendar", media_type="text/calendar", tag="calendar"),
+    Endpoint("GET", "/api/meetings/{meeting_id}/timeline", meeting_timeline,
+             "Every event of the meeting, in order", response=list[TimelineEventOut],
+             tag="meetings"),
+    Endpoint("GET", "/api/meetings/{meeting_id}/attendance", meeting_attendance,
+             "Attendance per hall, from the timeline", response=list[AttendanceOut],
+             tag="meetings"),
     Endpoint("POST", "/api/series", create_series,
              "Schedule a recurring meeting from an RFC 5545 rule",
              auth=Auth.USER, body=SeriesIn, response=SeriesOut, status=201, tag="series"),

@@ -15,19 +15,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms.access import Access, Actor, ActorKind
-from rooms.db import utcnow
 from rooms.errors import DomainError
-from rooms.models import User
-from rooms.org import actor_for_user, authenticate_terminal
 from rooms.scheduling import load_tree
-from server.models import WebSession
-from server.security import SESSION_COOKIE, session_token_hash
+from server.auth import person_by_cookie, terminal_by_token
+from server.security import SESSION_COOKIE
 from server.state import ACTOR, SERVICES, Services
 
 log = logging.getLogger("giaoban.api")
@@ -147,20 +143,13 @@ async def authenticate(request: web.Request, session: AsyncSession) -> Actor | w
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return error_response(401, "unauthenticated", "Authorization must be 'Bearer <token>'")
-        actor = await authenticate_terminal(session, token.strip())
+        actor = await terminal_by_token(session, token)
         if actor is None:
             return error_response(
                 401, "unauthenticated", "the terminal token is unknown or revoked; pair it again"
             )
         return actor
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie or len(cookie) > 100:
-        return None
-    row = await session.get(WebSession, session_token_hash(cookie))
-    if row is None or row.expires_at <= utcnow():
-        return None
-    user = await session.scalar(sa.select(User).where(User.id == row.user_id, User.active))
-    return None if user is None else actor_for_user(user)
+    return await person_by_cookie(session, request.cookies.get(SESSION_COOKIE))
 
 
 async def _read_body(request: web.Request, model: type[BaseModel]) -> Any:

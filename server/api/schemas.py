@@ -255,3 +255,31 @@ class HealthOut(BaseModel):
 
 class FeedOut(BaseModel):
     url: str = Field(description="Subscribe to this in a calendar client (it holds a secret key)")
+
+
+class TimelineEventOut(BaseModel):
+    at: Local
+    kind: str
+    hall_id: int | None
+    actor: str
+    data: dict[str, object]
+
+
+class RollCallAnswerOut(BaseModel):
+    at: Local
+    present: bool | None
+    delegates: int | None
+
+
+class AttendanceOut(BaseModel):
+    hall_id: int
+    hall_name: str
+    status: Literal["attended", "absent"]
+    first_join: Local | None
+    last_leave: Local | None
+    connected_seconds: float
+    joins: int
+    drops: int
+    present: bool | None = Field(description="The last roll-call answer (null: none)")
+    delegates: int | None
+    roll_call_answers: list[RollCallAnswerOut]

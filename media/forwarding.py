@@ -1,0 +1,241 @@
+"""A forwarded track: what a subscriber's sender reads, fed by a switchable source.
+
+``recv()`` returns ``av.Packet``s, so aiortc's ``RTCRtpSender`` packetises them with
+``encoder.pack()`` and never encodes. The track keeps its own monotonic timestamps across
+switches of source, and a video track forwards nothing after a switch, a subscriber join or a
+dropped frame until a keyframe arrives (it asks the source for one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import fractions
+import itertools
+import time
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from media.codecs import MediaKind, frame_seconds, same_codec
+from media.errors import IncompatibleSourceError
+from media.settings import ForwardingSettings
+from media.source import Source
+
+_track_ids = itertools.count(1)
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """An outgoing track whose source can be switched without renegotiation.
+
+    A :class:`media.Peer` makes one per m-line its remote peer receives on (``mid``); the
+    caller switches it with :meth:`switch_source`. It is also a :class:`media.PacketSink`.
+    """
+
+    def __init__(
+        self,
+        kind: MediaKind,
+        *,
+        codec: str | None = None,
+        mid: str | None = None,
+        settings: ForwardingSettings | None = None,
+    ) -> None:
+        super().__init__()
+        self.kind = kind.value
+        self.media_kind = kind
+        self.codec = codec
+        "The negotiated MIME type; a source of another codec is refused. ``None``: any."
+        self.mid = mid
+        "The media id of the m-line the track is sent on."
+        self.label = f"forwarded-{kind.value}-{next(_track_ids)}"
+        settings = settings or ForwardingSettings()
+        self._max_queue = settings.video_queue if kind is MediaKind.VIDEO else settings.audio_queue
+        self._queue: collections.deque[av.Packet] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._source: Source | None = None
+        self._is_video = kind is MediaKind.VIDEO
+        self._waiting_for_keyframe = self._is_video
+        self._started = False
+        self._switched = False
+        self._frame_seconds = frame_seconds(kind)
+        self._frame_ticks: dict[int, int] = {}
+        # output timeline
+        self._last_in: int | None = None
+        self._last_out = 0
+        self._last_out_wall = 0.0
+
+        self.packets_forwarded = 0
+        "Frames returned by recv()."
+        self.frames_dropped = 0
+        "Frames not forwarded: waiting for a keyframe, or dropped from a full queue."
+        self.overflows = 0
+        "Times the queue was full (the subscriber did not keep up)."
+        self.switches = 0
+
+    def __repr__(self) -> str:
+        source = self._source.id if self._source else None
+        return f"<ForwardedTrack {self.label} mid={self.mid} source={source}>"
+
+    @property
+    def source(self) -> Source | None:
+        """The source being forwarded, if any."""
+        return self._source
+
+    def switch_source(self, source: Source | None) -> None:
+        """Forward ``source`` from now on (``None``: nothing; the subscriber sees a freeze).
+
+        Queued frames of the previous source are dropped; a video track then forwards nothing
+        until the new source's next keyframe, which it asks for.
+        """
+        if source is self._source:
+            return
+        if source is not None:
+            self._check_compatible(source)
+        if self.readyState != "live":
+            return
+        previous, self._source = self._source, source
+        if previous is not None:
+            previous.unsubscribe(self)
+        self.switches += 1
+        self._switched = True
+        self._drop_queue()
+        if source is not None:
+            source.subscribe(self)
+            if self._is_video:
+                self._waiting_for_keyframe = True
+                if self._started:
+                    source.request_keyframe()
+
+    def request_keyframe(self) -> None:
+        """Route a keyframe request (a subscriber's PLI) to the source."""
+        if self._source is not None:
+            self._source.request_keyframe()
+
+    async def recv(self) -> av.Packet:
+        """The next encoded frame, with this track's own timestamps."""
+        if not self._started:
+            # The subscriber's sender starts reading: it has joined. Whatever was queued
+            # while it connected is stale; start from a fresh keyframe.
+            self._started = True
+            self._drop_queue()
+            if self._is_video:
+                self._waiting_for_keyframe = True
+                self.request_keyframe()
+        while not self._queue:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.readyState != "live":
+            raise MediaStreamError
+        return self._retime(self._queue.popleft())
+
+    def stop(self) -> None:
+        """End the track (aiortc calls this when the sender stops); detaches the source."""
+        source, self._source = self._source, None
+        if source is not None:
+            source.unsubscribe(self)
+        self._queue.clear()
+        self._wake()
+        super().stop()
+
+    # PacketSink
+
+    def on_packet(self, source: Source, packet: av.Packet) -> None:
+        if source is not self._source or not self._started:
+            # Before its sender reads, the subscriber is still connecting: nothing to keep.
+            return
+        if self._waiting_for_keyframe:
+            if not packet.is_keyframe:
+                self.frames_dropped += 1
+                source.request_keyframe()
+                return
+            self._waiting_for_keyframe = False
+        if len(self._queue) >= self._max_queue:
+            self.overflows += 1
+            if self._is_video:
+                # Every queued frame depends on the one before: drop them all and restart
+                # from a keyframe.
+                self.frames_dropped += len(self._queue)
+                self._queue.clear()
+                if not packet.is_keyframe:
+                    self.frames_dropped += 1
+                    self._waiting_for_keyframe = True
+                    source.request_keyframe()
+                    return
+            else:
+                self.frames_dropped += 1
+                self._queue.popleft()
+        self._queue.append(packet)
+        self._wake()
+
+    def on_source_ended(self, source: Source) -> None:
+        if source is self._source:
+            self._source = None
+            self._drop_queue()
+
+    # internals
+
+    def _check_compatible(self, source: Source) -> None:
+        if source.kind is not self.media_kind:
+            raise IncompatibleSourceError(
+                f"a {source.kind} source cannot feed the {self.kind} track {self.label}"
+            )
+        if self.codec is not None and not same_codec(source.codec, self.codec):
+            raise IncompatibleSourceError(
+                f"source {source.id} sends {source.codec} but track {self.label} was "
+                f"negotiated for {self.codec}; media is forwarded without transcoding"
+            )
+
+    def _drop_queue(self) -> None:
+        self.frames_dropped += len(self._queue)
+        self._queue.clear()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _retime(self, packet: av.Packet) -> av.Packet:
+        """A copy of ``packet`` on this track's own monotonic timeline.
+
+        Same source: ``out += in - last_in``. After a switch: ``out`` advances by the wall
+        clock time since the last forwarded frame, one frame at least, so the subscriber's
+        jitter buffer sees timestamps that match arrival times.
+        """
+        time_base = packet.time_base
+        assert time_base is not None and packet.pts is not None
+        now = time.monotonic()
+        in_pts: int = packet.pts
+        frame_ticks = self._frame_ticks.get(time_base.denominator)
+        if frame_ticks is None:
+            base = fractions.Fraction(time_base.numerator, time_base.denominator)
+            frame_ticks = max(1, round(self._frame_seconds / base))
+            self._frame_ticks[time_base.denominator] = frame_ticks
+        if self._last_in is None:
+            out = self._last_out
+        elif self._switched:
+            elapsed = round(
+                (now - self._last_out_wall) * time_base.denominator / time_base.numerator
+            )
+            out = self._last_out + max(frame_ticks, elapsed)
+        else:
+            delta = in_pts - self._last_in
+            out = self._last_out + (delta if delta > 0 else frame_ticks)
+        self._switched = False
+        self._last_in = in_pts
+        self._last_out = out
+        self._last_out_wall = now
+        self.packets_forwarded += 1
+
+        # One copy per subscriber: the source's packet is shared, and its pts is not ours.
+        # (PyAV accepts any buffer; its stubs say bytes.)
+        copy = av.Packet(packet)  # type: ignore[arg-type]
+        copy.pts = out
+        copy.dts = out
+        copy.time_base = time_base
+        copy.is_keyframe = packet.is_keyframe
+        return copy

@@ -1,0 +1,823 @@
+"""The live Room: the in-memory session of one meeting while it runs.
+
+A Room knows which halls are connected, who holds the floor, who is muted, the raised hands,
+the roll call and the agenda item; it decides what each participant receives and switches the
+media accordingly (``media.Peer`` slots, no renegotiation); it writes every event to the
+timeline and tells the clients. State changes are applied one at a time (one lock per Room),
+in the order they arrive.
+
+What each hall receives (see ``docs/protocol.md``): the chair hall's camera on its ``chair``
+slot, the floor holder's camera on its ``main`` slot (the chair hall's when nobody holds the
+floor, or when the viewer is the floor holder), and the microphones of unmuted halls on its
+``audio`` slots, the chair hall first, then the floor holder, then the others by when they
+were unmuted. Halls join muted, except the chair hall; giving a hall the floor opens its
+microphone and taking the floor back closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import media
+from rooms.access import Actor, ActorKind
+from rooms.db import utcnow
+from rooms.errors import Forbidden, Invalid, NotFound, StateError
+from rooms.models import TimelineKind
+from rooms.ports import Notifier, Timeline, TimelineEntry
+
+log = logging.getLogger("giaoban.room")
+
+DEFAULT_GRACE = 30.0
+"""Seconds a dropped hall stays "reconnecting" (keeping the floor) before it counts as gone."""
+
+
+class Presence(enum.StrEnum):
+    ABSENT = "absent"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    REMOVED = "removed"
+
+
+class SourceRole(enum.StrEnum):
+    """What a hall publishes on an m-line."""
+
+    CAMERA = "camera"
+    MIC = "mic"
+    THUMB = "thumb"
+    SCREEN = "screen"
+
+
+class SlotRole(enum.StrEnum):
+    """What a participant receives on an m-line."""
+
+    MAIN = "main"
+    CHAIR = "chair"
+    SCREEN = "screen"
+    AUDIO = "audio"
+    THUMB = "thumb"
+
+
+SOURCE_KINDS = {
+    SourceRole.CAMERA: media.MediaKind.VIDEO,
+    SourceRole.THUMB: media.MediaKind.VIDEO,
+    SourceRole.SCREEN: media.MediaKind.VIDEO,
+    SourceRole.MIC: media.MediaKind.AUDIO,
+}
+SLOT_KINDS = {
+    SlotRole.MAIN: media.MediaKind.VIDEO,
+    SlotRole.CHAIR: media.MediaKind.VIDEO,
+    SlotRole.SCREEN: media.MediaKind.VIDEO,
+    SlotRole.THUMB: media.MediaKind.VIDEO,
+    SlotRole.AUDIO: media.MediaKind.AUDIO,
+}
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    """What a Room needs to know of its meeting."""
+
+    id: int
+    title: str
+    chair_hall_id: int
+    chair_user_id: int
+    halls: dict[int, str]
+    """Every hall taking part (chair hall included), by id, with its name."""
+    agenda: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass
+class RollCall:
+    started_at: datetime
+    answers: dict[int, tuple[bool, int]] = field(default_factory=dict)
+    """hall id → (present, delegates)."""
+    active: bool = True
+
+
+@dataclass
+class HallState:
+    hall_id: int
+    name: str
+    presence: Presence = Presence.ABSENT
+    muted: bool = True
+    mic_locked: bool = False
+    hand_raised_at: datetime | None = None
+    participant: str | None = None
+    unmuted_order: float = 0.0
+    ever_joined: bool = False
+    grace_task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Participant:
+    """One connected session: a hall's terminal, or a person's browser."""
+
+    id: str
+    actor: Actor
+    hall_id: int | None
+    can_chair: bool
+    peer: media.Peer | None = None
+    sources: dict[SourceRole, media.Source] = field(default_factory=dict)
+    slots: dict[str, tuple[SlotRole, media.ForwardedTrack]] = field(default_factory=dict)
+    """By m-line mid."""
+    slot_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Room:
+    """The live session of one meeting. Build it with :class:`LiveRooms`."""
+
+    def __init__(
+        self,
+        info: MeetingInfo,
+        *,
+        timeline: Timeline,
+        notifier: Notifier,
+        peer_settings: media.PeerSettings | None = None,
+        video_codec: media.VideoCodec = media.VideoCodec.VP8,
+        grace: float = DEFAULT_GRACE,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.info = info
+        self._video_codec = video_codec
+        self._timeline = timeline
+        self._notifier = notifier
+        self._peer_settings = peer_settings or media.PeerSettings()
+        self._grace = grace
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self.halls = {
+            hall_id: HallState(hall_id, name, muted=hall_id != info.chair_hall_id)
+            for hall_id, name in info.halls.items()
+        }
+        self.participants: dict[str, Participant] = {}
+        self.floor: int | None = None
+        self.hands: list[int] = []
+        self.roll_call: RollCall | None = None
+        self.agenda_index = -1
+        self.voice_activated = False
+        self.recording = False
+        self.closed = False
+        self._va_task: asyncio.Task[None] | None = None
+
+    # -- joining ------------------------------------------------------------------------
+
+    async def join(self, actor: Actor, *, can_chair: bool) -> Participant:
+        """Add a participant; a hall's second connection replaces its first."""
+        async with self._lock:
+            self._require_open()
+            hall_id = actor.hall_id if actor.kind is ActorKind.TERMINAL else None
+            replaced: Participant | None = None
+            if hall_id is not None:
+                hall = self.halls.get(hall_id)
+                if hall is None:
+                    raise Forbidden("this hall is not invited to the meeting")
+                if hall.presence is Presence.REMOVED:
+                    raise Forbidden("the chair removed this hall from the meeting")
+                if hall.participant is not None:
+                    replaced = self.participants.pop(hall.participant, None)
+            participant = Participant(str(uuid.uuid4()), actor, hall_id, can_chair)
+            self.participants[participant.id] = participant
+            if hall_id is not None:
+                hall = self.halls[hall_id]
+                self._cancel_grace(hall)
+                back = hall.ever_joined
+                hall.presence = Presence.CONNECTED
+                hall.participant = participant.id
+                kind = TimelineKind.RECONNECT if back else TimelineKind.JOIN
+                hall.ever_joined = True
+                await self._record(kind, hall_id, actor.label)
+            log.info("meeting %s: %s joined", self.info.id, actor.label)
+        if replaced is not None:
+            await self._dispose(replaced)
+            await self._notifier.removed(replaced.id, "replaced by a new connection of the hall")
+        await self._changed()
+        return participant
+
+    async def negotiate(
+        self,
+        participant_id: str,
+        offer_sdp: str,
+        sources: dict[str, SourceRole],
+        slots: dict[str, SlotRole],
+    ) -> str:
+        """Answer the participant's offer; a new offer replaces its previous connection.
+
+        ``sources`` and ``slots`` say what each m-line (by mid) carries. Only a hall's
+        terminal publishes; a person's browser receives.
+        """
+        participant = self._participant(participant_id)
+        old_peer = participant.peer
+        if old_peer is not None:
+            participant.peer = None
+            await old_peer.close()
+        peer = media.Peer(self._peer_settings, video_codec=self._video_codec)
+        try:
+            answer = await peer.answer(offer_sdp)
+        except media.MediaError as exc:
+            await peer.close()
+            raise Invalid(str(exc), field="sdp") from exc
+        async with self._lock:
+            if self.closed or participant.id not in self.participants:
+                await peer.close()
+                raise StateError("the participant left while connecting")
+            participant.peer = peer
+            participant.sources = {}
+            if participant.hall_id is not None:
+                for source in peer.sources:
+                    role = sources.get(source.mid or "")
+                    if role is not None and SOURCE_KINDS[role] is source.kind:
+                        participant.sources[role] = source
+            participant.slots = {}
+            participant.slot_labels = {}
+            for track in peer.outgoing:
+                slot = slots.get(track.mid or "")
+                if slot is not None and SLOT_KINDS[slot] is track.media_kind:
+                    participant.slots[track.mid or ""] = (slot, track)
+            await self._rewire()
+        return answer
+
+    async def leave(self, participant_id: str, *, dropped: bool) -> None:
+        """The participant's connection ended: ``dropped`` (network) or left on purpose."""
+        async with self._lock:
+            participant = self.participants.pop(participant_id, None)
+            if participant is None:
+                return
+            hall = self.halls.get(participant.hall_id) if participant.hall_id else None
+            if hall is not None and hall.participant == participant_id:
+                hall.participant = None
+                if not self.closed:
+                    reason = "dropped" if dropped else "left"
+                    await self._record(
+                        TimelineKind.LEAVE,
+                        hall.hall_id,
+                        participant.actor.label,
+                        {"reason": reason},
+                    )
+                    if dropped:
+                        hall.presence = Presence.RECONNECTING
+                        hall.grace_task = asyncio.create_task(self._expire(hall))
+                    else:
+                        self._gone(hall)
+            log.info("meeting %s: %s left (%s)", self.info.id, participant.actor.label,
+                     "dropped" if dropped else "left")  # fmt: skip
+            await self._dispose(participant)
+            await self._rewire()
+        await self._changed()
+
+    # -- the chair ----------------------------------------------------------------------
+
+    async def give_floor(self, participant_id: str, hall_id: int) -> None:
+        async with self._chair(participant_id) as by:
+            hall = self._hall(hall_id)
+            if hall.presence is Presence.REMOVED:
+                raise StateError("the hall was removed from the meeting", field="hall_id")
+            await self._set_floor(hall_id, by)
+
+    async def take_floor(self, participant_id: str) -> None:
+        async with self._chair(participant_id) as by:
+            await self._set_floor(None, by)
+
+    async def mute(self, participant_id: str, hall_id: int, muted: bool, lock: bool) -> None:
+        """Mute or unmute one hall; ``lock`` keeps it from unmuting itself."""
+        async with self._chair(participant_id) as by:
+            await self._set_muted(self._hall(hall_id), muted, by, locked=lock and muted)
+
+    async def mute_all(self, participant_id: str, muted: bool) -> None:
+        """Mute (or unmute) every hall but the chair hall."""
+        async with self._chair(participant_id) as by:
+            for hall in self.halls.values():
+                if hall.hall_id != self.info.chair_hall_id:
+                    await self._set_muted(hall, muted, by, locked=False)
+
+    async def remove_hall(self, participant_id: str, hall_id: int) -> None:
+        async with self._chair(participant_id) as by:
+            hall = self._hall(hall_id)
+            if hall_id == self.info.chair_hall_id:
+                raise Invalid("the chair hall cannot be removed", field="hall_id")
+            removed = self.participants.pop(hall.participant, None) if hall.participant else None
+            hall.participant = None
+            self._cancel_grace(hall)
+            hall.presence = Presence.REMOVED
+            hall.hand_raised_at = None
+            self.hands = [h for h in self.hands if h != hall_id]
+            if self.floor == hall_id:
+                await self._set_floor(None, by)
+            await self._record(TimelineKind.REMOVED, hall_id, by)
+            if removed is not None:
+                await self._dispose(removed)
+                await self._notifier.removed(removed.id, "the chair removed this hall")
+            await self._rewire()
+
+    async def readmit_hall(self, participant_id: str, hall_id: int) -> None:
+        """Let a removed hall join again."""
+        async with self._chair(participant_id):
+            hall = self._hall(hall_id)
+            if hall.presence is Presence.REMOVED:
+                hall.presence = Presence.ABSENT
+
+    async def start_roll_call(self, participant_id: str) -> None:
+        async with self._chair(participant_id) as by:
+            self.roll_call = RollCall(self._clock())
+            await self._record(TimelineKind.ROLL_CALL_STARTED, None, by)
+
+    async def end_roll_call(self, participant_id: str) -> None:
+        async with self._chair(participant_id) as by:
+            if self.roll_call is None or not self.roll_call.active:
+                raise StateError("no roll call is running")
+            self.roll_call.active = False
+            await self._record(TimelineKind.ROLL_CALL_ENDED, None, by, dict(self._tally()))
+
+    async def next_agenda_item(self, participant_id: str) -> None:
+        async with self._chair(participant_id) as by:
+            if self.agenda_index + 1 >= len(self.info.agenda):
+                raise StateError("this is the last agenda item")
+            self.agenda_index += 1
+            await self._record(
+                TimelineKind.AGENDA_ITEM,
+                None,
+                by,
+                {"index": self.agenda_index, "title": self.info.agenda[self.agenda_index]},
+            )
+
+    async def set_voice_activated(self, participant_id: str, enabled: bool) -> None:
+        async with self._chair(participant_id) as by:
+            if enabled == self.voice_activated:
+                return
+            self.voice_activated = enabled
+            await self._record(TimelineKind.VOICE_ACTIVATED, None, by, {"enabled": enabled})
+            if enabled:
+                self._va_task = asyncio.create_task(self._follow_voice())
+            else:
+                await self._stop_voice()
+
+    async def set_recording(self, participant_id: str, on: bool) -> None:
+        async with self._chair(participant_id) as by:
+            if on == self.recording:
+                return
+            self.recording = on
+            kind = TimelineKind.RECORDING_STARTED if on else TimelineKind.RECORDING_STOPPED
+            await self._record(kind, None, by)
+
+    # -- the halls ----------------------------------------------------------------------
+
+    async def raise_hand(self, participant_id: str, raised: bool) -> None:
+        async with self._as_hall(participant_id) as hall:
+            if raised and hall.hall_id not in self.hands:
+                hall.hand_raised_at = self._clock()
+                self.hands.append(hall.hall_id)
+            elif not raised and hall.hall_id in self.hands:
+                hall.hand_raised_at = None
+                self.hands.remove(hall.hall_id)
+            else:
+                return
+            await self._record(
+                TimelineKind.HAND, hall.hall_id, f"hall:{hall.hall_id}", {"raised": raised}
+            )
+
+    async def set_own_mute(self, participant_id: str, muted: bool) -> None:
+        async with self._as_hall(participant_id) as hall:
+            if not muted and hall.mic_locked:
+                raise Forbidden("the chair has locked this hall's microphone")
+            await self._set_muted(hall, muted, f"hall:{hall.hall_id}", locked=False)
+
+    async def answer_roll_call(self, participant_id: str, present: bool, delegates: int) -> None:
+        async with self._as_hall(participant_id) as hall:
+            if self.roll_call is None or not self.roll_call.active:
+                raise StateError("no roll call is running")
+            self.roll_call.answers[hall.hall_id] = (present, delegates)
+            await self._record(
+                TimelineKind.ROLL_CALL_ANSWER,
+                hall.hall_id,
+                f"hall:{hall.hall_id}",
+                {"present": present, "delegates": delegates},
+            )
+
+    # -- the whole room -----------------------------------------------------------------
+
+    async def start(self, by: str) -> None:
+        await self._record(TimelineKind.MEETING_STARTED, None, by)
+
+    async def close(self, by: str = "system") -> list[str]:
+        """End the meeting: every participant is let go; returns their ids. Safe twice."""
+        async with self._lock:
+            if self.closed:
+                return []
+            self.closed = True
+            await self._stop_voice()
+            for hall in self.halls.values():
+                self._cancel_grace(hall)
+            participants = list(self.participants.values())
+            self.participants.clear()
+            now = self._clock()
+            for p in participants:
+                if p.hall_id is not None:
+                    await self._record(
+                        TimelineKind.LEAVE, p.hall_id, p.actor.label, {"reason": "ended"}, at=now
+                    )
+            await self._record(TimelineKind.MEETING_ENDED, None, by, at=now)
+        await asyncio.gather(*(self._dispose(p) for p in participants))
+        return [p.id for p in participants]
+
+    async def shutdown(self) -> list[str]:
+        """The server is stopping: let everyone go without ending the meeting (it resumes)."""
+        async with self._lock:
+            if self.closed:
+                return []
+            self.closed = True
+            await self._stop_voice()
+            for hall in self.halls.values():
+                self._cancel_grace(hall)
+            participants = list(self.participants.values())
+            self.participants.clear()
+            for p in participants:
+                if p.hall_id is not None:
+                    await self._record(
+                        TimelineKind.LEAVE, p.hall_id, p.actor.label,
+                        {"reason": "dropped", "cause": "server stopped"},
+                    )  # fmt: skip
+        await asyncio.gather(*(self._dispose(p) for p in participants))
+        return [p.id for p in participants]
+
+    def restore(self, events: Sequence[TimelineEntry]) -> None:
+        """Rebuild the state of a meeting that was live before a restart from its timeline."""
+        for e in events:
+            hall = self.halls.get(e.hall_id) if e.hall_id is not None else None
+            if e.kind is TimelineKind.FLOOR:
+                self.floor = e.hall_id
+            elif e.kind is TimelineKind.MUTE and hall is not None:
+                hall.muted = bool(e.data.get("muted"))
+                hall.mic_locked = bool(e.data.get("locked"))
+            elif e.kind is TimelineKind.HAND and hall is not None:
+                if e.data.get("raised") and hall.hall_id not in self.hands:
+                    self.hands.append(hall.hall_id)
+                    hall.hand_raised_at = e.at
+                elif not e.data.get("raised") and hall.hall_id in self.hands:
+                    self.hands.remove(hall.hall_id)
+                    hall.hand_raised_at = None
+            elif e.kind is TimelineKind.AGENDA_ITEM:
+                self.agenda_index = int(e.data.get("index", -1))
+            elif e.kind is TimelineKind.ROLL_CALL_STARTED:
+                self.roll_call = RollCall(e.at)
+            elif e.kind is TimelineKind.ROLL_CALL_ANSWER and self.roll_call and hall is not None:
+                delegates = e.data.get("delegates")
+                self.roll_call.answers[hall.hall_id] = (
+                    bool(e.data.get("present")),
+                    delegates if isinstance(delegates, int) else 0,
+                )
+            elif e.kind is TimelineKind.ROLL_CALL_ENDED and self.roll_call:
+                self.roll_call.active = False
+            elif e.kind is TimelineKind.RECORDING_STARTED:
+                self.recording = True
+            elif e.kind is TimelineKind.RECORDING_STOPPED:
+                self.recording = False
+            elif e.kind is TimelineKind.VOICE_ACTIVATED:
+                self.voice_activated = bool(e.data.get("enabled"))
+            elif e.kind is TimelineKind.REMOVED and hall is not None:
+                hall.presence = Presence.REMOVED
+            elif e.kind in (TimelineKind.JOIN, TimelineKind.RECONNECT) and hall is not None:
+                hall.ever_joined = True
+                if hall.presence is not Presence.REMOVED:
+                    hall.presence = Presence.RECONNECTING
+        for hall in self.halls.values():
+            if hall.presence is Presence.RECONNECTING:
+                hall.grace_task = asyncio.create_task(self._expire(hall))
+        if self.voice_activated:
+            self._va_task = asyncio.create_task(self._follow_voice())
+
+    def state(self) -> dict[str, Any]:
+        """The room as every participant may see it."""
+        roll_call = None
+        if self.roll_call is not None:
+            roll_call = {
+                "active": self.roll_call.active,
+                "started_at": self.roll_call.started_at.isoformat(),
+                "answers": {
+                    str(h): {"present": p, "delegates": d}
+                    for h, (p, d) in self.roll_call.answers.items()
+                },
+                "tally": self._tally(),
+            }
+        return {
+            "meeting_id": self.info.id,
+            "title": self.info.title,
+            "chair_hall_id": self.info.chair_hall_id,
+            "floor_hall_id": self.floor,
+            "voice_activated": self.voice_activated,
+            "recording": self.recording,
+            "hands": list(self.hands),
+            "agenda": {"index": self.agenda_index, "items": list(self.info.agenda)},
+            "roll_call": roll_call,
+            "halls": [
+                {
+                    "hall_id": h.hall_id,
+                    "name": h.name,
+                    "presence": h.presence.value,
+                    "muted": h.muted,
+                    "mic_locked": h.mic_locked,
+                    "hand_raised": h.hand_raised_at is not None,
+                }
+                for h in self.halls.values()
+            ],
+            "closed": self.closed,
+        }
+
+    def participant(self, participant_id: str) -> Participant:
+        return self._participant(participant_id)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self.closed:
+            raise StateError("the meeting has ended")
+
+    def _participant(self, participant_id: str) -> Participant:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            raise StateError("not in the meeting: join first")
+        return participant
+
+    def _hall(self, hall_id: int) -> HallState:
+        hall = self.halls.get(hall_id)
+        if hall is None:
+            raise NotFound(f"hall {hall_id} is not in this meeting", field="hall_id")
+        return hall
+
+    @contextlib.asynccontextmanager
+    async def _chair(self, participant_id: str) -> Any:
+        async with self._lock:
+            self._require_open()
+            participant = self._participant(participant_id)
+            if not participant.can_chair:
+                raise Forbidden("only the chair of the meeting (or its operator) can do this")
+            yield participant.actor.label
+            await self._rewire()
+        await self._changed()
+
+    @contextlib.asynccontextmanager
+    async def _as_hall(self, participant_id: str) -> Any:
+        async with self._lock:
+            self._require_open()
+            participant = self._participant(participant_id)
+            if participant.hall_id is None:
+                raise Forbidden("only a hall's terminal can do this")
+            yield self.halls[participant.hall_id]
+            await self._rewire()
+        await self._changed()
+
+    async def _record(
+        self,
+        kind: TimelineKind,
+        hall_id: int | None,
+        actor: str,
+        data: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        entry = TimelineEntry(self.info.id, at or self._clock(), kind, hall_id, actor, data or {})
+        await self._timeline.append(entry)
+        log.info("meeting %s: %s hall=%s by %s %s", self.info.id, kind.value, hall_id, actor,
+                 data or "")  # fmt: skip
+
+    async def _set_floor(self, hall_id: int | None, by: str) -> None:
+        previous = self.floor
+        if previous == hall_id:
+            return
+        self.floor = hall_id
+        await self._record(TimelineKind.FLOOR, hall_id, by, {"previous": previous})
+        if previous is not None and previous != self.info.chair_hall_id:
+            await self._set_muted(self.halls[previous], True, by, locked=False)
+        if hall_id is not None:
+            hall = self.halls[hall_id]
+            if hall.hall_id in self.hands:
+                self.hands.remove(hall.hall_id)
+                hall.hand_raised_at = None
+                await self._record(TimelineKind.HAND, hall_id, by, {"raised": False})
+            await self._set_muted(hall, False, by, locked=False)
+
+    async def _set_muted(self, hall: HallState, muted: bool, by: str, *, locked: bool) -> None:
+        if hall.muted == muted and hall.mic_locked == locked:
+            return
+        hall.muted = muted
+        hall.mic_locked = locked
+        if not muted:
+            hall.unmuted_order = time.monotonic()
+        await self._record(TimelineKind.MUTE, hall.hall_id, by, {"muted": muted, "locked": locked})
+
+    def _tally(self) -> dict[str, int]:
+        answers = self.roll_call.answers if self.roll_call else {}
+        present = [d for p, d in answers.values() if p]
+        return {
+            "halls": len(self.halls),
+            "answered": len(answers),
+            "present": len(present),
+            "delegates": sum(present),
+        }
+
+    def _gone(self, hall: HallState) -> None:
+        hall.presence = Presence.ABSENT
+
+    async def _expire(self, hall: HallState) -> None:
+        await asyncio.sleep(self._grace)
+        async with self._lock:
+            if hall.presence is Presence.RECONNECTING:
+                hall.grace_task = None
+                self._gone(hall)
+                if self.floor == hall.hall_id:
+                    await self._set_floor(None, "system")
+                await self._rewire()
+        await self._changed()
+
+    def _cancel_grace(self, hall: HallState) -> None:
+        task, hall.grace_task = hall.grace_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _dispose(self, participant: Participant) -> None:
+        peer, participant.peer = participant.peer, None
+        if peer is not None:
+            await peer.close()
+
+    def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
+        if hall_id is None:
+            return None
+        hall = self.halls.get(hall_id)
+        if hall is None or hall.participant is None:
+            return None
+        participant = self.participants.get(hall.participant)
+        return participant.sources.get(role) if participant else None
+
+    def _audible(self) -> list[int]:
+        """Unmuted connected halls, in the order their audio is given to slots."""
+        chair, floor = self.info.chair_hall_id, self.floor
+
+        def priority(hall: HallState) -> tuple[int, float]:
+            rank = 0 if hall.hall_id == chair else 1 if hall.hall_id == floor else 2
+            return rank, hall.unmuted_order
+
+        halls = [h for h in self.halls.values() if not h.muted and h.participant is not None]
+        return [h.hall_id for h in sorted(halls, key=priority)]
+
+    async def _rewire(self) -> None:
+        """Point every participant's slots at the sources they should receive now."""
+        chair = self.info.chair_hall_id
+        audible = self._audible()
+        connected = [h.hall_id for h in self.halls.values() if h.participant is not None]
+        changed: list[Participant] = []
+        for participant in self.participants.values():
+            own = participant.hall_id
+            main_hall: int | None = self.floor if self.floor not in (None, own) else chair
+            if main_hall == own:
+                main_hall = None
+            wanted: dict[SlotRole, list[int | None]] = {
+                SlotRole.MAIN: [main_hall],
+                SlotRole.CHAIR: [chair if chair != own else None],
+                SlotRole.SCREEN: [self.floor if self.floor is not None else chair],
+                SlotRole.AUDIO: [h for h in audible if h != own],
+                SlotRole.THUMB: [h for h in connected if h != own],
+            }
+            role_source = {
+                SlotRole.MAIN: SourceRole.CAMERA,
+                SlotRole.CHAIR: SourceRole.CAMERA,
+                SlotRole.SCREEN: SourceRole.SCREEN,
+                SlotRole.AUDIO: SourceRole.MIC,
+                SlotRole.THUMB: SourceRole.THUMB,
+            }
+            used: dict[SlotRole, int] = {}
+            labels: dict[str, dict[str, Any]] = {}
+            for mid, (slot, track) in participant.slots.items():
+                index = used.get(slot, 0)
+                used[slot] = index + 1
+                halls = wanted[slot]
+                hall_id: int | None = halls[index] if index < len(halls) else None
+                source = self._source(hall_id, role_source[slot])
+                if source is None:
+                    hall_id = None
+                if track.source is not source:
+                    try:
+                        track.switch_source(source)
+                    except media.IncompatibleSourceError:
+                        log.warning("meeting %s: %s cannot carry %s", self.info.id, track, source)
+                        track.switch_source(None)
+                        hall_id = None
+                labels[mid] = {
+                    "role": slot.value,
+                    "hall_id": hall_id,
+                    "name": self.halls[hall_id].name if hall_id is not None else None,
+                }
+            if labels != participant.slot_labels:
+                participant.slot_labels = labels
+                changed.append(participant)
+        for participant in changed:
+            await self._notifier.slots(participant.id, participant.slot_labels)
+
+    async def _changed(self) -> None:
+        await self._notifier.room_state(self.info.id, self.state())
+
+    # -- voice-activated floor ------------------------------------------------------------
+
+    async def _follow_voice(self, interval: float = 0.2, hold: float = 1.5) -> None:
+        """The floor follows the loudest unmuted hall (the chair hall is always seen on its own
+        slot), once it has been louder than the floor holder by a margin for ``hold`` seconds."""
+        leader: int | None = None
+        since = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            levels = {
+                h: level
+                for h in self._audible()
+                if h != self.info.chair_hall_id
+                and (source := self._source(h, SourceRole.MIC)) is not None
+                and (level := source.audio_level) is not None
+            }
+            if not levels:
+                continue
+            loudest = max(levels, key=lambda h: levels[h])
+            current = levels.get(self.floor, -1.0) if self.floor is not None else -1.0
+            if loudest == self.floor or levels[loudest] < current + VOICE_MARGIN:
+                leader = None
+                continue
+            now = time.monotonic()
+            if loudest != leader:
+                leader, since = loudest, now
+            elif now - since >= hold:
+                async with self._lock:
+                    if self.voice_activated and not self.closed:
+                        await self._set_floor(loudest, "voice")
+                        await self._rewire()
+                await self._changed()
+                leader = None
+
+    async def _stop_voice(self) -> None:
+        task, self._va_task = self._va_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+VOICE_MARGIN = 0.1
+"""How much louder (audio level, 0..1) a hall must be than the floor holder to take it."""
+
+
+class LiveRooms:
+    """The Rooms of the meetings running in this process, by meeting id."""
+
+    def __init__(
+        self,
+        *,
+        timeline: Timeline,
+        notifier: Notifier,
+        peer_settings: media.PeerSettings | None = None,
+        video_codec: media.VideoCodec = media.VideoCodec.VP8,
+        grace: float = DEFAULT_GRACE,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._video_codec = video_codec
+        self._timeline = timeline
+        self._notifier = notifier
+        self._peer_settings = peer_settings
+        self._grace = grace
+        self._clock = clock
+        self._rooms: dict[int, Room] = {}
+
+    def get(self, meeting_id: int) -> Room | None:
+        return self._rooms.get(meeting_id)
+
+    def open(self, info: MeetingInfo) -> Room:
+        """The meeting's Room, made when first asked for."""
+        room = self._rooms.get(info.id)
+        if room is None or room.closed:
+            room = Room(
+                info, timeline=self._timeline, notifier=self._notifier,
+                peer_settings=self._peer_settings, video_codec=self._video_codec,
+                grace=self._grace, clock=self._clock,
+            )  # fmt: skip
+            self._rooms[info.id] = room
+        return room
+
+    async def close(self, meeting_id: int, by: str = "system") -> list[str]:
+        """End a meeting's Room; returns the ids of the participants it let go."""
+        room = self._rooms.pop(meeting_id, None)
+        return await room.close(by) if room is not None else []
+
+    async def close_all(self) -> None:
+        """Server shutdown: let every participant go (the meetings stay live, to be resumed)."""
+        rooms, self._rooms = list(self._rooms.values()), {}
+        for room in rooms:
+            await room.shutdown()
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def rooms(self) -> Sequence[Room]:
+        return list(self._rooms.values())

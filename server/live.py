@@ -1,0 +1,118 @@
+"""Wires live meetings: scheduling's start and end, the Rooms, and socket.io notifications."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+
+from rooms.live import LiveRooms, MeetingInfo, Room
+from rooms.models import Meeting
+from rooms.ports import TimelineEntry
+from rooms.timeline import events_of
+from server.db import Database
+
+log = logging.getLogger("giaoban.live")
+
+NAMESPACE = "/live"
+
+
+def meeting_room(meeting_id: int) -> str:
+    """The socket.io room of a meeting's participants."""
+    return f"meeting:{meeting_id}"
+
+
+def lobby_room(meeting_id: int) -> str:
+    """The socket.io room of the terminals waiting for a meeting to start."""
+    return f"lobby:{meeting_id}"
+
+
+def meeting_info(meeting: Meeting) -> MeetingInfo:
+    return MeetingInfo(
+        id=meeting.id,
+        title=meeting.title,
+        chair_hall_id=meeting.chair_hall_id,
+        chair_user_id=meeting.chair_user_id,
+        halls={h.id: h.name for h in meeting.halls},
+        agenda=tuple(a.title for a in meeting.agenda),
+        start=meeting.start_at,
+        end=meeting.end_at,
+    )
+
+
+class SocketNotifier:
+    """The Rooms' :class:`rooms.ports.Notifier`, over socket.io."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+        self.sids: dict[str, str] = {}
+        """participant id → socket id."""
+
+    async def room_state(self, meeting_id: int, state: dict[str, Any]) -> None:
+        await self.sio.emit("room_state", state, room=meeting_room(meeting_id), namespace=NAMESPACE)
+
+    async def slots(self, participant_id: str, slots: dict[str, Any]) -> None:
+        sid = self.sids.get(participant_id)
+        if sid is not None:
+            await self.sio.emit("slots", slots, to=sid, namespace=NAMESPACE)
+
+    async def removed(self, participant_id: str, reason: str) -> None:
+        sid = self.sids.pop(participant_id, None)
+        if sid is not None:
+            await self.sio.emit("removed", {"reason": reason}, to=sid, namespace=NAMESPACE)
+            for room in self.sio.rooms(sid, namespace=NAMESPACE):
+                if room.startswith("meeting:"):
+                    await self.sio.leave_room(sid, room, namespace=NAMESPACE)
+
+
+class Live:
+    """What happens when a meeting starts, ends, or is joined after a restart."""
+
+    def __init__(self, sio: socketio.AsyncServer, rooms: LiveRooms, db: Database) -> None:
+        self.sio = sio
+        self.rooms = rooms
+        self.db = db
+
+    async def room_for(self, meeting: Meeting) -> Room:
+        """The live meeting's Room; after a restart it is rebuilt from the timeline."""
+        room = self.rooms.get(meeting.id)
+        if room is None or room.closed:
+            room = self.rooms.open(meeting_info(meeting))
+            async with self.db.session() as session:
+                events = await events_of(session, meeting.id)
+            room.restore(
+                [
+                    TimelineEntry(e.meeting_id, e.at, e.kind, e.hall_id, e.actor, e.data)
+                    for e in events
+                ]
+            )
+            if events:
+                log.info(
+                    "meeting %s: room rebuilt from %d timeline events", meeting.id, len(events)
+                )
+        return room
+
+    async def started(self, meeting: Meeting, by: str) -> None:
+        """The chair started the meeting: open its Room, call the waiting terminals in."""
+        room = await self.room_for(meeting)
+        await room.start(by)
+        await self.sio.emit(
+            "meeting_started",
+            {"meeting_id": meeting.id},
+            room=lobby_room(meeting.id),
+            namespace=NAMESPACE,
+        )
+
+    async def ended(self, meeting_id: int, by: str) -> None:
+        """The chair ended the meeting: let everyone go, back to waiting."""
+        await self.rooms.close(meeting_id, by)
+        payload = {"meeting_id": meeting_id}
+        for room in (meeting_room(meeting_id), lobby_room(meeting_id)):
+            await self.sio.emit("meeting_ended", payload, room=room, namespace=NAMESPACE)
+            await self.sio.close_room(room, namespace=NAMESPACE)
+
+    async def shutdown(self) -> None:
+        """Server stopping: tell clients, release every peer; live meetings resume on restart."""
+        await self.sio.emit("going_away", {"reason": "server restarting"}, namespace=NAMESPACE)
+        await self.rooms.close_all()

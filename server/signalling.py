@@ -1,0 +1,388 @@
+"""Signalling over socket.io (namespace ``/live``): one handler and one model per event.
+
+Every event is validated; its acknowledgement is ``{"ok": true, ...}`` or
+``{"ok": false, "error": {"code", "message", "field"?}}``, and a bad event never drops the
+connection. The protocol is documented in ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Annotated, Any
+
+import socketio
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from rooms.access import Access, Actor, ActorKind
+from rooms.errors import DomainError, Forbidden, StateError
+from rooms.live import Room, SlotRole, SourceRole
+from rooms.models import MeetingState, RoleName
+from rooms.scheduling import load_tree
+from server.auth import person_by_cookie, terminal_by_token
+from server.live import NAMESPACE, Live, SocketNotifier, lobby_room, meeting_room
+from server.security import SESSION_COOKIE
+from server.state import Services
+
+log = logging.getLogger("giaoban.signalling")
+
+MAX_SDP = 64 * 1024
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Mid = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Empty(In):
+    pass
+
+
+class JoinIn(In):
+    meeting_id: Id
+
+
+class OfferIn(In):
+    sdp: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SDP)]
+    sources: Annotated[dict[Mid, SourceRole], Field(max_length=8)] = {}
+    """What the client sends on each m-line (by mid): camera, mic, thumb, screen."""
+    slots: Annotated[dict[Mid, SlotRole], Field(max_length=64)] = {}
+    """What the client receives on each m-line: main, chair, screen, audio, thumb."""
+
+
+class HallIn(In):
+    hall_id: Id
+
+
+class MuteIn(In):
+    hall_id: Id
+    muted: bool
+    lock: bool = False
+
+
+class MutedIn(In):
+    muted: bool
+
+
+class RollCallAnswerIn(In):
+    present: bool
+    delegates: int = Field(default=0, ge=0, le=10_000)
+
+
+class EnabledIn(In):
+    enabled: bool
+
+
+@dataclass
+class Bucket:
+    """A token bucket: ``rate`` events a second, bursts of ``burst``."""
+
+    rate: float = 10.0
+    burst: float = 40.0
+    tokens: float = 40.0
+    at: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass
+class Client:
+    """What the server keeps per socket."""
+
+    actor: Actor
+    bucket: Bucket = field(default_factory=Bucket)
+    meeting_id: int | None = None
+    participant_id: str | None = None
+
+
+def ok(**data: Any) -> dict[str, Any]:
+    return {"ok": True, **data}
+
+
+def error(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        err["field"] = field
+    return {"ok": False, "error": err}
+
+
+Handler = Callable[[str, Client, Any], Awaitable[dict[str, Any]]]
+
+
+class Signalling:
+    """The ``/live`` namespace's handlers, bound to the app's services."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        services: Services,
+        live: Live,
+        notifier: SocketNotifier,
+        ice_servers: list[dict[str, Any]],
+    ) -> None:
+        self.sio = sio
+        self.services = services
+        self.live = live
+        self.notifier = notifier
+        self.ice_servers = ice_servers
+        self.clients: dict[str, Client] = {}
+        sio.on("connect", namespace=NAMESPACE)(self.connect)
+        sio.on("disconnect", namespace=NAMESPACE)(self.disconnect)
+        events: dict[str, tuple[type[In], Handler]] = {
+            "join": (JoinIn, self.join),
+            "offer": (OfferIn, self.offer),
+            "leave": (Empty, self.leave),
+            "start_meeting": (JoinIn, self.start_meeting),
+            "end_meeting": (JoinIn, self.end_meeting),
+            "give_floor": (HallIn, self.give_floor),
+            "take_floor": (Empty, self.take_floor),
+            "mute_hall": (MuteIn, self.mute_hall),
+            "mute_all": (MutedIn, self.mute_all),
+            "remove_hall": (HallIn, self.remove_hall),
+            "readmit_hall": (HallIn, self.readmit_hall),
+            "start_roll_call": (Empty, self.start_roll_call),
+            "end_roll_call": (Empty, self.end_roll_call),
+            "next_agenda_item": (Empty, self.next_agenda_item),
+            "set_voice_activated": (EnabledIn, self.set_voice_activated),
+            "raise_hand": (Empty, self.raise_hand),
+            "lower_hand": (Empty, self.lower_hand),
+            "set_muted": (MutedIn, self.set_muted),
+            "answer_roll_call": (RollCallAnswerIn, self.answer_roll_call),
+        }
+        for name, (model, handler) in events.items():
+            sio.on(name, namespace=NAMESPACE)(self._wrap(name, model, handler))
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        cookies = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        morsel = cookies.get(SESSION_COOKIE)
+        async with self.services.db.session() as session:
+            if isinstance(token, str):
+                actor = await terminal_by_token(session, token)
+            else:
+                actor = await person_by_cookie(session, morsel.value if morsel else None)
+        if actor is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "unauthenticated", "message": "log in, or pair the terminal again"}
+            )
+        self.clients[sid] = Client(actor)
+        log.info("socket %s connected: %s", sid, actor.label)
+
+    async def disconnect(self, sid: str, reason: Any = None) -> None:
+        client = self.clients.pop(sid, None)
+        if client is None:
+            return
+        log.info("socket %s disconnected: %s (%s)", sid, client.actor.label, reason)
+        await self._leave(client, dropped=True)
+
+    def _wrap(self, name: str, model: type[In], handler: Handler) -> Callable[..., Any]:
+        async def handle(sid: str, payload: Any = None) -> dict[str, Any]:
+            client = self.clients.get(sid)
+            if client is None:
+                return error("unauthenticated", "connect again")
+            if not client.bucket.take():
+                return error("rate_limited", "too many events; slow down")
+            try:
+                data = model.model_validate(payload if payload is not None else {})
+            except ValidationError as exc:
+                first = exc.errors(include_url=False, include_input=False)[0]
+                where = ".".join(str(p) for p in first["loc"]) or None
+                return error("validation", f"{where or name}: {first['msg']}", where)
+            try:
+                return await handler(sid, client, data)
+            except DomainError as exc:
+                return error(exc.code, exc.message, exc.field)
+            except Exception:
+                log.exception("event %s from %s failed", name, client.actor.label)
+                return error("internal", "internal error; it has been logged")
+
+        return handle
+
+    # -- joining ------------------------------------------------------------------------
+
+    async def join(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+        scheduler = self.services.scheduler
+        async with self.services.db.session() as session:
+            access = Access(client.actor, await load_tree(session))
+            meeting = await scheduler.get(session, access, data.meeting_id)
+            can_chair = self._can_chair(access, meeting.chair_user_id, meeting.unit_id)
+        if client.meeting_id not in (None, meeting.id):
+            await self._leave(client, dropped=False)
+        if client.actor.kind is ActorKind.TERMINAL and client.actor.hall_id not in meeting.hall_ids:
+            raise Forbidden("this hall is not invited to the meeting")
+        if meeting.state is MeetingState.SCHEDULED:
+            await self.sio.enter_room(sid, lobby_room(meeting.id), namespace=NAMESPACE)
+            client.meeting_id = meeting.id
+            return ok(
+                lobby=True,
+                meeting_id=meeting.id,
+                title=meeting.title,
+                start=meeting.start_at.isoformat(),
+                can_chair=can_chair,
+            )
+        if meeting.state is not MeetingState.LIVE:
+            raise StateError(f"the meeting is {meeting.state.value}")
+        room = await self.live.room_for(meeting)
+        if client.participant_id is not None:
+            await self._leave(client, dropped=False)
+        participant = await room.join(client.actor, can_chair=can_chair)
+        client.meeting_id = meeting.id
+        client.participant_id = participant.id
+        self.notifier.sids[participant.id] = sid
+        await self.sio.leave_room(sid, lobby_room(meeting.id), namespace=NAMESPACE)
+        await self.sio.enter_room(sid, meeting_room(meeting.id), namespace=NAMESPACE)
+        return ok(
+            lobby=False,
+            meeting_id=meeting.id,
+            participant_id=participant.id,
+            hall_id=participant.hall_id,
+            can_chair=can_chair,
+            ice_servers=self.ice_servers,
+            state=room.state(),
+        )
+
+    async def offer(self, sid: str, client: Client, data: OfferIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        answer = await room.negotiate(pid, data.sdp, dict(data.sources), dict(data.slots))
+        return ok(sdp=answer, type="answer", slots=room.participant(pid).slot_labels)
+
+    async def leave(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        await self._leave(client, dropped=False)
+        return ok()
+
+    async def _leave(self, client: Client, *, dropped: bool) -> None:
+        pid, client.participant_id = client.participant_id, None
+        meeting_id, client.meeting_id = client.meeting_id, None
+        if pid is None or meeting_id is None:
+            return
+        self.notifier.sids.pop(pid, None)
+        room = self.live.rooms.get(meeting_id)
+        if room is not None:
+            await room.leave(pid, dropped=dropped)
+
+    # -- start and end ------------------------------------------------------------------
+
+    async def start_meeting(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+        async with self.services.db.session() as session:
+            access = Access(client.actor, await load_tree(session))
+            meeting = await self.services.scheduler.start(session, access, data.meeting_id)
+        await self.live.started(meeting, client.actor.label)
+        return ok(meeting_id=meeting.id, state=meeting.state.value)
+
+    async def end_meeting(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+        async with self.services.db.session() as session:
+            access = Access(client.actor, await load_tree(session))
+            meeting = await self.services.scheduler.end(session, access, data.meeting_id)
+        await self.live.ended(meeting.id, client.actor.label)
+        return ok(meeting_id=meeting.id, state=meeting.state.value)
+
+    # -- chair and hall actions ---------------------------------------------------------
+
+    async def give_floor(self, sid: str, client: Client, data: HallIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.give_floor(pid, data.hall_id)
+        return ok()
+
+    async def take_floor(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.take_floor(pid)
+        return ok()
+
+    async def mute_hall(self, sid: str, client: Client, data: MuteIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.mute(pid, data.hall_id, data.muted, data.lock)
+        return ok()
+
+    async def mute_all(self, sid: str, client: Client, data: MutedIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.mute_all(pid, data.muted)
+        return ok()
+
+    async def remove_hall(self, sid: str, client: Client, data: HallIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.remove_hall(pid, data.hall_id)
+        return ok()
+
+    async def readmit_hall(self, sid: str, client: Client, data: HallIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.readmit_hall(pid, data.hall_id)
+        return ok()
+
+    async def start_roll_call(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.start_roll_call(pid)
+        return ok()
+
+    async def end_roll_call(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.end_roll_call(pid)
+        return ok(tally=room.state()["roll_call"]["tally"])
+
+    async def next_agenda_item(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.next_agenda_item(pid)
+        return ok(index=room.agenda_index)
+
+    async def set_voice_activated(
+        self, sid: str, client: Client, data: EnabledIn
+    ) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.set_voice_activated(pid, data.enabled)
+        return ok()
+
+    async def raise_hand(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.raise_hand(pid, True)
+        return ok()
+
+    async def lower_hand(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.raise_hand(pid, False)
+        return ok()
+
+    async def set_muted(self, sid: str, client: Client, data: MutedIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.set_own_mute(pid, data.muted)
+        return ok()
+
+    async def answer_roll_call(
+        self, sid: str, client: Client, data: RollCallAnswerIn
+    ) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.answer_roll_call(pid, data.present, data.delegates)
+        return ok()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _room(self, client: Client) -> tuple[Room, str]:
+        if client.meeting_id is None or client.participant_id is None:
+            raise StateError("join a live meeting first")
+        room = self.live.rooms.get(client.meeting_id)
+        if room is None or room.closed:
+            raise StateError("the meeting has ended")
+        return room, client.participant_id
+
+    @staticmethod
+    def _can_chair(access: Access, chair_user_id: int, unit_id: int) -> bool:
+        """The chair, an admin, or the operator (a secretariat of the meeting's unit)."""
+        actor = access.actor
+        if actor.kind is not ActorKind.USER:
+            return False
+        return (
+            actor.is_admin
+            or actor.user_id == chair_user_id
+            or access.has(RoleName.SECRETARIAT, unit_id)
+        )

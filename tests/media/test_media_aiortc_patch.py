@@ -1,0 +1,215 @@
+"""The hooks into aiortc internals: these tests fail loudly when an aiortc upgrade moves one."""
+
+from __future__ import annotations
+
+import fractions
+import threading
+from collections.abc import Callable
+
+import aiortc
+import aiortc.rtcrtpreceiver
+import av
+import pytest
+from aiortc.codecs import get_capabilities
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+from media_testkit import (
+    RED,
+    Client,
+    connect,
+    next_frame_of,
+    publisher_client,
+    subscriber_client,
+    until,
+)
+
+from media import AiortcIncompatibleError, Peer, aiortc_patch
+from media.aiortc_patch import BoundedJitterBuffer, PassthroughQueue
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=97)
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48_000, channels=2, payloadType=96)
+
+
+def test_an_unsupported_aiortc_version_is_refused_loudly() -> None:
+    aiortc_patch.check_version()  # the installed one
+    with pytest.raises(AiortcIncompatibleError, match=r"found aiortc 1\.17\.0"):
+        aiortc_patch.check_version("1.17.0")
+    assert aiortc.__version__.startswith(aiortc_patch.SUPPORTED_AIORTC_VERSIONS)
+
+
+def test_the_internals_the_patch_uses_exist_in_the_installed_aiortc() -> None:
+    aiortc_patch.check_hooks()
+    aiortc_patch.install()
+    aiortc_patch.install()  # idempotent
+    assert aiortc_patch.installed()
+    worker = aiortc.rtcrtpreceiver.decoder_worker
+    assert worker.__module__ == "media.aiortc_patch", "install() did not take the decoder thread"
+    assert {codec.mimeType for codec in get_capabilities("video").codecs} >= {
+        "video/VP8",
+        "video/H264",
+    }
+
+
+async def test_the_hooks_work_on_a_real_connection(
+    make_peer: Callable[..., Peer], clients: list[Client]
+) -> None:
+    publisher, subscriber = publisher_client(RED), subscriber_client(1, 0)
+    clients += [publisher, subscriber]
+    source_peer, slot_peer = make_peer(), make_peer()
+    await connect(publisher, source_peer)
+    await connect(subscriber, slot_peer)
+    video, audio = source_peer.sources
+
+    # Receive side: frames arrive as av.Packets through the passthrough queue, not decoded.
+    packets: list[av.Packet] = []
+
+    class Sink:
+        def on_packet(self, source: object, packet: av.Packet) -> None:
+            packets.append(packet)
+
+        def on_source_ended(self, source: object) -> None:
+            pass
+
+    video.subscribe(Sink())
+    video.request_keyframe()
+    await until(lambda: any(packet.is_keyframe for packet in packets), deadline=5)
+    assert all(isinstance(packet, av.Packet) for packet in packets)
+    assert packets[0].time_base == fractions.Fraction(1, 90_000)
+    assert [p.pts for p in packets] == sorted(p.pts for p in packets)
+    await until(lambda: audio.packets_received > 0, deadline=5)
+    for transceiver in source_peer._pc.getTransceivers():
+        assert aiortc_patch.is_passthrough(transceiver.receiver)
+        assert isinstance(aiortc_patch.jitter_buffer(transceiver.receiver), BoundedJitterBuffer)
+        # The receiver started its decoder thread, which ended at once.
+        thread = transceiver.receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
+        assert isinstance(thread, threading.Thread) and not thread.is_alive()
+
+    # Keyframe requests, both ways: the server's PLI reaches the publisher's sender ...
+    requests: list[str] = []
+    (sender,) = [t.sender for t in publisher.pc.getTransceivers() if t.kind == "video"]
+    aiortc_patch.on_keyframe_request(sender, lambda: requests.append("publisher"))
+    (receiver,) = [t.receiver for t in source_peer._pc.getTransceivers() if t.kind == "video"]
+    assert await aiortc_patch.send_pli(receiver)
+    await until(lambda: "publisher" in requests, deadline=2)
+    # ... and a subscriber's PLI reaches the server's sender hook.
+    slot = slot_peer.outgoing[0]
+    slot.switch_source(video)
+    await next_frame_of(subscriber.received_track(0), RED, deadline=5)  # a client still decodes
+    (server_sender,) = [t.sender for t in slot_peer._pc.getTransceivers()]
+    aiortc_patch.on_keyframe_request(server_sender, lambda: requests.append("subscriber"))
+    (client_receiver,) = [t.receiver for t in subscriber.pc.getTransceivers()]
+    (ssrc,) = [s.source for s in client_receiver.getSynchronizationSources()]
+    await client_receiver._send_rtcp_pli(ssrc)
+    await until(lambda: "subscriber" in requests, deadline=2)
+
+
+def test_passthrough_queue_turns_frames_into_packets_and_never_raises() -> None:
+    got: list[av.Packet] = []
+    ended: list[bool] = []
+    queue = PassthroughQueue(
+        got.append, lambda: ended.append(True), mime_type="video/VP8", clock_rate=90_000
+    )
+    keyframe = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00]) + bytes(20)
+    # From the jitter buffer: raw RTP timestamps, unwrapped across 2**32, pts from 0.
+    queue.deliver(JitterFrame(data=keyframe, timestamp=2**32 - 3000))
+    late = JitterFrame(data=bytes([0x31]) + bytes(20), timestamp=3000)
+    late.discontinuity = True  # type: ignore[attr-defined]
+    queue.deliver(late)
+    # From aiortc itself (timestamp already unwrapped), should it ever put a frame.
+    queue.put((VP8, JitterFrame(data=bytes([0x31]) + bytes(20), timestamp=9000)))
+    assert [(p.pts, p.is_keyframe, p.is_corrupt) for p in got] == [
+        (0, True, False),
+        (6000, False, True),
+        (9000, False, False),
+    ]
+    assert got[0].time_base == fractions.Fraction(1, 90_000)
+    assert bytes(got[0]) == keyframe
+
+    def broken(packet: av.Packet) -> None:
+        raise RuntimeError("a sink bug")
+
+    PassthroughQueue(broken, lambda: None, mime_type="audio/opus", clock_rate=48_000).deliver(
+        JitterFrame(data=b"\xfc\xff\xfe", timestamp=0)
+    )
+    queue.put(None)
+    queue.put(None)
+    assert ended == [True]
+
+
+def rtp(seq: int, timestamp: int, *, marker: bool = True, size: int = 100) -> RtpPacket:
+    packet = RtpPacket(payload_type=97, sequence_number=seq, timestamp=timestamp, marker=marker)
+    packet._data = bytes([seq & 0xFF]) * size  # type: ignore[attr-defined]
+    return packet
+
+
+def feed(buffer: JitterBuffer, packets: list[RtpPacket]) -> list[JitterFrame]:
+    frames = []
+    for packet in packets:
+        _, frame = buffer.add(packet)
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+def test_a_lost_packet_is_skipped_after_max_delay_and_the_next_frame_marked() -> None:
+    buffer = BoundedJitterBuffer(capacity=256, max_delay=18_000, is_video=True)  # 0.2 s
+    # One packet per frame, 30 fps; packet 10 is lost for good.
+    packets = [rtp(seq, seq * 3000) for seq in range(40) if seq != 10]
+    released: list[JitterFrame] = []
+    pli = False
+    for packet in packets:
+        flag, frame = buffer.add(packet)
+        pli = pli or flag
+        if frame is not None:
+            released.append(frame)
+    timestamps = [frame.timestamp for frame in released]
+    assert timestamps[:9] == [seq * 3000 for seq in range(9)]
+    # 9 came out with 11's arrival; 11 (right after the hole) is skipped; 12 resumes, once
+    # the packets held behind the hole span more than 0.2 s.
+    assert 10 * 3000 not in timestamps and 11 * 3000 not in timestamps
+    assert timestamps[9] == 12 * 3000
+    assert getattr(released[9], "discontinuity", False)
+    assert not any(getattr(frame, "discontinuity", False) for frame in released[10:])
+    assert buffer.holes_skipped == 1
+    assert pli
+    # How long the stream stood still: the newest packet when 12 came out was 0.2 s newer.
+    assert timestamps == sorted(timestamps)
+
+
+def test_a_retransmission_within_max_delay_fills_the_hole_and_the_backlog_leaves_at_once() -> None:
+    frames: list[JitterFrame] = []
+    buffer = BoundedJitterBuffer(
+        capacity=256, max_delay=18_000, is_video=True, on_frame=frames.append
+    )
+    packets = [rtp(seq, seq * 3000) for seq in range(8) if seq != 3]
+    packets.append(rtp(3, 3 * 3000))  # the NACKed packet comes back 0.13 s late
+    assert feed(buffer, packets) == []  # with on_frame, add() itself returns no frame
+    # Frames 3 to 6 were held behind the hole; all leave with the retransmission (aiortc's
+    # buffer would release one per packet added, and keep the delay).
+    assert [frame.timestamp for frame in frames] == [seq * 3000 for seq in range(7)]
+    assert buffer.holes_skipped == 0
+    assert not any(getattr(frame, "discontinuity", False) for frame in frames)
+
+    stock = JitterBuffer(capacity=256, is_video=True)
+    stock_frames = feed(stock, packets)
+    assert len(stock_frames) < 7
+
+
+def big_frame_then_next(packets_in_frame: int) -> list[RtpPacket]:
+    frame = [
+        rtp(seq, 0, marker=seq == packets_in_frame - 1, size=1200)
+        for seq in range(packets_in_frame)
+    ]
+    return [*frame, rtp(packets_in_frame, 3000)]
+
+
+def test_a_keyframe_larger_than_64_packets_passes_whole() -> None:
+    # Why the capacity is not 64: aiortc's overflow handling destroys a frame that does not
+    # fit, and the keyframe asked for next is as large: the stream would never recover.
+    frames = feed(
+        BoundedJitterBuffer(capacity=256, max_delay=18_000, is_video=True), big_frame_then_next(100)
+    )
+    assert len(frames) == 1 and len(frames[0].data) == 100 * 1200
+    stock = feed(JitterBuffer(capacity=64, is_video=True), big_frame_then_next(100))
+    assert not any(len(frame.data) == 100 * 1200 for frame in stock)

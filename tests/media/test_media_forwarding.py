@@ -1,0 +1,232 @@
+"""Contracts of forwarding through real connections: aiortc clients ↔ media.Peer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import av
+import pytest
+from aiortc import RTCRtpReceiver, sdp
+from aiortc.rtp import RtpPacket
+from media_testkit import (
+    BLUE,
+    GREEN,
+    RED,
+    Client,
+    EncoderSpy,
+    FrameLog,
+    Yuv,
+    connect,
+    next_frame_of,
+    publisher_client,
+    subscriber_client,
+    until,
+)
+
+from media import ForwardedTrack, Peer, VideoCodec
+
+
+async def publish(
+    colour: Yuv, make_peer: Callable[..., Peer], clients: list[Client], **peer_args: Any
+) -> tuple[Client, Peer]:
+    client = publisher_client(colour)
+    clients.append(client)
+    peer = make_peer(**peer_args)
+    await connect(client, peer)
+    return client, peer
+
+
+async def subscribe(
+    make_peer: Callable[..., Peer],
+    clients: list[Client],
+    video_slots: int = 1,
+    audio_slots: int = 1,
+    **peer_args: Any,
+) -> tuple[Client, Peer]:
+    client = subscriber_client(video_slots, audio_slots)
+    clients.append(client)
+    peer = make_peer(**peer_args)
+    await connect(client, peer)
+    return client, peer
+
+
+def spy_on_recv(track: ForwardedTrack) -> list[tuple[float, av.Packet]]:
+    """Note every packet the server's sender takes from ``track``."""
+    log: list[tuple[float, av.Packet]] = []
+    original = track.recv
+
+    async def recv() -> av.Packet:
+        packet = await original()
+        log.append((time.monotonic(), packet))
+        return packet
+
+    track.recv = recv  # type: ignore[method-assign]
+    return log
+
+
+async def test_three_publishers_reach_subscribers_without_any_server_side_encode(
+    make_peer: Callable[..., Peer], clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = EncoderSpy().install(monkeypatch)
+    colours = (RED, GREEN, BLUE)
+    publishers = [await publish(colour, make_peer, clients) for colour in colours]
+    subscribers = [await subscribe(make_peer, clients, 3, 3) for _ in range(2)]
+    for _, peer in subscribers:
+        for slot, (_, publisher) in enumerate(publishers):
+            peer.outgoing[slot].switch_source(publisher.sources[0])
+            peer.outgoing[3 + slot].switch_source(publisher.sources[1])
+    logs = [
+        [FrameLog(client.received_track(slot)) for slot in range(6)] for client, _ in subscribers
+    ]
+    try:
+        await until(lambda: all(log.count() > 0 for row in logs for log in row), deadline=5)
+        start = time.monotonic()
+        counts = [[log.count() for log in row] for row in logs]
+        # Media flows for about three seconds: 90 more frames on every video slot.
+        await until(
+            lambda: all(
+                row[slot].count() - before[slot] >= 90
+                for row, before in zip(logs, counts, strict=True)
+                for slot in range(3)
+            ),
+            deadline=6,
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        for row in logs:
+            for log in row:
+                await log.stop()
+
+    for row, before in zip(logs, counts, strict=True):
+        for slot, colour in enumerate(colours):
+            video = row[slot]
+            assert video.count() - before[slot] >= 20 * elapsed, "video frames missing"
+            assert all(decoded.close_to(colour) for decoded in video.colours)
+            assert video.max_gap(since=start) < 0.5
+            audio = row[3 + slot]
+            assert audio.count() - before[3 + slot] >= 30 * elapsed, "audio frames missing"
+    assert spy.server_encoders, "the server's senders made no encoder"
+    assert spy.server_pack_calls > 0
+    assert spy.server_encode_calls == 0
+    assert spy.client_encode_calls > 0
+
+
+async def test_switched_track_shows_the_new_source_within_a_second_from_a_keyframe(
+    make_peer: Callable[..., Peer], clients: list[Client]
+) -> None:
+    _, red = await publish(RED, make_peer, clients)
+    _, green = await publish(GREEN, make_peer, clients)
+    subscriber, peer = await subscribe(make_peer, clients, 1, 0)
+    slot = peer.outgoing[0]
+    sent = spy_on_recv(slot)
+    slot.switch_source(red.sources[0])
+    track = subscriber.received_track(0)
+    await next_frame_of(track, RED, deadline=5)
+    for _ in range(10):
+        await next_frame_of(track, RED, deadline=2)
+
+    switched_at = time.monotonic()
+    slot.switch_source(green.sources[0])
+    await next_frame_of(track, GREEN, deadline=1.0)
+    assert time.monotonic() - switched_at < 1.0
+    for _ in range(10):
+        frame = await asyncio.wait_for(track.recv(), 2)
+        assert isinstance(frame, av.VideoFrame)
+
+    after = [packet for at, packet in sent if at >= switched_at]
+    assert after and after[0].is_keyframe, "the first frame after a switch is not a keyframe"
+    timestamps = [packet.pts for _, packet in sent]
+    assert all(b > a for a, b in itertools.pairwise(timestamps)), (
+        "the forwarded timestamps are not monotonic across the switch"
+    )
+    assert green.sources[0].keyframe_requests_sent >= 1
+
+
+async def test_keyframe_request_of_a_subscriber_reaches_the_publisher(
+    make_peer: Callable[..., Peer], clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = EncoderSpy().install(monkeypatch)
+    _, publisher = await publish(RED, make_peer, clients)
+    subscriber, peer = await subscribe(make_peer, clients, 1, 0)
+    peer.outgoing[0].switch_source(publisher.sources[0])
+    track = subscriber.received_track(0)
+    await next_frame_of(track, RED, deadline=5)
+    # Let the keyframes of the join settle, past the source's PLI rate limit (15 frames).
+    for _ in range(15):
+        await next_frame_of(track, RED, deadline=2)
+    settled = spy.client_forced_keyframes
+    keyframes = publisher.sources[0].keyframes_received
+
+    receiver: RTCRtpReceiver = subscriber.receiving[0].receiver
+    (ssrc,) = [source.source for source in receiver.getSynchronizationSources()]
+    await receiver._send_rtcp_pli(ssrc)  # what the subscriber's decoder does on a loss
+
+    await until(lambda: spy.client_forced_keyframes > settled, deadline=2)
+    await until(lambda: publisher.sources[0].keyframes_received > keyframes, deadline=2)
+
+
+def stream_ssrcs(offer_sdp: str) -> tuple[int, int]:
+    """The video SSRC and its RTX SSRC in a client's offer."""
+    description = sdp.SessionDescription.parse(offer_sdp)
+    video = next(media for media in description.media if media.kind == "video")
+    (group,) = [group for group in video.ssrc_group if group.semantic == "FID"]
+    return int(group.items[0]), int(group.items[1])
+
+
+async def test_one_lost_packet_stalls_the_stream_less_than_half_a_second(
+    make_peer: Callable[..., Peer], clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, publisher = await publish(RED, make_peer, clients)
+    video_ssrc, rtx_ssrc = stream_ssrcs(client.pc.localDescription.sdp)
+    subscriber, peer = await subscribe(make_peer, clients, 1, 0)
+    peer.outgoing[0].switch_source(publisher.sources[0])
+    log = FrameLog(subscriber.received_track(0))
+    lost: list[int] = []
+    drop = asyncio.Event()
+    original = RTCRtpReceiver._handle_rtp_packet
+
+    async def handle_rtp_packet(
+        self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int
+    ) -> None:
+        if packet.ssrc == video_ssrc and drop.is_set() and not lost:
+            lost.append(packet.sequence_number)  # lost for good: and its retransmissions
+            return
+        if packet.ssrc == rtx_ssrc and lost and packet.payload[:2] == lost[0].to_bytes(2, "big"):
+            return
+        await original(self, packet, arrival_time_ms)
+
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", handle_rtp_packet)
+    try:
+        await until(lambda: log.count() >= 30, deadline=5)
+        dropped_at = time.monotonic()
+        drop.set()
+        await until(lambda: bool(lost), deadline=2)
+        await until(lambda: publisher.sources[0].discontinuities >= 1, deadline=2)
+        frames = log.count()
+        await until(lambda: log.count() >= frames + 30, deadline=3)  # the stream runs on
+    finally:
+        await log.stop()
+    assert log.max_gap(since=dropped_at - 0.2) < 0.5
+    assert publisher.sources[0].frames_dropped >= 1
+    assert publisher.sources[0].keyframe_requests_sent >= 1
+    assert all(colour.close_to(RED) for colour in log.colours)
+
+
+async def test_h264_is_forwarded_when_the_peers_negotiate_it(
+    make_peer: Callable[..., Peer], clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = EncoderSpy().install(monkeypatch)
+    _, publisher = await publish(BLUE, make_peer, clients, video_codec=VideoCodec.H264)
+    subscriber, peer = await subscribe(make_peer, clients, 1, 0, video_codec=VideoCodec.H264)
+    assert publisher.sources[0].codec == "video/H264"
+    peer.outgoing[0].switch_source(publisher.sources[0])
+    track = subscriber.received_track(0)
+    await next_frame_of(track, BLUE, deadline=5)
+    for _ in range(10):
+        await next_frame_of(track, BLUE, deadline=2)
+    assert spy.server_pack_calls > 0
+    assert spy.server_encode_calls == 0

@@ -1,0 +1,219 @@
+"""Halls and chairs as real clients: socket.io signalling and aiortc peers with synthetic media.
+
+A :class:`LiveClient` is what a terminal (or a chair's browser) does: it connects with its
+token (or login cookie), joins a meeting, offers its camera and microphone with receive slots,
+and decodes what it receives. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from tests.media.media_testkit import ColourVideoTrack, ToneAudioTrack, Yuv, centre_colour
+
+NAMESPACE = "/live"
+TERMINAL_SLOTS = ("main", "chair", "audio", "audio")
+
+
+@dataclass
+class SlotReader:
+    """Reads one received track; remembers the last colour and counts frames."""
+
+    role: str
+    kind: str
+    frames: int = 0
+    colours: list[tuple[float, Yuv]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def colour(self) -> Yuv | None:
+        return self.colours[-1][1] if self.colours else None
+
+    async def run(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                frame = await track.recv()
+                self.frames += 1
+                if self.kind == "video":
+                    colour = centre_colour(frame)  # type: ignore[arg-type]
+                    if not self.colours or self.colours[-1][1] != colour:
+                        self.colours.append((time.monotonic(), colour))
+
+    def first_time_of(self, colour: Yuv, after: float = 0.0) -> float | None:
+        for at, seen in self.colours:
+            if at >= after and seen.close_to(colour):
+                return at
+        return None
+
+
+class LiveClient:
+    """One terminal (``token``) or one person's browser (``cookie``) in live meetings."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        cookie: str | None = None,
+        colour: Yuv | None = None,
+        slots: tuple[str, ...] = TERMINAL_SLOTS,
+        auto_join: bool = True,
+        loud: bool = True,
+    ) -> None:
+        self.loud = loud
+        self.url = url
+        self.token = token
+        self.cookie = cookie
+        self.colour = colour
+        self.slot_roles = slots
+        self.auto_join = auto_join
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.state: dict[str, Any] | None = None
+        self.slot_labels: dict[str, Any] = {}
+        self.readers: dict[str, SlotReader] = {}
+        self.pc: RTCPeerConnection | None = None
+        self.meeting_id: int | None = None
+        self.joined: dict[str, Any] | None = None
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.video: ColourVideoTrack | None = None
+        self.audio: ToneAudioTrack | None = None
+        for name in ("room_state", "slots", "meeting_started", "meeting_ended", "removed",
+                     "going_away"):  # fmt: skip
+            self.sio.on(name, self._handler(name), namespace=NAMESPACE)
+
+    def _handler(self, name: str) -> Callable[[Any], Any]:
+        async def handle(data: Any) -> None:
+            self.events.append((name, data))
+            if name == "room_state":
+                self.state = data
+            elif name == "slots":
+                self.slot_labels = data
+            elif name == "meeting_started" and self.auto_join:
+                self._spawn(self.enter(data["meeting_id"]))
+            elif name in ("meeting_ended", "removed"):
+                self._spawn(self.close_media())
+            self._changed.set()
+
+        return handle
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def connect(self) -> None:
+        headers = {"Cookie": f"giaoban_session={self.cookie}"} if self.cookie else {}
+        auth = {"token": self.token} if self.token else None
+        await self.sio.connect(
+            self.url, namespaces=[NAMESPACE], auth=auth, headers=headers,
+            transports=["websocket"], wait_timeout=10,
+        )  # fmt: skip
+
+    async def call(self, event: str, data: Any = None) -> dict[str, Any]:
+        reply = await self.sio.call(event, data, namespace=NAMESPACE, timeout=15)
+        assert isinstance(reply, dict)
+        return reply
+
+    async def join(self, meeting_id: int) -> dict[str, Any]:
+        self.meeting_id = meeting_id
+        reply = await self.call("join", {"meeting_id": meeting_id})
+        if reply.get("ok") and not reply.get("lobby"):
+            self.joined = reply
+            self.state = reply["state"]
+        return reply
+
+    async def enter(self, meeting_id: int) -> dict[str, Any]:
+        """Join and, once in the live meeting, connect media."""
+        reply = await self.join(meeting_id)
+        if reply.get("ok") and not reply.get("lobby"):
+            await self.negotiate()
+        return reply
+
+    async def negotiate(self) -> dict[str, Any]:
+        await self.close_media()
+        # max-bundle: aiortc's default (balanced) leaves a third m-line of a kind unconnected
+        # when the answer bundles everything (the server always does).
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc = pc
+        roles: list[tuple[Any, str, str]] = []
+        if self.colour is not None:
+            self.video = ColourVideoTrack(self.colour)
+            self.audio = ToneAudioTrack(loud=self.loud)
+            roles.append((pc.addTransceiver(self.video, direction="sendonly"), "source", "camera"))
+            roles.append((pc.addTransceiver(self.audio, direction="sendonly"), "source", "mic"))
+        for role in self.slot_roles:
+            kind = "audio" if role == "audio" else "video"
+            roles.append((pc.addTransceiver(kind, direction="recvonly"), "slot", role))
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)
+        sources = {t.mid: r for t, what, r in roles if what == "source"}
+        slots = {t.mid: r for t, what, r in roles if what == "slot"}
+        assert pc.localDescription is not None
+        reply = await self.call(
+            "offer", {"sdp": pc.localDescription.sdp, "sources": sources, "slots": slots}
+        )
+        assert reply["ok"], reply
+        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        self.slot_labels = reply.get("slots") or self.slot_labels
+        self.readers = {}
+        for transceiver, what, role in roles:
+            if what != "slot":
+                continue
+            reader = SlotReader(role, transceiver.kind)
+            reader.task = asyncio.ensure_future(reader.run(transceiver.receiver.track))
+            self.readers[transceiver.mid] = reader
+        return reply
+
+    def slot(self, role: str, index: int = 0) -> SlotReader:
+        mids = [mid for mid, r in self.readers.items() if r.role == role]
+        return self.readers[mids[index]]
+
+    def slot_mid(self, role: str, index: int = 0) -> str:
+        return [mid for mid, r in self.readers.items() if r.role == role][index]
+
+    def hall(self, hall_id: int) -> dict[str, Any]:
+        assert self.state is not None
+        return next(h for h in self.state["halls"] if h["hall_id"] == hall_id)
+
+    async def until(self, condition: Callable[[], bool], deadline: float = 10.0) -> None:
+        """Wait for ``condition`` (re-checked on every event and every 50 ms)."""
+        async with asyncio.timeout(deadline):
+            while not condition():
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+
+    async def close_media(self) -> None:
+        pc, self.pc = self.pc, None
+        for reader in self.readers.values():
+            if reader.task is not None:
+                reader.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader.task
+        if pc is not None:
+            await pc.close()
+
+    async def close(self) -> None:
+        # Let running joins and closes finish: cancelling aiortc's close() half-way breaks it.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=15)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.close_media()
+        if self.sio.connected:
+            await self.sio.disconnect()

@@ -1,0 +1,496 @@
+"""Live meetings with real aiortc halls: joining, what each hall receives, the chair's controls,
+the halls' actions, reconnection, and nothing left behind when the meeting ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+import media
+from media import aiortc_patch
+from media.resources import live_peer_connections, open_udp_sockets, running_tasks
+from rooms.localtime import LOCAL_TZ
+from tests.conftest import PASSWORD, Org
+from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
+from tests.server.live_kit import LiveClient
+
+pytestmark = pytest.mark.slow
+
+COLOURS = {"P": RED, "A": GREEN, "B": BLUE}
+
+
+def soon(org: Org, minutes: int = 30, **extra: Any) -> dict[str, Any]:
+    """A meeting of P with A and B starting in ``minutes`` (so the chair may start it now)."""
+    start = (datetime.now(LOCAL_TZ) + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    body = {
+        "title": "Giao ban trực tuyến",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=2)).isoformat(),
+        "chair_hall_id": org.halls["P"],
+        "chair_user_id": org.users["chair_p"],
+        "invited_hall_ids": [org.halls["A"], org.halls["B"]],
+        "agenda": [{"title": "Báo cáo tình hình"}, {"title": "Kết luận"}],
+    }
+    body.update(extra)
+    return body
+
+
+async def login_cookie(url: str, username: str) -> str:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(
+            f"{url}/api/session", json={"username": username, "password": PASSWORD}
+        ) as reply:
+            assert reply.status == 200
+        return next(c.value for c in http.cookie_jar if c.key == "giaoban_session")
+
+
+class Meeting:
+    """A running test meeting: its id, the halls' clients and the chair's."""
+
+    def __init__(self, meeting_id: int, halls: dict[str, LiveClient], chair: LiveClient) -> None:
+        self.id = meeting_id
+        self.halls = halls
+        self.chair = chair
+
+
+@pytest.fixture
+async def live(server, org, clients) -> AsyncIterator[Callable[..., Any]]:
+    url = str(server.make_url("")).rstrip("/")
+    made: list[LiveClient] = []
+
+    async def client(*, hall: str | None = None, user: str | None = None, **kw: Any) -> LiveClient:
+        if hall is not None:
+            c = LiveClient(url, token=org.terminal_tokens[hall], colour=COLOURS.get(hall), **kw)
+        else:
+            assert user is not None
+            kw.setdefault("slots", ("main", "chair"))
+            c = LiveClient(url, cookie=await login_cookie(url, user), **kw)
+        made.append(c)
+        await c.connect()
+        return c
+
+    async def running(halls: tuple[str, ...] = ("P", "A", "B")) -> Meeting:
+        """Halls waiting in the lobby, then the chair starts: everyone is in, media flowing."""
+        sec = await clients("sec_p")
+        created = await sec.post("/api/meetings", soon(org))
+        assert created.status == 201, created.text
+        mid = created.body["id"]
+        terminals = {h: await client(hall=h) for h in halls}
+        for terminal in terminals.values():
+            waiting = await terminal.join(mid)
+            assert waiting["ok"] and waiting["lobby"], waiting
+        chair = await client(user="chair_p")
+        assert (await chair.join(mid))["lobby"]
+        started = await chair.call("start_meeting", {"meeting_id": mid})
+        assert started["ok"], started
+        # Everyone in the lobby (the chair's browser too) is called in and joins by itself.
+        ids = [org.halls[h] for h in halls]
+        await chair.until(
+            lambda: (
+                chair.state is not None
+                and all(chair.hall(i)["presence"] == "connected" for i in ids)
+            )
+        )
+        for c in [*terminals.values(), chair]:
+            await c.until(lambda c=c: c.pc is not None and bool(c.readers))
+        return Meeting(mid, terminals, chair)
+
+    client.running = running  # type: ignore[attr-defined]
+    client.server = server  # type: ignore[attr-defined]
+    yield client
+    for c in made:
+        await c.close()
+
+
+async def sees(client: LiveClient, role: str, colour: Any, deadline: float = 10.0) -> None:
+    """Wait until the client's ``role`` slot shows ``colour``."""
+
+    def showing() -> bool:
+        seen = client.slot(role).colour
+        return seen is not None and seen.close_to(colour)
+
+    await client.until(showing, deadline)
+
+
+async def test_waiting_terminals_join_by_themselves_when_the_chair_starts(live, org):
+    meeting = await live.running()
+    state = meeting.chair.state
+    assert state is not None
+    assert {h["hall_id"]: h["presence"] for h in state["halls"]} == {
+        org.halls["P"]: "connected", org.halls["A"]: "connected", org.halls["B"]: "connected"
+    }  # fmt: skip
+    # The chair hall speaks first; the others join muted.
+    assert meeting.chair.hall(org.halls["P"])["muted"] is False
+    assert meeting.chair.hall(org.halls["A"])["muted"] is True
+
+
+async def test_each_hall_receives_the_chair_and_the_speaker_and_decodes_them(live, org):
+    meeting = await live.running()
+    a, b, p = (meeting.halls[k] for k in "ABP")
+    assert (await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]}))["ok"]
+    await sees(b, "main", GREEN)  # the speaker
+    await sees(b, "chair", RED)  # the chair hall
+    await sees(a, "main", RED)  # the speaker sees the chair
+    await sees(p, "main", GREEN)  # the chair hall sees the speaker
+    assert b.slot_labels[b.slot_mid("main")]["name"] == "Điểm cầu Huyện A"
+    assert p.slot_labels[p.slot_mid("chair")]["hall_id"] is None  # not itself
+
+
+async def test_three_halls_exchange_media_and_the_server_never_encodes(live, org, monkeypatch):
+    aiortc_patch.install()  # checks aiortc's internals before the spy wraps them
+    spy = EncoderSpy().install(monkeypatch)
+    meeting = await live.running()
+    await meeting.chair.call("give_floor", {"hall_id": org.halls["B"]})
+    a, b, p = (meeting.halls[k] for k in "ABP")
+    counts = {k: (c.slot("main").frames, c.slot("audio").frames) for k, c in meeting.halls.items()}
+    started = time.monotonic()
+    await a.until(lambda: time.monotonic() - started > 3.0, deadline=5)
+    for key, client in meeting.halls.items():
+        main_before, audio_before = counts[key]
+        assert client.slot("main").frames - main_before > 45, f"hall {key} video stalled"
+        assert client.slot("audio").frames - audio_before > 75, f"hall {key} audio stalled"
+    assert a.slot("main").colour == BLUE or a.slot("main").colour.close_to(BLUE)
+    assert b.slot("main").colour.close_to(RED)
+    assert p.slot("main").colour.close_to(BLUE)
+    assert spy.server_encoders, "the server's senders made no encoder"
+    assert spy.server_pack_calls > 0
+    assert spy.server_encode_calls == 0, "the server re-encoded media"
+    assert spy.client_encode_calls > 0
+
+
+async def test_the_floor_moves_and_the_halls_see_the_new_speaker_within_a_second(live, org):
+    meeting = await live.running()
+    a, b, p = (meeting.halls[k] for k in "ABP")
+    await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]})
+    await sees(p, "main", GREEN)
+    await sees(b, "main", GREEN)
+    moved_at = time.monotonic()
+    assert (await meeting.chair.call("give_floor", {"hall_id": org.halls["B"]}))["ok"]
+    await sees(p, "main", BLUE, deadline=5)
+    await sees(a, "main", BLUE, deadline=5)
+    for viewer in (p, a):
+        arrived = viewer.slot("main").first_time_of(BLUE, after=moved_at)
+        assert arrived is not None
+        assert arrived - moved_at < 1.0, f"the new speaker took {arrived - moved_at:.2f} s"
+    # B gave up its raised state and was unmuted with the floor; A was muted again.
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["A"])["muted"])
+    assert meeting.chair.hall(org.halls["B"])["muted"] is False
+
+
+async def test_muting_a_hall_stops_its_audio_reaching_the_others(live, org):
+    meeting = await live.running()
+    b = meeting.halls["B"]
+    await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]})
+    second_audio = b.slot("audio", 1)  # chair hall first, then the speaker
+    await b.until(lambda: second_audio.frames > 25)
+    assert b.slot_labels[b.slot_mid("audio", 1)]["hall_id"] == org.halls["A"]
+    assert (await meeting.chair.call(
+        "mute_hall", {"hall_id": org.halls["A"], "muted": True, "lock": True}
+    ))["ok"]  # fmt: skip
+    await b.until(lambda: b.slot_labels[b.slot_mid("audio", 1)]["hall_id"] is None)
+    await asyncio.sleep(0.3)  # packets already on the wire
+    frozen = second_audio.frames
+    await asyncio.sleep(1.0)
+    assert second_audio.frames - frozen <= 2, "a muted hall is still heard"
+    # The chair hall is still heard on the first audio slot.
+    first = b.slot("audio", 0)
+    before = first.frames
+    await b.until(lambda: first.frames > before + 20)
+    # A locked hall cannot unmute itself.
+    refused = await meeting.halls["A"].call("set_muted", {"muted": False})
+    assert refused["error"]["code"] == "forbidden"
+
+
+async def test_an_h264_deployment_forwards_h264(live, org, monkeypatch):
+    from server.state import SERVICES
+
+    rooms = live.server.app[SERVICES].live.rooms
+    monkeypatch.setattr(rooms, "_video_codec", media.VideoCodec.H264)
+    meeting = await live.running()
+    await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]})
+    await sees(meeting.halls["B"], "main", GREEN)
+    await sees(meeting.halls["A"], "main", RED)
+    room = rooms.get(meeting.id)
+    assert room is not None
+    codecs = {s.codec for p in room.participants.values() for s in p.sources.values()}
+    assert "video/H264" in codecs and "video/VP8" not in codecs
+
+
+async def test_voice_activated_floor_follows_the_loudest_hall(live, org, clients):
+    meeting = await live.running()
+    a, b, chair = meeting.halls["A"], meeting.halls["B"], meeting.chair
+    assert a.audio is not None and b.audio is not None
+    b.audio.loud = False
+    assert (await chair.call("mute_all", {"muted": False}))["ok"]
+    assert (await chair.call("set_voice_activated", {"enabled": True}))["ok"]
+    await chair.until(lambda: chair.state["floor_hall_id"] == org.halls["A"], deadline=8)
+    assert chair.state["voice_activated"] is True
+    a.audio.loud, b.audio.loud = False, True
+    await chair.until(lambda: chair.state["floor_hall_id"] == org.halls["B"], deadline=8)
+    await sees(a, "main", BLUE)
+    assert (await chair.call("set_voice_activated", {"enabled": False}))["ok"]
+    sec = await clients("sec_p")
+    floors = [
+        (e["hall_id"], e["actor"])
+        for e in (await sec.get(f"/api/meetings/{meeting.id}/timeline")).body
+        if e["kind"] == "floor"
+    ]
+    assert floors == [(org.halls["A"], "voice"), (org.halls["B"], "voice")]
+
+
+async def test_raised_hands_queue_in_order_and_the_floor_clears_a_hand(live, org):
+    meeting = await live.running()
+    a, b, chair = meeting.halls["A"], meeting.halls["B"], meeting.chair
+    assert (await b.call("raise_hand"))["ok"]
+    assert (await a.call("raise_hand"))["ok"]
+    await chair.until(lambda: chair.state["hands"] == [org.halls["B"], org.halls["A"]])
+    assert chair.hall(org.halls["B"])["hand_raised"] is True
+    await chair.call("give_floor", {"hall_id": org.halls["B"]})
+    await chair.until(lambda: chair.state["hands"] == [org.halls["A"]])
+    assert chair.state["floor_hall_id"] == org.halls["B"]
+    assert (await a.call("lower_hand"))["ok"]
+    await chair.until(lambda: chair.state["hands"] == [])
+
+
+async def test_roll_call_collects_answers_and_a_tally(live, org):
+    meeting = await live.running()
+    chair = meeting.chair
+    assert (await chair.call("start_roll_call"))["ok"]
+    for hall, delegates in (("P", 12), ("A", 5), ("B", 3)):
+        reply = await meeting.halls[hall].call(
+            "answer_roll_call", {"present": True, "delegates": delegates}
+        )
+        assert reply["ok"], reply
+    ended = await chair.call("end_roll_call")
+    assert ended["tally"] == {"halls": 3, "answered": 3, "present": 3, "delegates": 20}
+    await chair.until(lambda: chair.state["roll_call"]["active"] is False)
+    late = await meeting.halls["A"].call("answer_roll_call", {"present": True, "delegates": 1})
+    assert late["error"]["code"] == "invalid_state"
+
+
+async def test_a_hall_cannot_use_the_chairs_controls(live, org):
+    meeting = await live.running()
+    a = meeting.halls["A"]
+    for event, data in (
+        ("give_floor", {"hall_id": org.halls["A"]}),
+        ("take_floor", None),
+        ("mute_hall", {"hall_id": org.halls["B"], "muted": True}),
+        ("mute_all", {"muted": True}),
+        ("remove_hall", {"hall_id": org.halls["B"]}),
+        ("start_roll_call", None),
+        ("next_agenda_item", None),
+        ("end_meeting", {"meeting_id": meeting.id}),
+    ):
+        reply = await a.call(event, data)
+        assert reply["ok"] is False, event
+        assert reply["error"]["code"] == "forbidden", (event, reply)
+    assert meeting.chair.state["floor_hall_id"] is None
+    # A person's browser is not a hall.
+    refused = await meeting.chair.call("raise_hand")
+    assert refused["error"]["code"] == "forbidden"
+
+
+async def test_agenda_moves_on_and_is_in_the_timeline(live, org, clients):
+    meeting = await live.running()
+    chair = meeting.chair
+    assert (await chair.call("next_agenda_item"))["index"] == 0
+    assert (await chair.call("next_agenda_item"))["index"] == 1
+    last = await chair.call("next_agenda_item")
+    assert last["error"]["code"] == "invalid_state"
+    sec = await clients("sec_p")
+    timeline = (await sec.get(f"/api/meetings/{meeting.id}/timeline")).body
+    items = [e["data"]["title"] for e in timeline if e["kind"] == "agenda_item"]
+    assert items == ["Báo cáo tình hình", "Kết luận"]
+
+
+async def test_bad_events_get_an_error_naming_the_field_and_the_connection_stays(live, org):
+    meeting = await live.running()
+    a = meeting.halls["A"]
+    wrong_type = await a.call("answer_roll_call", {"present": "có", "delegates": -1})
+    assert wrong_type["error"]["code"] == "validation"
+    assert wrong_type["error"]["field"] in ("present", "delegates")
+    extra = await meeting.chair.call("give_floor", {"hall_id": org.halls["A"], "x": 1})
+    assert extra["error"]["field"] == "x"
+    not_a_dict = await a.call("join", "hello")
+    assert not_a_dict["error"]["code"] == "validation"
+    huge = await a.call("offer", {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "slots": {}})
+    assert huge["error"]["field"] == "sdp"
+    garbage = await a.call("offer", {"sdp": "not an sdp", "slots": {}})
+    assert garbage["ok"] is False
+    assert a.sio.connected
+    assert (await a.call("raise_hand"))["ok"]
+
+
+async def test_an_event_flood_is_refused_without_dropping_the_connection(live, org):
+    meeting = await live.running()
+    b = meeting.halls["B"]
+    replies = await asyncio.gather(*(b.call("lower_hand") for _ in range(80)))
+    codes = [r.get("error", {}).get("code") for r in replies]
+    assert "rate_limited" in codes
+    assert b.sio.connected
+
+
+async def test_a_hall_not_invited_is_refused_with_a_reason(live, org, clients):
+    sec = await clients("sec_p")
+    created = (await sec.post("/api/meetings", soon(org))).body
+    outsider = await live(hall="A1")
+    reply = await outsider.join(created["id"])
+    assert reply["ok"] is False
+    assert reply["error"]["code"] in ("not_found", "forbidden")
+
+
+async def test_a_dropped_terminal_rejoins_and_gets_its_state_back(live, org, clients):
+    meeting = await live.running()
+    chair = meeting.chair
+    b = meeting.halls["B"]
+    await chair.call("give_floor", {"hall_id": org.halls["B"]})
+    await meeting.halls["A"].call("raise_hand")
+    await chair.until(lambda: chair.state["hands"] == [org.halls["A"]])
+    a = meeting.halls["A"]
+    await a.close()  # the network goes away
+    await chair.until(lambda: chair.hall(org.halls["A"])["presence"] == "reconnecting")
+    back = await live(hall="A")
+    rejoined = await back.enter(meeting.id)
+    assert rejoined["ok"], rejoined
+    state = rejoined["state"]
+    hall_a = next(h for h in state["halls"] if h["hall_id"] == org.halls["A"])
+    assert hall_a["presence"] == "connected"
+    assert hall_a["hand_raised"] is True
+    assert state["hands"] == [org.halls["A"]]
+    assert state["floor_hall_id"] == org.halls["B"]
+    await sees(back, "main", BLUE)
+    await sees(b, "chair", RED)
+    sec = await clients("sec_p")
+    kinds = [
+        (e["kind"], e["data"].get("reason"))
+        for e in (await sec.get(f"/api/meetings/{meeting.id}/timeline")).body
+        if e["hall_id"] == org.halls["A"] and e["kind"] in ("join", "leave", "reconnect")
+    ]
+    assert kinds == [("join", None), ("leave", "dropped"), ("reconnect", None)]
+
+
+async def test_a_second_connection_of_a_hall_replaces_the_first(live, org):
+    meeting = await live.running()
+    old = meeting.halls["A"]
+    new = await live(hall="A")
+    assert (await new.enter(meeting.id))["ok"]
+    await old.until(lambda: any(name == "removed" for name, _ in old.events))
+    await sees(new, "main", RED)
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["A"])["presence"] == "connected")
+
+
+async def test_the_chair_removes_a_hall(live, org):
+    meeting = await live.running()
+    b = meeting.halls["B"]
+    assert (await meeting.chair.call("remove_hall", {"hall_id": org.halls["B"]}))["ok"]
+    await b.until(lambda: any(name == "removed" for name, _ in b.events))
+    again = await b.join(meeting.id)
+    assert again["error"]["code"] == "forbidden"
+    assert (await meeting.chair.call("readmit_hall", {"hall_id": org.halls["B"]}))["ok"]
+    assert (await b.join(meeting.id))["ok"]
+
+
+async def test_ending_the_meeting_sends_everyone_back_and_leaves_nothing_running(
+    live, org, clients
+):
+    tasks_before = running_tasks()
+    sockets_before = open_udp_sockets()
+    peers_before = live_peer_connections()
+    meeting = await live.running()
+    assert len(open_udp_sockets() - sockets_before) >= 4
+    ended = await meeting.chair.call("end_meeting", {"meeting_id": meeting.id})
+    assert ended["ok"], ended
+    for client in meeting.halls.values():
+        await client.until(lambda c=client: any(n == "meeting_ended" for n, _ in c.events))
+    for client in [*meeting.halls.values(), meeting.chair]:
+        await client.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        leaked_sockets = open_udp_sockets() - sockets_before
+        leaked_tasks = {t for t in running_tasks() - tasks_before if media_task(t)}
+        peers = live_peer_connections() - peers_before
+        if not leaked_sockets and not leaked_tasks and not peers:
+            break
+        await asyncio.sleep(0.05)
+    assert not leaked_sockets, f"{len(leaked_sockets)} UDP sockets outlived the meeting"
+    assert not leaked_tasks, sorted(repr(t.get_coro()) for t in leaked_tasks)[:5]
+    assert peers == 0, f"{peers} peer connections outlived the meeting"
+    sec = await clients("sec_p")
+    meeting_row = (await sec.get(f"/api/meetings/{meeting.id}")).body
+    assert meeting_row["state"] == "ended"
+
+
+async def test_attendance_comes_from_the_timeline(live, org, clients):
+    meeting = await live.running()
+    await meeting.chair.call("start_roll_call")
+    await meeting.halls["A"].call("answer_roll_call", {"present": True, "delegates": 4})
+    await asyncio.sleep(0.2)
+    await meeting.chair.call("end_meeting", {"meeting_id": meeting.id})
+    sec = await clients("sec_p")
+    rows = {r["hall_id"]: r for r in (await sec.get(f"/api/meetings/{meeting.id}/attendance")).body}
+    a = rows[org.halls["A"]]
+    assert a["status"] == "attended"
+    assert a["delegates"] == 4 and a["present"] is True
+    assert a["connected_seconds"] > 0
+    assert a["first_join"] is not None and a["last_leave"] is not None
+    assert rows[org.halls["B"]]["present"] is None
+
+
+async def test_terminals_reconnect_to_the_same_meeting_after_a_server_restart(
+    live, org, clients, server, settings, clock, throttle
+):
+    from aiohttp.test_utils import TestServer
+
+    from server.app import create_app, runner_options
+    from server.security import Passwords
+    from tests.conftest import FAST_HASHER
+
+    meeting = await live.running(("P", "A"))
+    await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]})
+    await meeting.chair.call("mute_hall", {"hall_id": org.halls["A"], "muted": True})
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["A"])["muted"])
+    for c in [*meeting.halls.values(), meeting.chair]:
+        await c.close()
+    await server.close()  # the server stops; the meeting stays live
+
+    app = create_app(settings, passwords=Passwords(FAST_HASHER), clock=clock, throttle=throttle)
+    restarted = TestServer(app)
+    await restarted.start_server(**runner_options())
+    try:
+        url = str(restarted.make_url("")).rstrip("/")
+        back = LiveClient(url, token=org.terminal_tokens["A"], colour=GREEN)
+        await back.connect()
+        try:
+            reply = await back.enter(meeting.id)
+            assert reply["ok"], reply
+            state = reply["state"]
+            assert state["floor_hall_id"] == org.halls["A"]
+            hall_a = next(h for h in state["halls"] if h["hall_id"] == org.halls["A"])
+            assert hall_a["muted"] is True
+            assert hall_a["presence"] == "connected"
+        finally:
+            await back.close()
+    finally:
+        await restarted.close()
+
+
+async def test_ice_servers_come_from_settings_never_a_public_default(live, org):
+    meeting = await live.running(("P",))
+    joined = meeting.halls["P"].joined
+    assert joined is not None
+    assert joined["ice_servers"] == []
+
+
+def media_task(task: asyncio.Task[Any]) -> bool:
+    """A task of the media path or of a Room (the web server's own tasks are not counted)."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    path = code.co_filename if code is not None else ""
+    return not task.done() and any(
+        part in path for part in ("/aiortc/", "/aioice/", "/media/", "/rooms/")
+    )
