@@ -155,6 +155,8 @@ class Signalling:
             "end_roll_call": (Empty, self.end_roll_call),
             "next_agenda_item": (Empty, self.next_agenda_item),
             "set_voice_activated": (EnabledIn, self.set_voice_activated),
+            "start_recording": (Empty, self.start_recording),
+            "stop_recording": (Empty, self.stop_recording),
             "raise_hand": (Empty, self.raise_hand),
             "lower_hand": (Empty, self.lower_hand),
             "set_muted": (MutedIn, self.set_muted),
@@ -341,6 +343,16 @@ class Signalling:
     ) -> dict[str, Any]:
         room, pid = self._room(client)
         await room.set_voice_activated(pid, data.enabled)
+        return ok()
+
+    async def start_recording(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.set_recording(pid, True)
+        return ok()
+
+    async def stop_recording(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.set_recording(pid, False)
         return ok()
 
     async def raise_hand(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:

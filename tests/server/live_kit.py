@@ -69,8 +69,10 @@ class LiveClient:
         slots: tuple[str, ...] = TERMINAL_SLOTS,
         auto_join: bool = True,
         loud: bool = True,
+        thumb: bool = False,
     ) -> None:
         self.loud = loud
+        self.thumb = thumb
         self.url = url
         self.token = token
         self.cookie = cookie
@@ -155,6 +157,9 @@ class LiveClient:
             self.audio = ToneAudioTrack(loud=self.loud)
             roles.append((pc.addTransceiver(self.video, direction="sendonly"), "source", "camera"))
             roles.append((pc.addTransceiver(self.audio, direction="sendonly"), "source", "mic"))
+            if self.thumb:
+                small = ColourVideoTrack(self.colour, width=160, height=120)
+                roles.append((pc.addTransceiver(small, direction="sendonly"), "source", "thumb"))
         for role in self.slot_roles:
             kind = "audio" if role == "audio" else "video"
             roles.append((pc.addTransceiver(kind, direction="recvonly"), "slot", role))

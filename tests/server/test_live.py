@@ -75,17 +75,19 @@ async def live(server, org, clients) -> AsyncIterator[Callable[..., Any]]:
         await c.connect()
         return c
 
-    async def running(halls: tuple[str, ...] = ("P", "A", "B")) -> Meeting:
+    async def running(
+        halls: tuple[str, ...] = ("P", "A", "B"), chair_slots: tuple[str, ...] = ("main", "chair")
+    ) -> Meeting:
         """Halls waiting in the lobby, then the chair starts: everyone is in, media flowing."""
         sec = await clients("sec_p")
         created = await sec.post("/api/meetings", soon(org))
         assert created.status == 201, created.text
         mid = created.body["id"]
-        terminals = {h: await client(hall=h) for h in halls}
+        terminals = {h: await client(hall=h, thumb=True) for h in halls}
         for terminal in terminals.values():
             waiting = await terminal.join(mid)
             assert waiting["ok"] and waiting["lobby"], waiting
-        chair = await client(user="chair_p")
+        chair = await client(user="chair_p", slots=chair_slots)
         assert (await chair.join(mid))["lobby"]
         started = await chair.call("start_meeting", {"meeting_id": mid})
         assert started["ok"], started
@@ -162,6 +164,17 @@ async def test_three_halls_exchange_media_and_the_server_never_encodes(live, org
     assert spy.server_pack_calls > 0
     assert spy.server_encode_calls == 0, "the server re-encoded media"
     assert spy.client_encode_calls > 0
+
+
+async def test_the_chair_console_sees_every_halls_thumbnail(live, org):
+    meeting = await live.running(chair_slots=("main", "chair", "thumb", "thumb", "thumb"))
+    chair = meeting.chair
+    for index, colour in enumerate((RED, GREEN, BLUE)):  # halls in their order: P, A, B
+        reader = chair.slot("thumb", index)
+        await chair.until(lambda r=reader, c=colour: r.colour is not None and r.colour.close_to(c))
+        assert chair.slot_labels[chair.slot_mid("thumb", index)]["role"] == "thumb"
+    assert (await chair.call("start_recording"))["ok"]
+    await chair.until(lambda: chair.state["recording"] is True)
 
 
 async def test_the_floor_moves_and_the_halls_see_the_new_speaker_within_a_second(live, org):

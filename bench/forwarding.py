@@ -1,12 +1,12 @@
 """Measure the forwarding unit: CPU per forwarded packet, one publisher to N subscribers.
 
-    python tests/media/bench_forwarding.py --subscribers 0 1 4 8 --seconds 20
+    .venv/bin/python bench/forwarding.py --subscribers 0 1 4 8 --seconds 20
 
 The server (media.Peer objects) runs in its own process; the clients (an aiortc publisher
 sending 640x480 VP8 of changing noise and an Opus tone, and N aiortc subscribers that do not
 decode) run in another, so ``time.process_time()`` of the server process is the server's
 CPU alone: receive path (SRTP, jitter buffer, passthrough), forwarding, and send path
-(packetisation, SRTP, UDP), RTCP included. Not a test: pytest does not collect it.
+(packetisation, SRTP, UDP), RTCP included. A benchmark: it prints figures, it asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import av
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
-from media_testkit import ToneAudioTrack, client_pc, subscriber_client
 
 from media import Peer, aiortc_patch
+from tests.media.media_testkit import ToneAudioTrack, client_pc, subscriber_client
 
 
 class NoiseVideoTrack(VideoStreamTrack):
