@@ -6,14 +6,24 @@ BIN := $(VENV)/bin
 GIAOBAN_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export GIAOBAN_TEST_POSTGRES_URL
 
-.PHONY: run test lint install
+# The browser's libraries come from npm and are served by the server itself (no CDN).
+VENDOR := web/static/vendor/.installed
+
+.PHONY: run test lint install browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(VENDOR) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENDOR): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(dir $@)
+	cp web/node_modules/socket.io-client/dist/socket.io.min.js $(dir $@)
+	cp web/node_modules/qrcode-generator/qrcode.js $(dir $@)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
@@ -25,10 +35,14 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/giaoban demo
 
+# Browser tests drive the system's Chromium; install it when missing (fails, never skips).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium)
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/pytest

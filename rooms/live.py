@@ -116,6 +116,8 @@ class HallState:
     unmuted_order: float = 0.0
     ever_joined: bool = False
     grace_task: asyncio.Task[None] | None = None
+    link: dict[str, float] | None = None
+    """What the hall's terminal last reported of its connection: loss (0..1), rtt_ms."""
 
 
 @dataclass
@@ -168,6 +170,7 @@ class Room:
         self.recording = False
         self.closed = False
         self._va_task: asyncio.Task[None] | None = None
+        self._links_sent = 0.0
 
     # -- joining ------------------------------------------------------------------------
 
@@ -390,6 +393,21 @@ class Room:
                 raise Forbidden("the chair has locked this hall's microphone")
             await self._set_muted(hall, muted, f"hall:{hall.hall_id}", locked=False)
 
+    async def report_link(self, participant_id: str, loss: float, rtt_ms: float) -> None:
+        """A terminal's view of its connection (from WebRTC stats), shown on the chair console.
+
+        Not a change of state: sent to the clients at most every ``LINK_INTERVAL`` seconds.
+        """
+        participant = self._participant(participant_id)
+        if participant.hall_id is None:
+            raise Forbidden("only a hall's terminal reports its link")
+        self.halls[participant.hall_id].link = {"loss": round(loss, 4), "rtt_ms": round(rtt_ms, 1)}
+        now = time.monotonic()
+        if now - self._links_sent >= LINK_INTERVAL:
+            self._links_sent = now
+            links = {str(h.hall_id): h.link for h in self.halls.values() if h.link is not None}
+            await self._notifier.links(self.info.id, links)
+
     async def answer_roll_call(self, participant_id: str, present: bool, delegates: int) -> None:
         async with self._as_hall(participant_id) as hall:
             if self.roll_call is None or not self.roll_call.active:
@@ -525,6 +543,7 @@ class Room:
                     "muted": h.muted,
                     "mic_locked": h.mic_locked,
                     "hand_raised": h.hand_raised_at is not None,
+                    "link": h.link if h.participant is not None else None,
                 }
                 for h in self.halls.values()
             ],
@@ -764,6 +783,9 @@ class Room:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+
+LINK_INTERVAL = 1.0
+"""Seconds between two broadcasts of the halls' link reports."""
 
 VOICE_MARGIN = 0.1
 """How much louder (audio level, 0..1) a hall must be than the floor holder to take it."""

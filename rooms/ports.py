@@ -36,5 +36,8 @@ class Notifier(Protocol):
     async def slots(self, participant_id: str, slots: dict[str, Any]) -> None:
         """What each of this participant's receive slots now carries (by m-line mid)."""
 
+    async def links(self, meeting_id: int, links: dict[str, Any]) -> None:
+        """The halls' link reports (loss, round-trip time), by hall id."""
+
     async def removed(self, participant_id: str, reason: str) -> None:
         """This participant is out of the room (removed by the chair, replaced, ended)."""

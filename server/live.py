@@ -57,6 +57,9 @@ class SocketNotifier:
         if sid is not None:
             await self.sio.emit("slots", slots, to=sid, namespace=NAMESPACE)
 
+    async def links(self, meeting_id: int, links: dict[str, Any]) -> None:
+        await self.sio.emit("links", links, room=meeting_room(meeting_id), namespace=NAMESPACE)
+
     async def removed(self, participant_id: str, reason: str) -> None:
         sid = self.sids.pop(participant_id, None)
         if sid is not None:

@@ -73,6 +73,11 @@ class RollCallAnswerIn(In):
     delegates: int = Field(default=0, ge=0, le=10_000)
 
 
+class LinkIn(In):
+    loss: float = Field(ge=0, le=1, description="Fraction of packets lost, 0..1")
+    rtt_ms: float = Field(ge=0, le=60_000)
+
+
 class EnabledIn(In):
     enabled: bool
 
@@ -161,6 +166,7 @@ class Signalling:
             "lower_hand": (Empty, self.lower_hand),
             "set_muted": (MutedIn, self.set_muted),
             "answer_roll_call": (RollCallAnswerIn, self.answer_roll_call),
+            "link_stats": (LinkIn, self.link_stats),
         }
         for name, (model, handler) in events.items():
             sio.on(name, namespace=NAMESPACE)(self._wrap(name, model, handler))
@@ -375,6 +381,11 @@ class Signalling:
     ) -> dict[str, Any]:
         room, pid = self._room(client)
         await room.answer_roll_call(pid, data.present, data.delegates)
+        return ok()
+
+    async def link_stats(self, sid: str, client: Client, data: LinkIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.report_link(pid, data.loss, data.rtt_ms)
         return ok()
 
     # -- helpers ------------------------------------------------------------------------

@@ -287,6 +287,19 @@ async def test_roll_call_collects_answers_and_a_tally(live, org):
     assert late["error"]["code"] == "invalid_state"
 
 
+async def test_halls_report_their_link_and_the_chair_sees_it(live, org):
+    meeting = await live.running()
+    chair = meeting.chair
+    assert (await meeting.halls["A"].call("link_stats", {"loss": 0.02, "rtt_ms": 35.5}))["ok"]
+    await chair.until(lambda: any(n == "links" for n, _ in chair.events))
+    links = next(d for n, d in chair.events if n == "links")
+    assert links[str(org.halls["A"])] == {"loss": 0.02, "rtt_ms": 35.5}
+    bad = await meeting.halls["B"].call("link_stats", {"loss": 7, "rtt_ms": 1})
+    assert bad["error"]["field"] == "loss"
+    refused = await chair.call("link_stats", {"loss": 0, "rtt_ms": 1})
+    assert refused["error"]["code"] == "forbidden"
+
+
 async def test_a_hall_cannot_use_the_chairs_controls(live, org):
     meeting = await live.running()
     a = meeting.halls["A"]
