@@ -32,7 +32,14 @@ from rooms.access import Actor, ActorKind
 from rooms.db import utcnow
 from rooms.errors import Forbidden, Invalid, NotFound, StateError
 from rooms.models import TimelineKind
-from rooms.ports import Notifier, Timeline, TimelineEntry
+from rooms.ports import (
+    Notifier,
+    Recorder,
+    RecorderFactory,
+    RecordingRefused,
+    Timeline,
+    TimelineEntry,
+)
 
 log = logging.getLogger("giaoban.room")
 
@@ -94,6 +101,7 @@ class MeetingInfo:
     agenda: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
+    auto_record: bool = True
 
 
 @dataclass
@@ -171,6 +179,8 @@ class Room:
         self.closed = False
         self._va_task: asyncio.Task[None] | None = None
         self._links_sent = 0.0
+        self.recorder: Recorder | None = None
+        """The meeting's hidden subscriber; set by :class:`LiveRooms`."""
 
     # -- joining ------------------------------------------------------------------------
 
@@ -188,6 +198,8 @@ class Room:
                     raise Forbidden("the chair removed this hall from the meeting")
                 if hall.participant is not None:
                     replaced = self.participants.pop(hall.participant, None)
+                    if self.recorder is not None:
+                        self.recorder.detach(hall_id)
             participant = Participant(str(uuid.uuid4()), actor, hall_id, can_chair)
             self.participants[participant.id] = participant
             if hall_id is not None:
@@ -240,6 +252,12 @@ class Room:
                     role = sources.get(source.mid or "")
                     if role is not None and SOURCE_KINDS[role] is source.kind:
                         participant.sources[role] = source
+            if participant.hall_id is not None and self.recorder is not None:
+                self.recorder.attach(
+                    participant.hall_id,
+                    participant.sources.get(SourceRole.CAMERA),
+                    participant.sources.get(SourceRole.MIC),
+                )
             participant.slots = {}
             participant.slot_labels = {}
             for track in peer.outgoing:
@@ -258,6 +276,8 @@ class Room:
             hall = self.halls.get(participant.hall_id) if participant.hall_id else None
             if hall is not None and hall.participant == participant_id:
                 hall.participant = None
+                if self.recorder is not None:
+                    self.recorder.detach(hall.hall_id)
                 if not self.closed:
                     reason = "dropped" if dropped else "left"
                     await self._record(
@@ -309,6 +329,8 @@ class Room:
                 raise Invalid("the chair hall cannot be removed", field="hall_id")
             removed = self.participants.pop(hall.participant, None) if hall.participant else None
             hall.participant = None
+            if self.recorder is not None:
+                self.recorder.detach(hall_id)
             self._cancel_grace(hall)
             hall.presence = Presence.REMOVED
             hall.hand_raised_at = None
@@ -365,11 +387,53 @@ class Room:
 
     async def set_recording(self, participant_id: str, on: bool) -> None:
         async with self._chair(participant_id) as by:
-            if on == self.recording:
+            if on:
+                await self._start_recording(by)
+            else:
+                await self._stop_recording(by, "stopped by the chair")
+
+    async def _start_recording(self, by: str) -> None:
+        if self.recording:
+            return
+        if self.recorder is None:
+            raise StateError("recording is not available on this server")
+        try:
+            await self.recorder.start()
+        except RecordingRefused as exc:
+            raise StateError(f"recording cannot start: {exc}") from None
+        self.recording = True
+        await self._record(TimelineKind.RECORDING_STARTED, None, by)
+
+    async def _stop_recording(self, by: str, reason: str) -> None:
+        if not self.recording:
+            return
+        self.recording = False
+        if self.recorder is not None:
+            await self.recorder.stop(reason)
+        await self._record(TimelineKind.RECORDING_STOPPED, None, by, {"reason": reason})
+
+    async def recording_failed(self, reason: str) -> None:
+        """The recorder stopped by itself (disk running short): tell the chair."""
+        async with self._lock:
+            if not self.recording:
                 return
-            self.recording = on
-            kind = TimelineKind.RECORDING_STARTED if on else TimelineKind.RECORDING_STOPPED
-            await self._record(kind, None, by)
+            self.recording = False
+            await self._record(TimelineKind.RECORDING_STOPPED, None, "system", {"reason": reason})
+        await self._notifier.alert(self.info.id, "recording_stopped", reason)
+        await self._changed()
+
+    async def resume_recording(self) -> None:
+        """After a restart: a meeting that was being recorded carries on being recorded."""
+        async with self._lock:
+            if not self.recording or self.recorder is None or self.recorder.active:
+                return
+            try:
+                await self.recorder.start()
+            except RecordingRefused as exc:
+                self.recording = False
+                await self._record(
+                    TimelineKind.RECORDING_STOPPED, None, "system", {"reason": str(exc)}
+                )
 
     # -- the halls ----------------------------------------------------------------------
 
@@ -423,7 +487,18 @@ class Room:
     # -- the whole room -----------------------------------------------------------------
 
     async def start(self, by: str) -> None:
-        await self._record(TimelineKind.MEETING_STARTED, None, by)
+        """The meeting starts; it is recorded at once when the meeting says so."""
+        async with self._lock:
+            await self._record(TimelineKind.MEETING_STARTED, None, by)
+            if not self.info.auto_record:
+                return
+            try:
+                await self._start_recording("system")
+            except StateError as exc:
+                refused = exc.message
+            else:
+                return
+        await self._notifier.alert(self.info.id, "recording_refused", refused)
 
     async def close(self, by: str = "system") -> list[str]:
         """End the meeting: every participant is let go; returns their ids. Safe twice."""
@@ -436,6 +511,9 @@ class Room:
                 self._cancel_grace(hall)
             participants = list(self.participants.values())
             self.participants.clear()
+            await self._stop_recording("system", "meeting ended")
+            if self.recorder is not None:
+                await self.recorder.close()
             now = self._clock()
             for p in participants:
                 if p.hall_id is not None:
@@ -457,6 +535,8 @@ class Room:
                 self._cancel_grace(hall)
             participants = list(self.participants.values())
             self.participants.clear()
+            if self.recorder is not None:
+                await self.recorder.close()  # segments closed; recording resumes on restart
             for p in participants:
                 if p.hall_id is not None:
                     await self._record(
@@ -801,10 +881,12 @@ class LiveRooms:
         notifier: Notifier,
         peer_settings: media.PeerSettings | None = None,
         video_codec: media.VideoCodec = media.VideoCodec.VP8,
+        recorders: RecorderFactory | None = None,
         grace: float = DEFAULT_GRACE,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._video_codec = video_codec
+        self._recorders = recorders
         self._timeline = timeline
         self._notifier = notifier
         self._peer_settings = peer_settings
@@ -824,6 +906,8 @@ class LiveRooms:
                 peer_settings=self._peer_settings, video_codec=self._video_codec,
                 grace=self._grace, clock=self._clock,
             )  # fmt: skip
+            if self._recorders is not None:
+                room.recorder = self._recorders(info.id, room.recording_failed)
             self._rooms[info.id] = room
         return room
 

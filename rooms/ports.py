@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import media
 from rooms.models import TimelineKind
 
 
@@ -39,5 +41,37 @@ class Notifier(Protocol):
     async def links(self, meeting_id: int, links: dict[str, Any]) -> None:
         """The halls' link reports (loss, round-trip time), by hall id."""
 
+    async def alert(self, meeting_id: int, code: str, message: str) -> None:
+        """Something the chair must know (recording stopped for lack of disk space…)."""
+
     async def removed(self, participant_id: str, reason: str) -> None:
         """This participant is out of the room (removed by the chair, replaced, ended)."""
+
+
+class RecordingRefused(Exception):
+    """Recording cannot start; the message says why (shown to the chair)."""
+
+
+class Recorder(Protocol):
+    """The hidden subscriber that records a meeting's halls (see ``recordings``)."""
+
+    active: bool
+
+    def attach(self, hall_id: int, camera: media.Source | None, mic: media.Source | None) -> None:
+        """The hall's current sources (it joined or reconnected); a new segment while active."""
+
+    def detach(self, hall_id: int) -> None:
+        """The hall left: close its segment."""
+
+    async def start(self) -> None:
+        """Start recording every hall; raise :class:`RecordingRefused` when it cannot."""
+
+    async def stop(self, reason: str) -> None:
+        """Stop recording; open segments are closed before this returns."""
+
+    async def close(self) -> None:
+        """Stop and release everything (the meeting ended, or the server stops)."""
+
+
+RecorderFactory = Callable[[int, Callable[[str], Awaitable[None]]], Recorder]
+"""Makes the recorder of a meeting, given its id and what to call when recording fails."""

@@ -14,12 +14,15 @@ from aiohttp.abc import AbstractAccessLogger
 
 import media
 import web as web_assets
+from recordings.capture import MeetingRecorder, RecordingSettings
+from recordings.jobs import JobRunner
 from rooms.db import utcnow
 from rooms.live import LiveRooms
+from rooms.ports import Recorder
 from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
 from server import __version__
-from server.api import health, meetings, org, session
+from server.api import health, meetings, org, recordings, session
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.db import Database
 from server.live import Live, SocketNotifier
@@ -38,6 +41,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *session.ENDPOINTS,
     *org.ENDPOINTS,
     *meetings.ENDPOINTS,
+    *recordings.ENDPOINTS,
 )
 
 STATUS_CODES = {
@@ -94,6 +98,13 @@ def runner_options() -> dict[str, Any]:
     return {"access_log_class": AccessLogger, "access_log": logging.getLogger("giaoban.access")}
 
 
+def same_origin(origin: str | None, environ: dict[str, Any]) -> bool:
+    """Sockets only from the server's own pages. (engine.io's own check, ``None``, takes every
+    aiohttp request for ``http``, so it refuses every browser over HTTPS.)"""
+    request = environ.get("aiohttp.request")
+    return request is not None and origin == f"{request.scheme}://{request.host}"
+
+
 def create_app(
     settings: Settings,
     *,
@@ -106,7 +117,7 @@ def create_app(
 
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
-        cors_allowed_origins=None,  # same origin only
+        cors_allowed_origins=same_origin,
         ping_interval=settings.socket_ping_interval,
         ping_timeout=settings.socket_ping_timeout,
         max_http_buffer_size=MAX_SOCKET_MESSAGE,
@@ -123,7 +134,17 @@ def create_app(
                 for s in settings.ice_servers
             )
         )  # fmt: skip
+        recording = RecordingSettings(
+            directory=settings.recordings_dir,
+            segment_seconds=settings.segment_seconds,
+            min_free_bytes=settings.recording_min_free_mb * 2**20,
+        )
+
+        def recorder(meeting_id: int, on_failure: Callable[[str], Awaitable[None]]) -> Recorder:
+            return MeetingRecorder(meeting_id, recording, db.sessions, on_failure)
+
         rooms = LiveRooms(
+            recorders=recorder,
             timeline=DbTimeline(db.sessions),
             notifier=notifier,
             peer_settings=peer_settings,
@@ -133,7 +154,8 @@ def create_app(
             grace=settings.reconnect_grace,
             clock=clock,
         )
-        live = Live(sio, rooms, db)
+        jobs = JobRunner(db.sessions, recording, notify=lambda m, job: live.processing(m, job))
+        live = Live(sio, rooms, db, jobs)
         services = Services(
             settings=settings,
             db=db,
@@ -142,13 +164,16 @@ def create_app(
             throttle=throttle or LoginThrottle(),
             version=__version__,
             live=live,
+            recording=recording,
         )
         app[SERVICES] = services
         Signalling(sio, services, live, notifier, list(settings.ice_servers))
+        await jobs.start()
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
         try:
             yield
         finally:
+            await jobs.close()
             await live.shutdown()
             await db.close()
 
@@ -175,6 +200,8 @@ def add_pages(app: web.Application) -> None:
 
         return serve
 
-    app.router.add_get("/", page("index.html"))
-    app.router.add_get("/terminal", page("terminal.html"))
+    app.router.add_get("/", page("index.html"))  # login; then on by role
+    app.router.add_get("/terminal", page("terminal.html"))  # a hall's kiosk
+    app.router.add_get("/chair", page("chair.html"))  # ?meeting=ID, or a chooser
+    app.router.add_get("/secretariat", page("secretariat.html"))
     app.router.add_static("/static/", static)

@@ -7,6 +7,7 @@ from typing import Any
 
 import socketio
 
+from recordings.jobs import JobRunner
 from rooms.live import LiveRooms, MeetingInfo, Room
 from rooms.models import Meeting
 from rooms.ports import TimelineEntry
@@ -21,6 +22,11 @@ NAMESPACE = "/live"
 def meeting_room(meeting_id: int) -> str:
     """The socket.io room of a meeting's participants."""
     return f"meeting:{meeting_id}"
+
+
+def processing_room(meeting_id: int) -> str:
+    """The socket.io room of the people following a meeting's post-processing."""
+    return f"processing:{meeting_id}"
 
 
 def lobby_room(meeting_id: int) -> str:
@@ -38,6 +44,7 @@ def meeting_info(meeting: Meeting) -> MeetingInfo:
         agenda=tuple(a.title for a in meeting.agenda),
         start=meeting.start_at,
         end=meeting.end_at,
+        auto_record=meeting.auto_record,
     )
 
 
@@ -60,6 +67,12 @@ class SocketNotifier:
     async def links(self, meeting_id: int, links: dict[str, Any]) -> None:
         await self.sio.emit("links", links, room=meeting_room(meeting_id), namespace=NAMESPACE)
 
+    async def alert(self, meeting_id: int, code: str, message: str) -> None:
+        await self.sio.emit(
+            "alert", {"code": code, "message": message}, room=meeting_room(meeting_id),
+            namespace=NAMESPACE,
+        )  # fmt: skip
+
     async def removed(self, participant_id: str, reason: str) -> None:
         sid = self.sids.pop(participant_id, None)
         if sid is not None:
@@ -72,10 +85,13 @@ class SocketNotifier:
 class Live:
     """What happens when a meeting starts, ends, or is joined after a restart."""
 
-    def __init__(self, sio: socketio.AsyncServer, rooms: LiveRooms, db: Database) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, rooms: LiveRooms, db: Database, jobs: JobRunner
+    ) -> None:
         self.sio = sio
         self.rooms = rooms
         self.db = db
+        self.jobs = jobs
 
     async def room_for(self, meeting: Meeting) -> Room:
         """The live meeting's Room; after a restart it is rebuilt from the timeline."""
@@ -108,12 +124,19 @@ class Live:
         )
 
     async def ended(self, meeting_id: int, by: str) -> None:
-        """The chair ended the meeting: let everyone go, back to waiting."""
+        """The chair ended the meeting: let everyone go, back to waiting; process the recording."""
         await self.rooms.close(meeting_id, by)
+        await self.jobs.enqueue(meeting_id)
         payload = {"meeting_id": meeting_id}
         for room in (meeting_room(meeting_id), lobby_room(meeting_id)):
             await self.sio.emit("meeting_ended", payload, room=room, namespace=NAMESPACE)
             await self.sio.close_room(room, namespace=NAMESPACE)
+
+    async def processing(self, meeting_id: int, job: dict[str, Any]) -> None:
+        """Post-processing moved on: tell whoever follows the meeting (the chair's console)."""
+        await self.sio.emit(
+            "processing", job, room=processing_room(meeting_id), namespace=NAMESPACE
+        )
 
     async def shutdown(self) -> None:
         """Server stopping: tell clients, release every peer; live meetings resume on restart."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,11 @@ class Settings:
     """A terminal whose network drops is noticed within interval + timeout seconds."""
     reconnect_grace: float = 30.0
     """How long a dropped hall is shown as reconnecting (and keeps the floor)."""
+    recordings_dir: Path = Path("var/recordings")
+    """Segments being recorded and the outputs of post-processing, per meeting."""
+    segment_seconds: float = 120.0
+    recording_min_free_mb: int = 1024
+    """Recording refuses to start, and stops cleanly, below this much free disk space."""
     video_codec: str = "vp8"
     """``vp8`` (default) or ``h264``: every hall must send it (media is not transcoded)."""
 
@@ -138,6 +143,9 @@ class Settings:
             socket_ping_timeout=seconds("SOCKET_PING_TIMEOUT", 5.0),
             reconnect_grace=seconds("RECONNECT_GRACE", 30.0),
             video_codec=_video_codec(get("VIDEO_CODEC")),
+            recordings_dir=Path(get("RECORDINGS_DIR") or var_dir / "recordings").resolve(),
+            segment_seconds=seconds("SEGMENT_SECONDS", 120.0),
+            recording_min_free_mb=_whole("RECORDING_MIN_FREE_MB", 1024, get),
         )
 
 
@@ -186,3 +194,14 @@ def _video_codec(text: str | None) -> str:
     if codec not in ("vp8", "h264"):
         raise SettingsError("GIAOBAN_VIDEO_CODEC must be vp8 or h264")
     return codec
+
+
+def _whole(name: str, default: int, get: Callable[[str], str | None]) -> int:
+    text = get(name)
+    try:
+        value = int(text) if text is not None else default
+    except ValueError:
+        raise SettingsError(f"GIAOBAN_{name} must be a whole number") from None
+    if value < 0:
+        raise SettingsError(f"GIAOBAN_{name} must not be negative")
+    return value

@@ -23,7 +23,14 @@ from rooms.live import Room, SlotRole, SourceRole
 from rooms.models import MeetingState, RoleName
 from rooms.scheduling import load_tree
 from server.auth import person_by_cookie, terminal_by_token
-from server.live import NAMESPACE, Live, SocketNotifier, lobby_room, meeting_room
+from server.live import (
+    NAMESPACE,
+    Live,
+    SocketNotifier,
+    lobby_room,
+    meeting_room,
+    processing_room,
+)
 from server.security import SESSION_COOKIE
 from server.state import Services
 
@@ -231,6 +238,8 @@ class Signalling:
             await self._leave(client, dropped=False)
         if client.actor.kind is ActorKind.TERMINAL and client.actor.hall_id not in meeting.hall_ids:
             raise Forbidden("this hall is not invited to the meeting")
+        if client.actor.kind is ActorKind.USER:
+            await self.sio.enter_room(sid, processing_room(meeting.id), namespace=NAMESPACE)
         if meeting.state is MeetingState.SCHEDULED:
             await self.sio.enter_room(sid, lobby_room(meeting.id), namespace=NAMESPACE)
             client.meeting_id = meeting.id

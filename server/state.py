@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from recordings.capture import RecordingSettings
 from rooms.access import Actor
 from rooms.scheduling import Scheduler
 from server.db import Database
@@ -23,6 +24,7 @@ class Services:
     throttle: LoginThrottle
     version: str
     live: Live
+    recording: RecordingSettings
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -222,6 +222,7 @@ class Reply:
     body: Any
     headers: Any
     text: str
+    data: bytes = b""
 
 
 class Client:
@@ -238,11 +239,12 @@ class Client:
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         async with self.http.request(method, self.server.make_url(path), **kwargs) as resp:
-            text = await resp.text()
+            data = await resp.read()
+            text = data.decode("utf-8", errors="replace")
             body: Any = None
             if resp.content_type == "application/json" and text:
                 body = await resp.json()
-            return Reply(resp.status, body, resp.headers, text)
+            return Reply(resp.status, body, resp.headers, text, data)
 
     async def get(self, path: str, **kwargs: Any) -> Reply:
         return await self.request("GET", path, **kwargs)

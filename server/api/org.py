@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from pydantic import BaseModel
 
 from rooms import org
+from rooms.errors import NotFound
+from rooms.models import RoleName, Unit, User
 from rooms.schemas import HallIn, HallPatch, Id, TerminalIn, UnitIn, UserIn
 from server.api.routing import Auth, Call, Endpoint
-from server.api.schemas import HallOut, TerminalOut, TerminalPaired, UnitOut, UserOut
+from server.api.schemas import HallOut, TerminalOut, TerminalPaired, UnitOut, UserOut, UserRef
 
 
 class HallQuery(BaseModel):
@@ -20,6 +23,22 @@ async def list_units(call: Call) -> list[UnitOut]:
 
 async def create_unit(call: Call) -> UnitOut:
     return UnitOut.of(await org.create_unit(call.session, await call.access(), call.body))
+
+
+async def list_chairs(call: Call) -> list[UserRef]:
+    """Who may chair a meeting of the unit (a chair role over it or above): the meeting editor's
+    choice for a secretariat, who may not list users."""
+    unit_id = call.path_id("unit_id")
+    access = await call.access()
+    if await call.session.get(Unit, unit_id) is None or not access.sees_unit(unit_id):
+        raise NotFound(f"no unit {unit_id}")
+    access.require(RoleName.SECRETARIAT, unit_id, "Listing a unit's chairs")
+    users = await call.session.scalars(sa.select(User).where(User.active).order_by(User.full_name))
+    return [
+        UserRef.model_validate(u)
+        for u in users
+        if any(r.role is RoleName.CHAIR and access.tree.covers(r.unit_id, unit_id) for r in u.roles)
+    ]
 
 
 async def list_halls(call: Call) -> list[HallOut]:
@@ -95,6 +114,9 @@ ENDPOINTS = (
              auth=Auth.USER, response=list[UnitOut], tag="organisation"),
     Endpoint("POST", "/api/units", create_unit, "Add a unit below one the caller manages",
              auth=Auth.USER, body=UnitIn, response=UnitOut, status=201, tag="organisation"),
+    Endpoint("GET", "/api/units/{unit_id}/chairs", list_chairs,
+             "People who may chair the unit's meetings (secretariat of the unit)",
+             auth=Auth.USER, response=list[UserRef], tag="organisation"),
     Endpoint("GET", "/api/halls", list_halls, "Halls the caller may see",
              query=HallQuery, response=list[HallOut], tag="organisation"),
     Endpoint("POST", "/api/halls", create_hall, "Add a hall to a unit",

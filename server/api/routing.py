@@ -221,7 +221,14 @@ def _dumps(value: Any) -> str:
 
 
 def _router_path(path: str) -> str:
-    return _PATH_PARAM.sub(lambda m: f"{{{m.group(1)}:\\d{{1,{MAX_ID_DIGITS}}}}}", path)
+    """``{x_id}`` matches a number, any other ``{name}`` a plain file-like name."""
+
+    def pattern(m: re.Match[str]) -> str:
+        name = m.group(1)
+        regex = rf"\d{{1,{MAX_ID_DIGITS}}}" if name.endswith("_id") else r"[A-Za-z0-9._-]{1,64}"
+        return f"{{{name}:{regex}}}"
+
+    return _PATH_PARAM.sub(pattern, path)
 
 
 def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import recordings.models  # noqa: F401  (registers its tables)
 import rooms.models
 import server.models  # noqa: F401  (registers its tables)
 from rooms.db import Base

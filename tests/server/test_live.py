@@ -5,119 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 
 import media
 from media import aiortc_patch
 from media.resources import live_peer_connections, open_udp_sockets, running_tasks
-from rooms.localtime import LOCAL_TZ
-from tests.conftest import PASSWORD, Org
 from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
-from tests.server.live_kit import LiveClient
+from tests.server.live_kit import LiveClient, live, sees, soon
+
+__all__ = ["live"]  # the fixture
 
 pytestmark = pytest.mark.slow
-
-COLOURS = {"P": RED, "A": GREEN, "B": BLUE}
-
-
-def soon(org: Org, minutes: int = 30, **extra: Any) -> dict[str, Any]:
-    """A meeting of P with A and B starting in ``minutes`` (so the chair may start it now)."""
-    start = (datetime.now(LOCAL_TZ) + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    body = {
-        "title": "Giao ban trực tuyến",
-        "start": start.isoformat(),
-        "end": (start + timedelta(hours=2)).isoformat(),
-        "chair_hall_id": org.halls["P"],
-        "chair_user_id": org.users["chair_p"],
-        "invited_hall_ids": [org.halls["A"], org.halls["B"]],
-        "agenda": [{"title": "Báo cáo tình hình"}, {"title": "Kết luận"}],
-    }
-    body.update(extra)
-    return body
-
-
-async def login_cookie(url: str, username: str) -> str:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(
-            f"{url}/api/session", json={"username": username, "password": PASSWORD}
-        ) as reply:
-            assert reply.status == 200
-        return next(c.value for c in http.cookie_jar if c.key == "giaoban_session")
-
-
-class Meeting:
-    """A running test meeting: its id, the halls' clients and the chair's."""
-
-    def __init__(self, meeting_id: int, halls: dict[str, LiveClient], chair: LiveClient) -> None:
-        self.id = meeting_id
-        self.halls = halls
-        self.chair = chair
-
-
-@pytest.fixture
-async def live(server, org, clients) -> AsyncIterator[Callable[..., Any]]:
-    url = str(server.make_url("")).rstrip("/")
-    made: list[LiveClient] = []
-
-    async def client(*, hall: str | None = None, user: str | None = None, **kw: Any) -> LiveClient:
-        if hall is not None:
-            c = LiveClient(url, token=org.terminal_tokens[hall], colour=COLOURS.get(hall), **kw)
-        else:
-            assert user is not None
-            kw.setdefault("slots", ("main", "chair"))
-            c = LiveClient(url, cookie=await login_cookie(url, user), **kw)
-        made.append(c)
-        await c.connect()
-        return c
-
-    async def running(
-        halls: tuple[str, ...] = ("P", "A", "B"), chair_slots: tuple[str, ...] = ("main", "chair")
-    ) -> Meeting:
-        """Halls waiting in the lobby, then the chair starts: everyone is in, media flowing."""
-        sec = await clients("sec_p")
-        created = await sec.post("/api/meetings", soon(org))
-        assert created.status == 201, created.text
-        mid = created.body["id"]
-        terminals = {h: await client(hall=h, thumb=True) for h in halls}
-        for terminal in terminals.values():
-            waiting = await terminal.join(mid)
-            assert waiting["ok"] and waiting["lobby"], waiting
-        chair = await client(user="chair_p", slots=chair_slots)
-        assert (await chair.join(mid))["lobby"]
-        started = await chair.call("start_meeting", {"meeting_id": mid})
-        assert started["ok"], started
-        # Everyone in the lobby (the chair's browser too) is called in and joins by itself.
-        ids = [org.halls[h] for h in halls]
-        await chair.until(
-            lambda: (
-                chair.state is not None
-                and all(chair.hall(i)["presence"] == "connected" for i in ids)
-            )
-        )
-        for c in [*terminals.values(), chair]:
-            await c.until(lambda c=c: c.pc is not None and bool(c.readers))
-        return Meeting(mid, terminals, chair)
-
-    client.running = running  # type: ignore[attr-defined]
-    client.server = server  # type: ignore[attr-defined]
-    yield client
-    for c in made:
-        await c.close()
-
-
-async def sees(client: LiveClient, role: str, colour: Any, deadline: float = 10.0) -> None:
-    """Wait until the client's ``role`` slot shows ``colour``."""
-
-    def showing() -> bool:
-        seen = client.slot(role).colour
-        return seen is not None and seen.close_to(colour)
-
-    await client.until(showing, deadline)
 
 
 async def test_waiting_terminals_join_by_themselves_when_the_chair_starts(live, org):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import recordings.models  # noqa: F401  (registers its tables)
 import server.models  # noqa: F401  (registers its tables)
 from rooms.db import Base
 from server.db import Database, head_revision
