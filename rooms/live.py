@@ -181,6 +181,8 @@ class Room:
         self._links_sent = 0.0
         self.recorder: Recorder | None = None
         """The meeting's hidden subscriber; set by :class:`LiveRooms`."""
+        self.recording_problem: str | None = None
+        """Why recording stopped or could not start (shown to the chair until it records)."""
 
     # -- joining ------------------------------------------------------------------------
 
@@ -400,8 +402,10 @@ class Room:
         try:
             await self.recorder.start()
         except RecordingRefused as exc:
-            raise StateError(f"recording cannot start: {exc}") from None
+            self.recording_problem = f"recording cannot start: {exc}"
+            raise StateError(self.recording_problem) from None
         self.recording = True
+        self.recording_problem = None
         await self._record(TimelineKind.RECORDING_STARTED, None, by)
 
     async def _stop_recording(self, by: str, reason: str) -> None:
@@ -418,6 +422,7 @@ class Room:
             if not self.recording:
                 return
             self.recording = False
+            self.recording_problem = f"recording stopped: {reason}"
             await self._record(TimelineKind.RECORDING_STOPPED, None, "system", {"reason": reason})
         await self._notifier.alert(self.info.id, "recording_stopped", reason)
         await self._changed()
@@ -612,6 +617,7 @@ class Room:
             "floor_hall_id": self.floor,
             "voice_activated": self.voice_activated,
             "recording": self.recording,
+            "recording_problem": self.recording_problem,
             "hands": list(self.hands),
             "agenda": {"index": self.agenda_index, "items": list(self.info.agenda)},
             "roll_call": roll_call,

@@ -138,6 +138,7 @@ def create_app(
             directory=settings.recordings_dir,
             segment_seconds=settings.segment_seconds,
             min_free_bytes=settings.recording_min_free_mb * 2**20,
+            check_interval=settings.disk_check_seconds,
         )
 
         def recorder(meeting_id: int, on_failure: Callable[[str], Awaitable[None]]) -> Recorder:

@@ -55,6 +55,8 @@ class Settings:
     segment_seconds: float = 120.0
     recording_min_free_mb: int = 1024
     """Recording refuses to start, and stops cleanly, below this much free disk space."""
+    disk_check_seconds: float = 5.0
+    """How often a recording checks the free disk space."""
     video_codec: str = "vp8"
     """``vp8`` (default) or ``h264``: every hall must send it (media is not transcoded)."""
 
@@ -146,6 +148,7 @@ class Settings:
             recordings_dir=Path(get("RECORDINGS_DIR") or var_dir / "recordings").resolve(),
             segment_seconds=seconds("SEGMENT_SECONDS", 120.0),
             recording_min_free_mb=_whole("RECORDING_MIN_FREE_MB", 1024, get),
+            disk_check_seconds=seconds("DISK_CHECK_SECONDS", 5.0),
         )
 
 

@@ -30,5 +30,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "GIAOBAN_SECRET_KEY": "test-secret",
             "GIAOBAN_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
             "GIAOBAN_RECORDING_MIN_FREE_MB": "1",
+            "GIAOBAN_DISK_CHECK_SECONDS": "0.2",
         }
     )

@@ -48,6 +48,12 @@ async def test_a_recorded_meeting_becomes_a_composite_with_chapters(live, org, c
     body = await wait_for_job(sec, meeting.id)
     job = body["job"]
     assert job["state"] == "done", job["error"]
+    # The chair's console was told as the job went.
+    await chair.until(
+        lambda: any(n == "processing" and d["state"] == "done" for n, d in chair.events)
+    )
+    pushed = [d["progress"] for n, d in chair.events if n == "processing"]
+    assert pushed == sorted(pushed) and pushed[-1] == 100
     assert {"composite.mp4", "poster.jpg", "chapters.vtt"} <= set(body["files"])
     assert {f"hall-{org.halls[k]}.mp4" for k in "PAB"} <= set(body["files"])
 

@@ -105,7 +105,7 @@ class LiveClient:
         self.video: ColourVideoTrack | None = None
         self.audio: ToneAudioTrack | None = None
         for name in ("room_state", "slots", "meeting_started", "meeting_ended", "removed",
-                     "going_away", "links"):  # fmt: skip
+                     "going_away", "links", "alert", "processing"):  # fmt: skip
             self.sio.on(name, self._handler(name), namespace=NAMESPACE)
 
     def _handler(self, name: str) -> Callable[[Any], Any]:
