@@ -57,6 +57,12 @@ class Unit(Base):
     parent_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("units.id", ondelete="RESTRICT"), index=True
     )
+    authority: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="", server_default="")
+    """The governing body as documents head it, e.g. "UBND TỈNH QUẢNG BÌNH"."""
+    office: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="", server_default="")
+    """The issuing body of its minutes, e.g. "VĂN PHÒNG UBND TỈNH"."""
+    place: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="", server_default="")
+    """The place name of its documents' date line, e.g. "Quảng Bình"."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     halls: Mapped[list[Hall]] = relationship(back_populates="unit", order_by="Hall.id")

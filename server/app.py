@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,15 +15,19 @@ from aiohttp.abc import AbstractAccessLogger
 
 import media
 import web as web_assets
+from recordings.archive import DirectoryStore
+from recordings.archiving import Archive, SigningIdentity
 from recordings.capture import MeetingRecorder, RecordingSettings
 from recordings.jobs import JobRunner
+from recordings.signing import ensure_signing_identity
 from rooms.db import utcnow
 from rooms.live import LiveRooms
 from rooms.ports import Recorder
 from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
 from server import __version__
-from server.api import health, meetings, org, recordings, session
+from server.api import archive as archive_api
+from server.api import health, meetings, minutes, org, recordings, session
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.db import Database
 from server.live import Live, SocketNotifier
@@ -42,6 +47,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *org.ENDPOINTS,
     *meetings.ENDPOINTS,
     *recordings.ENDPOINTS,
+    *minutes.ENDPOINTS,
+    *archive_api.ENDPOINTS,
 )
 
 STATUS_CODES = {
@@ -155,8 +162,25 @@ def create_app(
             grace=settings.reconnect_grace,
             clock=clock,
         )
-        jobs = JobRunner(db.sessions, recording, notify=lambda m, job: live.processing(m, job))
-        live = Live(sio, rooms, db, jobs)
+        if settings.signing_cert and settings.signing_key:
+            identity = SigningIdentity(settings.signing_cert, settings.signing_key)
+        else:
+            cert, key = await asyncio.to_thread(
+                ensure_signing_identity, settings.var_dir / "signing", settings.organisation
+            )
+            identity = SigningIdentity(cert, key)
+        archive = Archive(
+            db.sessions, DirectoryStore(settings.archive_dir), recording, identity,
+            default_retention=settings.retention_class, clock=clock,
+        )  # fmt: skip
+
+        async def processed(meeting_id: int, job: dict[str, Any]) -> None:
+            await live.processing(meeting_id, job)
+            if job["state"] == "done":
+                await archive.package_if_ready(meeting_id)
+
+        jobs = JobRunner(db.sessions, recording, notify=processed)
+        live = Live(sio, rooms, db, jobs, settings.public_url or "")
         services = Services(
             settings=settings,
             db=db,
@@ -166,14 +190,17 @@ def create_app(
             version=__version__,
             live=live,
             recording=recording,
+            archive=archive,
         )
         app[SERVICES] = services
         Signalling(sio, services, live, notifier, list(settings.ice_servers))
         await jobs.start()
+        daily = asyncio.create_task(archive.verify_daily())
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
         try:
             yield
         finally:
+            daily.cancel()
             await jobs.close()
             await live.shutdown()
             await db.close()

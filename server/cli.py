@@ -134,6 +134,45 @@ async def _create_admin(settings: Settings, username: str, full_name: str, passw
         await db.close()
 
 
+async def _verify_archive(settings: Settings, meeting_id: int | None) -> int:
+    """Re-hash every archived package (or one meeting's) and check the signatures."""
+    import sqlalchemy as sa
+
+    from recordings.archive import DirectoryStore
+    from recordings.archiving import Archive, SigningIdentity
+    from recordings.capture import RecordingSettings
+    from recordings.models import ArchivePackage, PackageState
+    from recordings.signing import ensure_signing_identity
+
+    if settings.signing_cert and settings.signing_key:
+        identity = SigningIdentity(settings.signing_cert, settings.signing_key)
+    else:
+        identity = SigningIdentity(
+            *ensure_signing_identity(settings.var_dir / "signing", settings.organisation)
+        )
+    db = Database(settings.database_url)
+    damaged = 0
+    try:
+        archive = Archive(db.sessions, DirectoryStore(settings.archive_dir),
+                          RecordingSettings(settings.recordings_dir), identity)  # fmt: skip
+        async with db.session() as session:
+            query = sa.select(ArchivePackage).where(ArchivePackage.state == PackageState.ACTIVE)
+            if meeting_id is not None:
+                query = query.where(ArchivePackage.meeting_id == meeting_id)
+            packages = list(await session.scalars(query.order_by(ArchivePackage.id)))
+        for package in packages:
+            problems = await archive.verify(package.id)
+            state = "OK" if not problems else "DAMAGED"
+            print(f"{state:8} meeting {package.meeting_id} v{package.version} ({package.key})")
+            for problem in problems:
+                print(f"         {problem.file or '(package)'}: {problem.problem}")
+            damaged += bool(problems)
+        print(f"{len(packages)} package(s) checked, {damaged} damaged")
+    finally:
+        await db.close()
+    return 1 if damaged else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="giaoban", description="giao ban trực tuyến")
     parser.add_argument("--version", action="version", version=f"giaoban {__version__}")
@@ -146,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin_p = sub.add_parser("create-admin", help="create an admin (password from "
                              "GIAOBAN_ADMIN_PASSWORD or a prompt)")  # fmt: skip
     admin_p.add_argument("username")
+    archive_p = sub.add_parser("archive", help="the archive: verify the packages' integrity")
+    archive_sub = archive_p.add_subparsers(dest="archive_command", required=True)
+    verify_p = archive_sub.add_parser("verify", help="re-hash files, check signatures")
+    verify_p.add_argument("--meeting", type=int, help="only this meeting's packages")
     admin_p.add_argument("--full-name", default="Quản trị hệ thống")
     args = parser.parse_args(argv)
 
@@ -162,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed(settings)
         elif args.command == "demo":
             demo(settings)
+        elif args.command == "archive":
+            return asyncio.run(_verify_archive(settings, args.meeting))
         elif args.command == "create-admin":
             password = os.environ.get("GIAOBAN_ADMIN_PASSWORD") or getpass.getpass("Password: ")
             asyncio.run(_create_admin(settings, args.username, args.full_name, password))

@@ -68,13 +68,17 @@ async def seed_demo(
         raise RuntimeError("the database already holds units; the demo seeds an empty one")
     creds = DemoCredentials()
     code, name, hall_name = PROVINCE
-    province = Unit(code=code, name=name, level=UnitLevel.PROVINCE)
+    province = Unit(code=code, name=name, level=UnitLevel.PROVINCE,
+                    authority="UBND TỈNH QUẢNG BÌNH", office="VĂN PHÒNG UBND TỈNH",
+                    place="Quảng Bình")  # fmt: skip
     session.add(province)
     await session.flush()
     units = {code: province}
     halls = [Hall(unit_id=province.id, name=hall_name, address="Đồng Hới, Quảng Bình")]
     for code, name, short in DISTRICTS:
-        unit = Unit(code=code, name=name, level=UnitLevel.DISTRICT, parent_id=province.id)
+        unit = Unit(code=code, name=name, level=UnitLevel.DISTRICT, parent_id=province.id,
+                    authority=f"UBND {name.upper()}", office="VĂN PHÒNG HĐND VÀ UBND",
+                    place=short)  # fmt: skip
         session.add(unit)
         await session.flush()
         units[code] = unit

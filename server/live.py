@@ -8,6 +8,7 @@ from typing import Any
 import socketio
 
 from recordings.jobs import JobRunner
+from recordings.minutes import ensure_draft
 from rooms.live import LiveRooms, MeetingInfo, Room
 from rooms.models import Meeting
 from rooms.ports import TimelineEntry
@@ -86,12 +87,18 @@ class Live:
     """What happens when a meeting starts, ends, or is joined after a restart."""
 
     def __init__(
-        self, sio: socketio.AsyncServer, rooms: LiveRooms, db: Database, jobs: JobRunner
+        self,
+        sio: socketio.AsyncServer,
+        rooms: LiveRooms,
+        db: Database,
+        jobs: JobRunner,
+        public_url: str = "",
     ) -> None:
         self.sio = sio
         self.rooms = rooms
         self.db = db
         self.jobs = jobs
+        self.public_url = public_url
 
     async def room_for(self, meeting: Meeting) -> Room:
         """The live meeting's Room; after a restart it is rebuilt from the timeline."""
@@ -124,9 +131,15 @@ class Live:
         )
 
     async def ended(self, meeting_id: int, by: str) -> None:
-        """The chair ended the meeting: let everyone go, back to waiting; process the recording."""
+        """The chair ended the meeting: let everyone go, back to waiting; process the recording
+        and draft the minutes."""
         await self.rooms.close(meeting_id, by)
         await self.jobs.enqueue(meeting_id)
+        async with self.db.session() as session:
+            meeting = await session.get(Meeting, meeting_id)
+            if meeting is not None:
+                link = f"{self.public_url}/archive?meeting={meeting_id}"
+                await ensure_draft(session, meeting, [link])
         payload = {"meeting_id": meeting_id}
         for room in (meeting_room(meeting_id), lobby_room(meeting_id)):
             await self.sio.emit("meeting_ended", payload, room=room, namespace=NAMESPACE)

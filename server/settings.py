@@ -57,6 +57,14 @@ class Settings:
     """Recording refuses to start, and stops cleanly, below this much free disk space."""
     disk_check_seconds: float = 5.0
     """How often a recording checks the free disk space."""
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    """The deployment's X.509 certificate and key (PEM) that sign minutes and manifests; a
+    self-signed one is made under ``var/signing`` when not given."""
+    organisation: str = "giaoban"
+    """Who signs, in the demo certificate (the province's certificate names itself)."""
+    retention_class: str = "10y"
+    """The default retention of archived meetings: 5y, 10y, 20y or permanent."""
     video_codec: str = "vp8"
     """``vp8`` (default) or ``h264``: every hall must send it (media is not transcoded)."""
 
@@ -149,6 +157,10 @@ class Settings:
             segment_seconds=seconds("SEGMENT_SECONDS", 120.0),
             recording_min_free_mb=_whole("RECORDING_MIN_FREE_MB", 1024, get),
             disk_check_seconds=seconds("DISK_CHECK_SECONDS", 5.0),
+            signing_cert=_file("SIGNING_CERT", get),
+            signing_key=_file("SIGNING_KEY", get),
+            organisation=get("ORGANISATION") or "giaoban",
+            retention_class=_retention(get("RETENTION_CLASS")),
         )
 
 
@@ -207,4 +219,20 @@ def _whole(name: str, default: int, get: Callable[[str], str | None]) -> int:
         raise SettingsError(f"GIAOBAN_{name} must be a whole number") from None
     if value < 0:
         raise SettingsError(f"GIAOBAN_{name} must not be negative")
+    return value
+
+
+def _file(name: str, get: Callable[[str], str | None]) -> Path | None:
+    value = get(name)
+    if value is None:
+        return None
+    if not Path(value).is_file():
+        raise SettingsError(f"GIAOBAN_{name}: no such file {value}")
+    return Path(value).resolve()
+
+
+def _retention(text: str | None) -> str:
+    value = text or "10y"
+    if value not in ("5y", "10y", "20y", "permanent"):
+        raise SettingsError("GIAOBAN_RETENTION_CLASS must be 5y, 10y, 20y or permanent")
     return value

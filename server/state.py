@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from recordings.archiving import Archive
 from recordings.capture import RecordingSettings
 from rooms.access import Actor
 from rooms.scheduling import Scheduler
@@ -25,6 +26,7 @@ class Services:
     version: str
     live: Live
     recording: RecordingSettings
+    archive: Archive
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -220,12 +220,17 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def numeric(name: str) -> bool:
+    """Path parameters that are numbers: ids and versions."""
+    return name.endswith("_id") or name == "version"
+
+
 def _router_path(path: str) -> str:
-    """``{x_id}`` matches a number, any other ``{name}`` a plain file-like name."""
+    """``{x_id}`` and ``{version}`` match a number, any other ``{name}`` a file-like name."""
 
     def pattern(m: re.Match[str]) -> str:
         name = m.group(1)
-        regex = rf"\d{{1,{MAX_ID_DIGITS}}}" if name.endswith("_id") else r"[A-Za-z0-9._-]{1,64}"
+        regex = rf"\d{{1,{MAX_ID_DIGITS}}}" if numeric(name) else r"[A-Za-z0-9._-]{1,64}"
         return f"{{{name}:{regex}}}"
 
     return _PATH_PARAM.sub(pattern, path)
@@ -283,7 +288,9 @@ def openapi(endpoints: Iterable[Endpoint], version: str) -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0}
+                if numeric(name)
+                else {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
             }
             for name in _PATH_PARAM.findall(ep.path)
         ]

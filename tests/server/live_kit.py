@@ -291,13 +291,17 @@ async def live(server, org, clients) -> AsyncIterator[Callable[..., Any]]:
         return c
 
     async def running(
-        halls: tuple[str, ...] = ("P", "A", "B"), chair_slots: tuple[str, ...] = ("main", "chair")
+        halls: tuple[str, ...] = ("P", "A", "B"),
+        chair_slots: tuple[str, ...] = ("main", "chair"),
+        meeting_id: int | None = None,
     ) -> Meeting:
         """Halls waiting in the lobby, then the chair starts: everyone is in, media flowing."""
-        sec = await clients("sec_p")
-        created = await sec.post("/api/meetings", soon(org))
-        assert created.status == 201, created.text
-        mid = created.body["id"]
+        if meeting_id is None:
+            sec = await clients("sec_p")
+            created = await sec.post("/api/meetings", soon(org))
+            assert created.status == 201, created.text
+            meeting_id = created.body["id"]
+        mid = meeting_id
         terminals = {h: await client(hall=h, thumb=True) for h in halls}
         for terminal in terminals.values():
             waiting = await terminal.join(mid)

@@ -1,4 +1,5 @@
-"""The server serves the front-end itself: Vietnamese pages, every asset local (no CDN)."""
+"""The server serves the front-end itself: Vietnamese pages, every asset local (no CDN), and
+every word the pages show in both languages."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import pytest
 
 from web import STATIC_DIR
 
+PAGES = ["/", "/terminal", "/chair", "/secretariat"]
 
-@pytest.mark.parametrize("path", ["/", "/terminal"])
+
+@pytest.mark.parametrize("path", PAGES)
 async def test_pages_are_vietnamese_and_load_only_local_assets(clients, path):
     client = await clients()
     page = await client.get(path)
     assert page.status == 200
+    assert page.headers["Cache-Control"] == "no-cache"
     assert '<html lang="vi">' in page.text
     assert "Giao ban trực tuyến" in page.text
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
@@ -23,9 +27,51 @@ async def test_pages_are_vietnamese_and_load_only_local_assets(clients, path):
         assert (await client.get(asset)).status == 200, asset
 
 
+async def test_the_pages_modules_import_only_what_the_server_serves(clients):
+    client = await clients()
+    for module in STATIC_DIR.glob("*.js"):
+        for target in re.findall(r'from "([^"]+)"', module.read_text(encoding="utf-8")):
+            assert target.startswith("/static/"), f"{module.name} imports {target}"
+            assert (await client.get(target)).status == 200, f"{module.name}: {target}"
+
+
 def test_no_static_file_reaches_outside_the_server():
     for path in STATIC_DIR.rglob("*"):
         # vendor/: libraries from npm (socket.io-client, qrcode-generator) load nothing.
         if path.is_file() and "vendor" not in path.parts:
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), path
+            assert "@import" not in text and "@font-face" not in text, path
+
+
+def _dictionary(source: str, name: str) -> dict[str, str]:
+    block = re.search(rf"^const {name} = \{{\n(.*?)^\}};", source, re.S | re.M)
+    assert block, f"no dictionary {name} in i18n.js"
+    return dict(re.findall(r'^\s*"([\w.]+)": "((?:[^"\\]|\\.)*)",$', block.group(1), re.M))
+
+
+def test_every_word_is_in_vietnamese_and_in_english():
+    source = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    vi, en = _dictionary(source, "vi"), _dictionary(source, "en")
+    assert len(vi) > 100
+    assert vi.keys() == en.keys(), sorted(vi.keys() ^ en.keys())
+    placeholders = re.compile(r"\{\w+\}")
+    for key in vi:
+        assert set(placeholders.findall(vi[key])) == set(placeholders.findall(en[key])), key
+    used: set[str] = set()
+    for path in [*STATIC_DIR.glob("*.js"), *STATIC_DIR.glob("*.html")]:
+        if path.name == "i18n.js":
+            continue
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r'\bt\("([\w.]+)"', text))
+        used |= set(re.findall(r'data-i18n(?:-[a-z-]+)?="([\w.]+)"', text))
+    assert used - vi.keys() == set(), "words used but not translated"
+
+
+def test_the_terminal_speaks_vietnamese_with_its_diacritics():
+    source = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    vi = _dictionary(source, "vi")
+    for word in ("Xin phát biểu", "Điểm danh", "Đang kết nối lại…", "Chủ trì", "Tắt micrô",
+                 "Bật micrô", "Giao quyền phát biểu", "Thu hồi quyền phát biểu",
+                 "Bắt đầu cuộc họp", "Kết thúc cuộc họp", "Có mặt", "Số đại biểu"):  # fmt: skip
+        assert word in vi.values(), word

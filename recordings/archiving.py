@@ -1,0 +1,356 @@
+"""The archive as a service: packaging finished meetings, integrity checks, retention and
+disposal, search, and the audit log (the database side of :mod:`recordings.archive`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recordings import archive
+from recordings.archive import ArchiveStore, Problem
+from recordings.capture import RecordingSettings
+from recordings.jobs import output_dir
+from recordings.models import (
+    ArchivePackage,
+    AuditEntry,
+    JobState,
+    MinutesState,
+    MinutesVersion,
+    PackageState,
+    ProcessingJob,
+    Tombstone,
+)
+from recordings.signing import sign_detached, verify_detached
+from rooms.db import utcnow
+from rooms.errors import Invalid, NotFound, StateError
+from rooms.localtime import to_local
+from rooms.models import Meeting
+from rooms.timeline import attendance, events_of
+
+log = logging.getLogger("giaoban.archive")
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """The deployment's X.509 certificate and key (PEM): signs minutes and manifests."""
+
+    cert: Path
+    key: Path
+
+
+def minutes_dir(settings: RecordingSettings, meeting_id: int) -> Path:
+    return settings.directory / str(meeting_id) / "minutes"
+
+
+class Archive:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: ArchiveStore,
+        recording: RecordingSettings,
+        identity: SigningIdentity,
+        *,
+        default_retention: str = "10y",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self.store = store
+        self.recording = recording
+        self.identity = identity
+        self.default_retention = default_retention
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    def verify_signature(self, data: bytes, signature: bytes) -> bool:
+        return verify_detached(data, signature, self.identity.cert)
+
+    # -- packaging -----------------------------------------------------------------------
+
+    async def package_if_ready(self, meeting_id: int) -> ArchivePackage | None:
+        """Archive the meeting's latest approved minutes once its recording is processed.
+
+        Called when minutes are approved and when post-processing ends; does nothing until
+        both have happened, and nothing twice for one minutes version.
+        """
+        async with self._lock, self._sessions() as session:
+            minutes = await session.scalar(
+                sa.select(MinutesVersion)
+                .where(
+                    MinutesVersion.meeting_id == meeting_id,
+                    MinutesVersion.state == MinutesState.APPROVED,
+                )
+                .order_by(MinutesVersion.version.desc())
+                .limit(1)
+            )
+            if minutes is None:
+                return None
+            done = await session.scalar(
+                sa.select(ProcessingJob.id).where(
+                    ProcessingJob.meeting_id == meeting_id, ProcessingJob.state == JobState.DONE
+                )
+            )
+            if done is None:
+                return None
+            existing = await session.scalar(
+                sa.select(ArchivePackage).where(ArchivePackage.minutes_version_id == minutes.id)
+            )
+            if existing is not None:
+                return existing
+            return await self._package(session, meeting_id, minutes)
+
+    async def _package(
+        self, session: AsyncSession, meeting_id: int, minutes: MinutesVersion
+    ) -> ArchivePackage:
+        meeting = await session.get(Meeting, meeting_id)
+        assert meeting is not None
+        previous = await session.scalar(
+            sa.select(ArchivePackage)
+            .where(ArchivePackage.meeting_id == meeting_id)
+            .order_by(ArchivePackage.version.desc())
+            .limit(1)
+        )
+        version = previous.version + 1 if previous else 1
+        retention = previous.retention_class if previous else self.default_retention
+        created = self.clock()
+        disposal = archive.dispose_after(created, retention)
+        events = list(await events_of(session, meeting_id))
+        names = {h.id: h.name for h in meeting.halls}
+        until = meeting.ended_at or created
+        rows = attendance(events, names, until)
+        record = {
+            "id": meeting.id,
+            "title": meeting.title,
+            "description": meeting.description,
+            "unit": meeting.unit.name,
+            "start": to_local(meeting.started_at or meeting.start_at).isoformat(),
+            "end": to_local(until).isoformat(),
+            "chair": meeting.chair_user.full_name,
+            "chair_hall": {"id": meeting.chair_hall_id, "name": meeting.chair_hall.name},
+            "halls": [{"id": h, "name": n} for h, n in names.items()],
+            "agenda": [{"title": a.title, "presenter": a.presenter} for a in meeting.agenda],
+        }
+        outputs = output_dir(self.recording, meeting_id)
+        minutes_files = minutes_dir(self.recording, meeting_id)
+        key = archive.package_key(meeting_id, version)
+
+        def build() -> tuple[bytes, int]:
+            with tempfile.TemporaryDirectory(prefix="package-") as scratch:
+                work = Path(scratch)
+                files = {p.name: p for p in sorted(outputs.iterdir()) if p.is_file()}
+                files["minutes.pdf"] = minutes_files / f"v{minutes.version}.pdf"
+                files["minutes.docx"] = minutes_files / f"v{minutes.version}.docx"
+                files["meeting.json"] = archive.json_file(work, "meeting.json", record)
+                files["timeline.json"] = archive.json_file(
+                    work, "timeline.json",
+                    [{"at": to_local(e.at).isoformat(), "kind": e.kind.value,
+                      "hall_id": e.hall_id, "hall": names.get(e.hall_id or 0),
+                      "actor": e.actor, "data": e.data} for e in events],
+                )  # fmt: skip
+                files["attendance.json"] = archive.json_file(
+                    work, "attendance.json",
+                    [{"hall_id": r.hall_id, "hall": names[r.hall_id],
+                      "first_join": r.first_join and to_local(r.first_join).isoformat(),
+                      "last_leave": r.last_leave and to_local(r.last_leave).isoformat(),
+                      "connected_seconds": round(r.connected_seconds, 1), "joins": r.joins,
+                      "drops": r.drops, "present": r.present, "delegates": r.delegates}
+                     for r in rows],
+                )  # fmt: skip
+                manifest, entries = archive.manifest_bytes(
+                    meeting_id=meeting_id, version=version, title=meeting.title,
+                    created_at=created, files=files, retention_class=retention,
+                    dispose_after=disposal, minutes_version=minutes.version,
+                    previous={"version": previous.version,
+                              "manifest_sha256": previous.manifest_sha256} if previous else None,
+                )  # fmt: skip
+                manifest_path = work / archive.MANIFEST
+                manifest_path.write_bytes(manifest)
+                signature_path = work / archive.SIGNATURE
+                signature_path.write_bytes(
+                    sign_detached(manifest, self.identity.cert, self.identity.key)
+                )
+                files[archive.MANIFEST] = manifest_path
+                files[archive.SIGNATURE] = signature_path
+                self.store.put(key, files)
+                return manifest, sum(e["size"] for e in entries)
+
+        manifest, size = await asyncio.to_thread(build)
+        minutes_text = _minutes_text(minutes.content)
+        package = ArchivePackage(
+            meeting_id=meeting_id,
+            version=version,
+            minutes_version_id=minutes.id,
+            key=key,
+            created_at=created,
+            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            size=size,
+            retention_class=retention,
+            dispose_after=disposal,
+            legal_hold=previous.legal_hold if previous else False,
+            hold_reason=previous.hold_reason if previous else "",
+            search_text=archive.fold(
+                " ".join(
+                    [
+                        meeting.title,
+                        meeting.description,
+                        meeting.unit.name,
+                        meeting.chair_user.full_name,
+                        *names.values(),
+                        *(a.title for a in meeting.agenda),
+                        minutes_text,
+                    ]
+                )
+            ),
+            integrity="ok",
+            last_verified_at=created,
+        )
+        session.add(package)
+        await session.commit()
+        log.info("meeting %s: archived as package %s (%s)", meeting_id, package.id, key)
+        return package
+
+    # -- integrity -----------------------------------------------------------------------
+
+    async def verify(self, package_id: int) -> list[Problem]:
+        """Re-hash every file and check the signature; the result is stored on the package."""
+        async with self._sessions() as session:
+            package = await self._active(session, package_id)
+            problems = await asyncio.to_thread(
+                archive.verify_package, self.store, package.key, self.verify_signature,
+                package.manifest_sha256,
+            )  # fmt: skip
+            package.last_verified_at = self.clock()
+            package.integrity = "damaged" if problems else "ok"
+            package.integrity_detail = [p.as_dict() for p in problems]
+            await session.commit()
+        if problems:
+            log.error("package %s is damaged: %s", package_id, [p.as_dict() for p in problems])
+        return problems
+
+    async def verify_all(self) -> dict[int, list[Problem]]:
+        async with self._sessions() as session:
+            ids = list(
+                await session.scalars(
+                    sa.select(ArchivePackage.id).where(ArchivePackage.state == PackageState.ACTIVE)
+                )
+            )
+        return {package_id: await self.verify(package_id) for package_id in ids}
+
+    async def verify_daily(self, interval: float = 24 * 3600) -> None:
+        """The scheduled check: every package, once a day (the first after ``interval``)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                results = await self.verify_all()
+                damaged = [i for i, p in results.items() if p]
+                log.info("daily verification: %d packages, %d damaged", len(results), len(damaged))
+            except Exception:
+                log.exception("daily verification failed")
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def set_hold(self, package_id: int, hold: bool, reason: str) -> ArchivePackage:
+        async with self._sessions() as session:
+            package = await self._active(session, package_id)
+            if hold and not reason:
+                raise Invalid("a legal hold needs a reason", field="reason")
+            package.legal_hold, package.hold_reason = hold, reason if hold else ""
+            await session.commit()
+            return package
+
+    async def set_retention(self, package_id: int, retention_class: str) -> ArchivePackage:
+        if retention_class not in archive.RETENTION_YEARS:
+            raise Invalid(
+                f"retention class must be one of {', '.join(archive.RETENTION_YEARS)}",
+                field="retention_class",
+            )
+        async with self._sessions() as session:
+            package = await self._active(session, package_id)
+            package.retention_class = retention_class
+            package.dispose_after = archive.dispose_after(package.created_at, retention_class)
+            await session.commit()
+            return package
+
+    async def dispose(self, package_id: int, by: str, reason: str) -> Tombstone:
+        """Delete a package whose retention has run out; leaves a tombstone."""
+        if not reason.strip():
+            raise Invalid("disposal needs a reason", field="reason")
+        async with self._sessions() as session:
+            package = await self._active(session, package_id)
+            if package.legal_hold:
+                raise StateError(f"the package is under a legal hold: {package.hold_reason}")
+            now = self.clock()
+            if package.dispose_after is None:
+                raise StateError("the package is kept permanently")
+            if now < package.dispose_after:
+                raise StateError(
+                    "the package may not be disposed of before "
+                    f"{to_local(package.dispose_after).date().isoformat()}"
+                )
+            meeting = await session.get(Meeting, package.meeting_id)
+            files: list[dict[str, Any]] = []
+            if self.store.exists(package.key):
+                with self.store.open(package.key, archive.MANIFEST) as f:
+                    files = json.loads(f.read())["files"]
+                await asyncio.to_thread(self.store.delete, package.key)
+            tombstone = Tombstone(
+                package_id=package.id, meeting_id=package.meeting_id, version=package.version,
+                title=meeting.title if meeting else "", disposed_at=now, disposed_by=by,
+                reason=reason.strip(), manifest_sha256=package.manifest_sha256, files=files,
+            )  # fmt: skip
+            package.state = PackageState.DISPOSED
+            session.add(tombstone)
+            await session.commit()
+            log.warning("package %s disposed of by %s: %s", package.id, by, reason)
+            return tombstone
+
+    async def _active(self, session: AsyncSession, package_id: int) -> ArchivePackage:
+        package = await session.get(ArchivePackage, package_id)
+        if package is None or package.state is not PackageState.ACTIVE:
+            raise NotFound(f"no archived package {package_id}")
+        return package
+
+    # -- audit ---------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        actor: str,
+        actor_name: str,
+        action: str,
+        *,
+        meeting_id: int | None = None,
+        package_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        async with self._sessions() as session:
+            session.add(
+                AuditEntry(actor=actor, actor_name=actor_name, action=action, at=self.clock(),
+                           meeting_id=meeting_id, package_id=package_id, detail=detail[:1000])
+            )  # fmt: skip
+            await session.commit()
+
+
+def _minutes_text(content: dict[str, Any]) -> str:
+    parts = [str(content.get("subject", "")), str(content.get("general_conclusions", ""))]
+    for section in content.get("sections", []):
+        parts += [str(section.get(k, "")) for k in ("title", "presenter", "content", "conclusions")]
+    return " ".join(p for p in parts if p)
+
+
+def search_terms(query: str) -> list[str]:
+    return [t for t in archive.fold(query).split() if t]
+
+
+def match_all(column: Any, terms: Sequence[str]) -> Any:
+    """Every term appears in the folded text (the text and the terms are both folded)."""
+    return sa.and_(*(column.contains(term, autoescape=True) for term in terms))
