@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from recordings.files import fsync_dir
+
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.p7s"
 FORMAT = "giaoban-archive/1"
@@ -78,10 +80,10 @@ class DirectoryStore:
                 with open(target, "rb") as f:
                     os.fsync(f.fileno())
                 target.chmod(0o444)
-            _fsync_dir(incoming)
+            fsync_dir(incoming)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(incoming, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except BaseException:
             shutil.rmtree(incoming, ignore_errors=True)
             raise
@@ -107,15 +109,7 @@ class DirectoryStore:
         for path in directory.iterdir():
             path.chmod(0o644)
         shutil.rmtree(directory)
-        _fsync_dir(directory.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(directory.parent)
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

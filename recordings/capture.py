@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import media
+from recordings.files import fsync_dir
 from recordings.models import RecordingSegment, SegmentState
 from rooms.ports import RecordingRefused
 
@@ -454,7 +455,7 @@ class MeetingRecorder:
             os.fsync(f.fileno())
         final = entry.path.with_suffix("")  # drop ".part"
         os.replace(entry.path, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         size = final.stat().st_size
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._segment_closed, key, final, size, entry.last_write)
@@ -473,11 +474,3 @@ class _Open:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -507,30 +507,14 @@ class Room:
 
     async def close(self, by: str = "system") -> list[str]:
         """End the meeting: every participant is let go; returns their ids. Safe twice."""
-        async with self._lock:
-            if self.closed:
-                return []
-            self.closed = True
-            await self._stop_voice()
-            for hall in self.halls.values():
-                self._cancel_grace(hall)
-            participants = list(self.participants.values())
-            self.participants.clear()
-            await self._stop_recording("system", "meeting ended")
-            if self.recorder is not None:
-                await self.recorder.close()
-            now = self._clock()
-            for p in participants:
-                if p.hall_id is not None:
-                    await self._record(
-                        TimelineKind.LEAVE, p.hall_id, p.actor.label, {"reason": "ended"}, at=now
-                    )
-            await self._record(TimelineKind.MEETING_ENDED, None, by, at=now)
-        await asyncio.gather(*(self._dispose(p) for p in participants))
-        return [p.id for p in participants]
+        return await self._release(ended_by=by)
 
     async def shutdown(self) -> list[str]:
         """The server is stopping: let everyone go without ending the meeting (it resumes)."""
+        return await self._release(ended_by=None)
+
+    async def _release(self, *, ended_by: str | None) -> list[str]:
+        """Let every participant go; ``ended_by`` None keeps the meeting live (a restart)."""
         async with self._lock:
             if self.closed:
                 return []
@@ -540,14 +524,21 @@ class Room:
                 self._cancel_grace(hall)
             participants = list(self.participants.values())
             self.participants.clear()
+            if ended_by is not None:
+                await self._stop_recording("system", "meeting ended")
             if self.recorder is not None:
-                await self.recorder.close()  # segments closed; recording resumes on restart
+                await self.recorder.close()  # segments closed; a live meeting resumes recording
+            now = self._clock()
+            why = (
+                {"reason": "ended"}
+                if ended_by
+                else {"reason": "dropped", "cause": "server stopped"}
+            )
             for p in participants:
                 if p.hall_id is not None:
-                    await self._record(
-                        TimelineKind.LEAVE, p.hall_id, p.actor.label,
-                        {"reason": "dropped", "cause": "server stopped"},
-                    )  # fmt: skip
+                    await self._record(TimelineKind.LEAVE, p.hall_id, p.actor.label, why, at=now)
+            if ended_by is not None:
+                await self._record(TimelineKind.MEETING_ENDED, None, ended_by, at=now)
         await asyncio.gather(*(self._dispose(p) for p in participants))
         return [p.id for p in participants]
 
