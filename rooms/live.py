@@ -7,8 +7,9 @@ timeline and tells the clients. State changes are applied one at a time (one loc
 in the order they arrive.
 
 What each hall receives (see ``docs/protocol.md``): the chair hall's camera on its ``chair``
-slot, the floor holder's camera on its ``main`` slot (the chair hall's when nobody holds the
-floor, or when the viewer is the floor holder), and the microphones of unmuted halls on its
+slot (not the chair hall itself), the floor holder's camera on its ``main`` slot (the chair
+hall's when nobody holds the floor; the same main screen for every hall, the speaker
+included), and the microphones of unmuted halls (not its own) on its
 ``audio`` slots, the chair hall first, then the floor holder, then the others by when they
 were unmuted. Halls join muted, except the chair hall; giving a hall the floor opens its
 microphone and taking the floor back closes it.
@@ -771,9 +772,9 @@ class Room:
         changed: list[Participant] = []
         for participant in self.participants.values():
             own = participant.hall_id
-            main_hall: int | None = self.floor if self.floor not in (None, own) else chair
-            if main_hall == own:
-                main_hall = None
+            # One main screen for every hall, the speaking hall included (it sees itself
+            # as the others see it): the floor holder, or the chair hall.
+            main_hall = self.floor if self.floor is not None else chair
             wanted: dict[SlotRole, list[int | None]] = {
                 SlotRole.MAIN: [main_hall],
                 SlotRole.CHAIR: [chair if chair != own else None],

@@ -106,10 +106,19 @@ def runner_options() -> dict[str, Any]:
 
 
 def same_origin(origin: str | None, environ: dict[str, Any]) -> bool:
-    """Sockets only from the server's own pages. (engine.io's own check, ``None``, takes every
-    aiohttp request for ``http``, so it refuses every browser over HTTPS.)"""
+    """Sockets only from the server's own pages (or as a reverse proxy forwards them).
+
+    engine.io's own check (``cors_allowed_origins=None``) takes every aiohttp request for
+    ``http``, so it refused every browser over HTTPS."""
     request = environ.get("aiohttp.request")
-    return request is not None and origin == f"{request.scheme}://{request.host}"
+    if request is None or origin is None:
+        return False
+    accepted = {f"{request.scheme}://{request.host}"}
+    proto, host = request.headers.get("X-Forwarded-Proto"), request.headers.get("X-Forwarded-Host")
+    if proto or host:
+        scheme = (proto or request.scheme).split(",")[0].strip()
+        accepted.add(f"{scheme}://{(host or request.host).split(',')[0].strip()}")
+    return origin in accepted
 
 
 def create_app(
@@ -191,9 +200,11 @@ def create_app(
             live=live,
             recording=recording,
             archive=archive,
+            drop_terminal=_no_sockets,
         )
         app[SERVICES] = services
-        Signalling(sio, services, live, notifier, list(settings.ice_servers))
+        signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))
+        services.drop_terminal = signalling.drop_terminal
         await jobs.start()
         daily = asyncio.create_task(archive.verify_daily())
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
@@ -216,6 +227,10 @@ def create_app(
     app.router.add_get("/api/openapi.json", openapi_json)
     add_pages(app)
     return app
+
+
+async def _no_sockets(terminal_id: int, reason: str) -> None:
+    """Until the signalling is wired there are no sockets to send away."""
 
 
 def add_pages(app: web.Application) -> None:

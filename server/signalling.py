@@ -196,6 +196,17 @@ class Signalling:
         self.clients[sid] = Client(actor)
         log.info("socket %s connected: %s", sid, actor.label)
 
+    async def drop_terminal(self, terminal_id: int, reason: str) -> None:
+        """A terminal's token was revoked or replaced: its open sockets are sent away now."""
+        for sid, client in list(self.clients.items()):
+            if client.actor.terminal_id != terminal_id:
+                continue
+            await self.sio.emit("removed", {"reason": reason}, to=sid, namespace=NAMESPACE)
+            self.clients.pop(sid, None)
+            await self._leave(client, dropped=False)
+            await self.sio.disconnect(sid, namespace=NAMESPACE)
+            log.info("socket %s of terminal %s closed: %s", sid, terminal_id, reason)
+
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         client = self.clients.pop(sid, None)
         if client is None:

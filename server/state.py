@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -27,6 +28,8 @@ class Services:
     live: Live
     recording: RecordingSettings
     archive: Archive
+    drop_terminal: Callable[[int, str], Awaitable[None]]
+    """Send a terminal's open connections away (its token was revoked or replaced)."""
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

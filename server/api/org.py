@@ -87,6 +87,7 @@ async def rotate_terminal(call: Call) -> TerminalPaired:
     terminal, token = await org.rotate_terminal(
         call.session, await call.access(), call.path_id("terminal_id")
     )
+    await call.services.drop_terminal(terminal.id, "the terminal's token was replaced")
     return _paired(call, terminal, token)
 
 
@@ -94,6 +95,7 @@ async def revoke_terminal(call: Call) -> TerminalOut:
     terminal = await org.revoke_terminal(
         call.session, await call.access(), call.path_id("terminal_id")
     )
+    await call.services.drop_terminal(terminal.id, "the terminal was revoked")
     return TerminalOut.of(terminal)
 
 

@@ -108,7 +108,7 @@ async def terminal_home(call: Call) -> TerminalHome | web.Response:
         return error_response(403, "forbidden", "this is for a paired terminal (bearer token)")
     hall = await call.session.get(Hall, actor.hall_id)
     assert hall is not None
-    now = utcnow()
+    now = call.services.scheduler.clock()
     meetings = await call.services.scheduler.list(
         call.session, await call.access(), start=now, end=now + timedelta(days=7)
     )

@@ -38,7 +38,7 @@ async def test_each_hall_receives_the_chair_and_the_speaker_and_decodes_them(liv
     assert (await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]}))["ok"]
     await sees(b, "main", GREEN)  # the speaker
     await sees(b, "chair", RED)  # the chair hall
-    await sees(a, "main", RED)  # the speaker sees the chair
+    await sees(a, "main", GREEN)  # one main screen: the speaker sees itself too
     await sees(p, "main", GREEN)  # the chair hall sees the speaker
     assert b.slot_labels[b.slot_mid("main")]["name"] == "Điểm cầu Huyện A"
     assert p.slot_labels[p.slot_mid("chair")]["hall_id"] is None  # not itself
@@ -57,11 +57,12 @@ async def test_three_halls_exchange_media_and_the_server_never_encodes(live, org
         main_before, audio_before = counts[key]
         assert client.slot("main").frames - main_before > 45, f"hall {key} video stalled"
         assert client.slot("audio").frames - audio_before > 75, f"hall {key} audio stalled"
-    assert a.slot("main").colour == BLUE or a.slot("main").colour.close_to(BLUE)
-    assert b.slot("main").colour.close_to(RED)
+    assert a.slot("main").colour.close_to(BLUE)
+    assert b.slot("main").colour.close_to(BLUE)
     assert p.slot("main").colour.close_to(BLUE)
-    assert spy.server_encoders, "the server's senders made no encoder"
-    assert spy.server_pack_calls > 0
+    # VP8 and Opus frames are packetised by media's own send loop
+    # (aiortc_patch.enable_fast_send): the server makes no encoder at all.
+    assert not spy.server_encoders, "the server made an encoder"
     assert spy.server_encode_calls == 0, "the server re-encoded media"
     assert spy.client_encode_calls > 0
 
@@ -128,7 +129,7 @@ async def test_an_h264_deployment_forwards_h264(live, org, monkeypatch):
     meeting = await live.running()
     await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]})
     await sees(meeting.halls["B"], "main", GREEN)
-    await sees(meeting.halls["A"], "main", RED)
+    await sees(meeting.halls["A"], "chair", RED)
     room = rooms.get(meeting.id)
     assert room is not None
     codecs = {s.codec for p in room.participants.values() for s in p.sources.values()}
@@ -309,6 +310,17 @@ async def test_a_second_connection_of_a_hall_replaces_the_first(live, org):
     await old.until(lambda: any(name == "removed" for name, _ in old.events))
     await sees(new, "main", RED)
     await meeting.chair.until(lambda: meeting.chair.hall(org.halls["A"])["presence"] == "connected")
+
+
+async def test_revoking_a_terminal_sends_its_open_connection_away(live, org, clients):
+    meeting = await live.running()
+    b = meeting.halls["B"]
+    sec = await clients("sec_p")
+    assert (await sec.post(f"/api/terminals/{org.terminal_ids['B']}/revoke")).status == 200
+    await b.until(lambda: any(n == "removed" for n, _ in b.events))
+    assert next(d for n, d in b.events if n == "removed")["reason"] == "the terminal was revoked"
+    await b.until(lambda: not b.sio.connected)
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["B"])["presence"] == "absent")
 
 
 async def test_the_chair_removes_a_hall(live, org):

@@ -1,15 +1,20 @@
-import { api, formatDateTime, STATES } from "/static/common.js";
+// The landing page: log in, then go where the person's role leads (or show the week's meetings).
+import {
+  $, api, apply, currentUser, fillHeader, formatDateTime, h, hasRole, onLangChange, stateName, t,
+} from "/static/common.js";
 
-const $ = (id) => document.getElementById(id);
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
+function destination(user) {
+  const params = new URLSearchParams(location.search);
+  const next = params.get("next");
+  if (next && next.startsWith("/") && !next.startsWith("//")) return next;
+  if (params.has("week")) return null;
+  if (hasRole(user, "secretariat")) return "/secretariat";
+  if (hasRole(user, "chair")) return "/chair";
+  return null;
 }
 
-async function showWeek(me) {
-  $("who").textContent = me.name;
+async function showWeek(user) {
+  fillHeader(user, { current: "/?week" });
   $("login-card").hidden = true;
   $("week-card").hidden = false;
   const { status, data } = await api("/api/meetings");
@@ -17,19 +22,26 @@ async function showWeek(me) {
   body.replaceChildren();
   if (status !== 200) return;
   for (const m of data) {
-    const tr = document.createElement("tr");
-    tr.append(
-      cell(formatDateTime(m.start)), cell(m.title), cell(m.chair_hall.name),
-      cell(String(m.halls.length)), cell(STATES[m.state] ?? m.state),
-    );
-    body.append(tr);
+    body.append(h("tr", {},
+      h("td", {}, formatDateTime(m.start)), h("td", {}, m.title), h("td", {}, m.chair_hall.name),
+      h("td", {}, String(m.halls.length)), h("td", {}, stateName(m.state))));
   }
 }
 
+function arrive(user) {
+  const target = destination(user);
+  if (target) location.href = target;
+  else showWeek(user);
+}
+
 async function start() {
-  const { status, data } = await api("/api/session");
-  if (status === 200 && data.kind === "user") return showWeek(data);
+  apply();
+  const user = await currentUser();
+  onLangChange(() => (user ? showWeek(user) : fillHeader(null)));
+  if (user) return arrive(user);
+  fillHeader(null);
   $("login-card").hidden = false;
+  $("username").focus();
 }
 
 $("login").addEventListener("submit", async (event) => {
@@ -38,15 +50,10 @@ $("login").addEventListener("submit", async (event) => {
   const { status, data } = await api("/api/session", {
     method: "POST", body: { username: $("username").value, password: $("password").value },
   });
-  if (status === 200) return showWeek(data);
+  if (status === 200) return arrive(data);
   $("login-error").textContent = status === 429
-    ? `Đăng nhập sai nhiều lần, vui lòng thử lại sau ${data.error.retry_after} giây.`
-    : "Sai tên đăng nhập hoặc mật khẩu.";
-});
-
-$("logout").addEventListener("click", async () => {
-  await api("/api/session", { method: "DELETE" });
-  location.reload();
+    ? t("login.throttled", { s: data.error.retry_after })
+    : t("login.failed");
 });
 
 start();

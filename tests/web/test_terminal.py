@@ -1,0 +1,111 @@
+"""The hall terminal on its own: without camera and microphone it still joins to receive, and
+it rides out a dropped network and a server restart by itself, saying "reconnecting"."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import Org
+from tests.web.conftest import TERMINAL_VIEWPORT, Browsers, HttpsApp, Screenshot, startable_slot
+from tests.web.pages import api, hears, picture_decodes
+
+pytestmark = pytest.mark.slow
+
+REFUSE_DEVICES = """
+navigator.mediaDevices.getUserMedia = () =>
+    Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+"""
+
+
+async def scheduled_meeting(browsers: Browsers, org: Org) -> tuple[int, Page]:
+    """A meeting of P with A and B that may start now; and the chair's logged-in page."""
+    sec = await browsers.login("sec_p")
+    await expect(sec.locator("body")).to_have_attribute("data-ready", "true")
+    day, start, end = startable_slot()
+    created = await api(sec, "POST", "/api/meetings", {
+        "title": "Giao ban đột xuất",
+        "start": f"{day}T{start}",
+        "end": f"{day}T{end}",
+        "chair_hall_id": org.halls["P"],
+        "chair_user_id": org.users["chair_p"],
+        "invited_hall_ids": [org.halls["A"], org.halls["B"]],
+        "auto_record": False,
+    })  # fmt: skip
+    assert created["status"] == 201, created
+    chair = await browsers.login("chair_p")
+    await expect(chair).to_have_url(f"{browsers.base_url}/chair")
+    return created["body"]["id"], chair
+
+
+async def terminal(browsers: Browsers, org: Org, hall: str, init_script: str | None = None) -> Page:
+    page = await browsers.page(
+        f"/terminal#token={org.terminal_tokens[hall]}",
+        viewport=TERMINAL_VIEWPORT,
+        init_script=init_script,
+    )
+    await expect(page.locator("#next")).to_have_text("Giao ban đột xuất")
+    return page
+
+
+async def start(chair: Page, meeting_id: int) -> None:
+    started = await api(chair, "POST", f"/api/meetings/{meeting_id}/start")
+    assert started["status"] == 200, started
+
+
+async def test_a_terminal_without_camera_and_microphone_still_joins_to_receive(
+    browsers: Browsers, org: Org, screenshot: Screenshot
+) -> None:
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    term_p = await terminal(browsers, org, "P")
+    term_a = await terminal(browsers, org, "A", REFUSE_DEVICES)
+    problems = term_a.locator("#devices li.problem")
+    await expect(problems).to_have_count(2)
+    await expect(problems.nth(0)).to_have_text(
+        "Quyền dùng camera bị từ chối. Cho phép camera trong trình duyệt của máy trạm."
+    )
+    await expect(problems.nth(1)).to_contain_text("Quyền dùng micrô bị từ chối")
+    await expect(term_a.locator("#devices li.info")).to_have_text(
+        "Điểm cầu vẫn vào họp để nghe và xem."
+    )
+    await expect(term_a.locator("#preview-empty")).to_be_visible()
+    await screenshot(term_a, "terminal-no-devices")
+
+    await start(chair, meeting_id)
+    for page in (term_p, term_a):
+        await expect(page.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    await picture_decodes(term_a, "#large", org.halls["P"])
+    await hears(term_a)
+    await expect(term_a.locator("#mute")).to_be_disabled()  # nothing to unmute
+    await expect(term_a.locator("#self")).to_be_hidden()
+
+
+async def test_a_terminal_rides_out_a_network_drop_and_a_server_restart(
+    browsers: Browsers, org: Org, https_app: HttpsApp
+) -> None:
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    term_p = await terminal(browsers, org, "P")
+    term_a = await terminal(browsers, org, "A")
+    await start(chair, meeting_id)
+    await picture_decodes(term_a, "#large", org.halls["P"], within=30_000)
+    banner = term_a.locator("#reconnecting")
+    await expect(banner).to_be_hidden()
+
+    # The hall's network drops: it says so, and is back in by itself when the network is.
+    await term_a.context.set_offline(True)
+    await expect(banner).to_be_visible(timeout=20_000)
+    await expect(banner).to_have_text("Đang kết nối lại…")
+    await term_a.context.set_offline(False)
+    await expect(banner).to_be_hidden(timeout=20_000)
+    await picture_decodes(term_a, "#large", org.halls["P"], within=20_000)
+
+    # The server stops: every terminal says so; it comes back, the meeting carries on.
+    await https_app.stop()
+    for page in (term_p, term_a):
+        await expect(page.locator("#reconnecting")).to_be_visible(timeout=20_000)
+    await https_app.start()
+    for page in (term_p, term_a):
+        await expect(page.locator("#reconnecting")).to_be_hidden(timeout=30_000)
+        await expect(page.locator("body")).to_have_attribute("data-mode", "meeting")
+    await picture_decodes(term_a, "#large", org.halls["P"], within=20_000)
+    await hears(term_a)

@@ -1,0 +1,158 @@
+// Live meetings in the browser: the socket.io connection to /live, acknowledged events, and one
+// WebRTC peer connection per participant (the client offers, the server answers, no trickle).
+/* global io */
+
+export class LiveError extends Error {
+  constructor(error) {
+    super(error?.message || error?.code || "error");
+    this.code = error?.code || "error";
+    this.field = error?.field;
+  }
+}
+
+/** The /live socket: a terminal passes its token, a person's browser sends its cookie. */
+export function connect(auth) {
+  return io("/live", {
+    auth: auth || {},
+    transports: ["websocket", "polling"],
+    tryAllTransports: true,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 3000,
+    timeout: 8000,
+  });
+}
+
+/** Send an event and wait for its acknowledgement; a refusal throws a LiveError. */
+export async function call(socket, event, data = {}) {
+  let reply;
+  try {
+    reply = await socket.timeout(10000).emitWithAck(event, data);
+  } catch {
+    throw new LiveError({ code: "timeout", message: `${event}: no answer from the server` });
+  }
+  if (!reply || !reply.ok) throw new LiveError(reply?.error);
+  return reply;
+}
+
+/** Resolves once every ICE candidate is gathered (the server takes no trickled ones). */
+export function iceGathered(pc, ms = 5000) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== "complete") return;
+      finish();
+    };
+    const finish = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", done);
+      resolve();
+    };
+    const timer = setTimeout(finish, ms);
+    pc.addEventListener("icegatheringstatechange", done);
+  });
+}
+
+const THUMB_WIDTH = 192;
+
+/**
+ * Offer what this participant sends and receives; returns the connection and, by mid, what
+ * each m-line carries. `camera`/`mic` are local tracks (either may be missing: the terminal
+ * then only receives); `slots` lists the receive roles in order (main, chair, audio, thumb…);
+ * `onLabels` gets the answer's slot labels (which hall each slot carries) as soon as it comes.
+ */
+export async function negotiate(socket, {
+  iceServers = [], camera = null, mic = null, thumb = false, slots, onLabels = () => {},
+}) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  const lines = [];
+  const extra = [];
+  try {
+    if (camera) {
+      lines.push({ transceiver: pc.addTransceiver(camera, { direction: "sendonly" }), source: "camera" });
+      if (thumb) {
+        const small = camera.clone();
+        extra.push(small);
+        const width = camera.getSettings().width || 1280;
+        lines.push({
+          transceiver: pc.addTransceiver(small, {
+            direction: "sendonly",
+            sendEncodings: [{ scaleResolutionDownBy: Math.max(1, width / THUMB_WIDTH), maxBitrate: 150000, maxFramerate: 10 }],
+          }),
+          source: "thumb",
+        });
+      }
+    }
+    if (mic) lines.push({ transceiver: pc.addTransceiver(mic, { direction: "sendonly" }), source: "mic" });
+    for (const role of slots) {
+      const kind = role === "audio" ? "audio" : "video";
+      lines.push({ transceiver: pc.addTransceiver(kind, { direction: "recvonly" }), slot: role });
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered(pc);
+    const sources = {};
+    const slotRoles = {};
+    for (const line of lines) {
+      if (line.source) sources[line.transceiver.mid] = line.source;
+      else slotRoles[line.transceiver.mid] = line.slot;
+    }
+    const reply = await call(socket, "offer", { sdp: pc.localDescription.sdp, sources, slots: slotRoles });
+    // Now, before anything else is awaited: a `slots` event sent after this answer is newer.
+    onLabels(reply.slots || {});
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    const slotLines = lines.filter((l) => l.slot).map((l) => ({
+      mid: l.transceiver.mid, role: l.slot, kind: l.transceiver.receiver.track.kind,
+      track: l.transceiver.receiver.track, transceiver: l.transceiver,
+    }));
+    return { pc, slots: slotLines, extraTracks: extra };
+  } catch (error) {
+    pc.close();
+    for (const track of extra) track.stop();
+    throw error;
+  }
+}
+
+/**
+ * The connection as its stats see it: packet loss (0..1) since the last call, over what this
+ * side receives and what the server reports of what it sends, and the round-trip time (ms).
+ */
+export async function linkQuality(pc, previous = { lost: 0, received: 0 }) {
+  const stats = await pc.getStats();
+  let rtt = null;
+  let remoteRtt = null;
+  let lost = 0;
+  let received = 0;
+  let remoteLoss = 0;
+  let remoteCount = 0;
+  let pairId = null;
+  stats.forEach((r) => {
+    if (r.type === "transport" && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+  });
+  stats.forEach((r) => {
+    if (r.type === "candidate-pair" && r.currentRoundTripTime !== undefined
+        && (r.id === pairId || (pairId === null && r.nominated && r.state === "succeeded"))) {
+      rtt = r.currentRoundTripTime * 1000;
+    } else if (r.type === "remote-inbound-rtp") {
+      if (r.roundTripTime !== undefined) remoteRtt = r.roundTripTime * 1000;
+      if (r.fractionLost !== undefined) { remoteLoss += r.fractionLost; remoteCount += 1; }
+    } else if (r.type === "inbound-rtp") {
+      lost += Math.max(0, r.packetsLost || 0);
+      received += r.packetsReceived || 0;
+    }
+  });
+  const dLost = Math.max(0, lost - previous.lost);
+  const dReceived = Math.max(0, received - previous.received);
+  const inbound = dLost + dReceived > 0 ? dLost / (dLost + dReceived) : 0;
+  const outbound = remoteCount ? remoteLoss / remoteCount : 0;
+  return {
+    report: { loss: Math.min(1, Math.max(inbound, outbound)), rtt_ms: Math.min(60000, rtt ?? remoteRtt ?? 0) },
+    counters: { lost, received },
+  };
+}
+
+/** Attach a track to a media element, only when it changed (no flicker). */
+export function show(element, track) {
+  const current = element.srcObject?.getTracks?.()[0] ?? null;
+  if (current === track) return;
+  element.srcObject = track ? new MediaStream([track]) : null;
+  if (track) element.play?.().catch(() => {});
+}
