@@ -247,4 +247,6 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/terminal", page("terminal.html"))  # a hall's kiosk
     app.router.add_get("/chair", page("chair.html"))  # ?meeting=ID, or a chooser
     app.router.add_get("/secretariat", page("secretariat.html"))
+    app.router.add_get("/minutes", page("minutes.html"))  # ?meeting=ID: edit, approve, correct
+    app.router.add_get("/archive", page("archive.html"))  # search; ?meeting=ID: one meeting
     app.router.add_static("/static/", static)

@@ -385,6 +385,14 @@ async def verify(call: Call) -> VerifyOut:
     )  # fmt: skip
 
 
+async def _minutes_version(call: Call, package: ArchivePackage) -> int | None:
+    """The minutes version a package was made from."""
+    if package.minutes_version_id is None:
+        return None
+    row = await call.session.get(MinutesVersion, package.minutes_version_id)
+    return row.version if row is not None else None
+
+
 async def _admin(call: Call) -> ArchivePackage:
     package = await _package(call)
     (await call.access()).require_admin("Changing an archived package's retention")
@@ -397,7 +405,7 @@ async def set_hold(call: Call) -> PackageOut:
     updated = await call.services.archive.set_hold(package.id, body.hold, body.reason)
     await _audit(call, "hold" if body.hold else "release", meeting_id=package.meeting_id,
                  package_id=package.id, detail=body.reason)  # fmt: skip
-    return package_out(call, updated, None)
+    return package_out(call, updated, await _minutes_version(call, updated))
 
 
 async def set_retention(call: Call) -> PackageOut:
@@ -406,7 +414,7 @@ async def set_retention(call: Call) -> PackageOut:
     updated = await call.services.archive.set_retention(package.id, body.retention_class)
     await _audit(call, "retention", meeting_id=package.meeting_id, package_id=package.id,
                  detail=body.retention_class)  # fmt: skip
-    return package_out(call, updated, None)
+    return package_out(call, updated, await _minutes_version(call, updated))
 
 
 async def dispose(call: Call) -> dict[str, Any]:

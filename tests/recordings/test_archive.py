@@ -163,6 +163,7 @@ async def test_a_meeting_goes_from_minutes_to_the_archive_and_can_be_proved(
         f"/api/archive/packages/{package_id}/hold", {"hold": True, "reason": "Thanh tra"}
     )
     assert held.status == 200
+    assert held.body["legal_hold"] is True and held.body["minutes_version"] == 1
     clock.offset = timedelta(days=365 * 11)
     refused = await admin.post(
         f"/api/archive/packages/{package_id}/dispose", {"reason": "Hết hạn lưu trữ"}

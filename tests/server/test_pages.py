@@ -9,7 +9,7 @@ import pytest
 
 from web import STATIC_DIR
 
-PAGES = ["/", "/terminal", "/chair", "/secretariat"]
+PAGES = ["/", "/terminal", "/chair", "/secretariat", "/minutes", "/archive"]
 
 
 @pytest.mark.parametrize("path", PAGES)

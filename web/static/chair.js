@@ -216,6 +216,8 @@ function render() {
     $(id).disabled = !(live && chairing);
   }
   $("end-box").hidden = phase !== "live";
+  $("minutes-link").hidden = m.state !== "ended";  // drafted when the meeting ends
+  $("minutes-link").href = `/minutes?meeting=${m.id}`;
   $("listen").disabled = !live;
   if (live) {
     const s = app.state;

@@ -166,3 +166,120 @@ export function notify(text, { error = false } = {}) {
   clearTimeout(notify.timer);
   if (text) notify.timer = setTimeout(() => { box.textContent = ""; }, error ? 10000 : 4000);
 }
+
+// -- the minutes and the archive -------------------------------------------------------------
+
+/** "12:05" or "1:02:05" of a position in a recording (seconds). */
+export function clock(seconds) {
+  const total = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** A length of time in words: "1 giờ 5 phút 30 giây", "4 phút 30 giây". */
+export function formatDuration(seconds) {
+  const total = Math.max(0, Math.round(seconds));
+  const vars = { h: Math.floor(total / 3600), m: Math.floor((total % 3600) / 60), s: total % 60 };
+  if (vars.h) return t("time.hms", vars);
+  return vars.m ? t("time.ms", vars) : t("time.s", vars);
+}
+
+/** A file size: "842 B", "1,5 MB" (in the chosen language's number format). */
+export function formatBytes(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value)} ${units[unit]}`;
+}
+
+/** A time of the minutes as the document writes it: "08 giờ 00, ngày 05 tháng 01 năm 2026". */
+export function docTime(iso) {
+  if (!iso) return "—";
+  const { date, time } = localParts(iso);
+  const [y, m, d] = date.split("-");
+  const [hh, mm] = time.split(":");
+  return t("doc.time", { hh, mm, d, m, y });
+}
+
+function paragraphs(text) {
+  const lines = String(text ?? "").split("\n").filter((line) => line.trim());
+  if (!lines.length) return h("p", { class: "muted empty" }, t("doc.empty"));
+  return h("div", { class: "paras" }, lines.map((line) => h("p", {}, line)));
+}
+
+/** The attendance rows of a draft (joined, left) or of the archive (first_join, last_leave). */
+export function attendanceTable(rows) {
+  const yesNo = (present) => (present === true ? t("doc.present") : present === false ? t("doc.absent") : "—");
+  return h("table", { class: "attendance" },
+    h("thead", {}, h("tr", {}, ["doc.col.no", "doc.col.hall", "doc.col.joined", "doc.col.left",
+      "doc.col.connected", "doc.col.delegates", "doc.col.present"].map((k) => h("th", {}, t(k))))),
+    h("tbody", {}, rows.map((r, i) => {
+      const joined = r.joined ?? r.first_join;
+      const left = r.left ?? r.last_leave;
+      return h("tr", { dataset: { hall: r.hall } },
+        h("td", {}, String(i + 1)), h("th", { scope: "row" }, r.hall),
+        h("td", {}, joined ? formatTime(joined, false) : "—"), h("td", {}, left ? formatTime(left, false) : "—"),
+        h("td", {}, r.connected_minutes === undefined ? "—" : formatDuration(r.connected_minutes * 60)),
+        h("td", {}, r.delegates ?? "—"), h("td", {}, yesNo(r.present)));
+    })));
+}
+
+/**
+ * The minutes' content as the page shows it (the signed PDF is the document itself). `slots`
+ * replaces an editable part with a form control: "number", "location", "chair", "secretary",
+ * "sections.N.content", "sections.N.conclusions", "general_conclusions", "recipients".
+ */
+export function minutesView(c, { slots = {}, replaces = null } = {}) {
+  const part = (key, text) => slots[key] ?? paragraphs(text);
+  const line = (labelKey, value, cls = "") => h("div", { class: `doc-line ${cls}` },
+    h("span", { class: "doc-label" }, `${t(labelKey)}: `), value);
+  const [y, m, d] = String(c.date ?? "").split("-");
+  const attendance = c.attendance ?? [];
+  const delegates = attendance.reduce((sum, r) => sum + (r.delegates ?? 0), 0);
+  const connected = attendance.filter((r) => r.joined ?? r.first_join).length;
+  return h("div", { class: "minutes-view" },
+    h("div", { class: "doc-head" },
+      h("div", { class: "doc-issuer" },
+        h("div", {}, c.governing_body ?? ""), h("div", { class: "strong" }, c.issuing_body ?? ""),
+        h("div", { class: "doc-number" }, slots.number
+          ? h("label", { class: "inline" }, h("span", {}, t("doc.numberLabel")), slots.number)
+          : t("doc.number", { number: c.number || "……" }))),
+      h("div", { class: "doc-nation" },
+        h("div", { class: "strong" }, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+        h("div", { class: "strong motto" }, "Độc lập - Tự do - Hạnh phúc"),
+        h("div", { class: "doc-date" }, t("doc.placeDate", { place: c.place ?? "", d: d ?? "", m: m ?? "", y: y ?? "" })))),
+    h("h3", { class: "doc-title" }, t("doc.title")),
+    h("div", { class: "doc-subject" }, c.subject ?? ""),
+    replaces ? h("div", { class: "doc-replaces" }, t("doc.replaces", { n: replaces })) : null,
+    line("doc.started", docTime(c.started)),
+    line("doc.location", part("location", c.location), "block"),
+    h("div", { class: "doc-line" }, attendance.some((r) => r.delegates !== null && r.delegates !== undefined)
+      ? t("doc.attendance", { halls: connected, delegates }) : t("doc.attendanceHalls", { halls: connected })),
+    attendanceTable(attendance),
+    line("doc.chair", part("chair", c.chair), "block"),
+    line("doc.secretary", part("secretary", c.secretary), "block"),
+    h("h4", { class: "doc-section-head" }, t("doc.content")),
+    h("ol", { class: "doc-sections" }, (c.sections ?? []).map((s, i) => h("li", { class: "doc-section", dataset: { section: i } },
+      h("div", { class: "section-title" }, s.title),
+      s.presenter ? h("div", { class: "doc-line" }, t("doc.presenter", { name: s.presenter })) : null,
+      h("div", { class: "doc-line turns" }, h("span", { class: "doc-label" }, `${t("doc.turns")}: `),
+        s.turns?.length
+          // the draft keeps tenths of a minute: a turn under 3 seconds reads 0
+          ? s.turns.map((turn) => `${turn.hall} (${turn.minutes > 0 ? formatDuration(turn.minutes * 60) : t("doc.brief")})`).join("; ")
+          : t("doc.noTurns")),
+      line("doc.sectionContent", part(`sections.${i}.content`, s.content), "block"),
+      line("doc.conclusions", part(`sections.${i}.conclusions`, s.conclusions), "block")))),
+    line("doc.generalConclusions", part("general_conclusions", c.general_conclusions), "block"),
+    (c.recording_links ?? []).length ? line("doc.recording", h("ul", {},
+      c.recording_links.map((link) => h("li", {}, h("a", { href: link }, link)))), "block") : null,
+    line("doc.ended", docTime(c.ended)),
+    line("doc.recipients", slots.recipients ?? h("ul", { class: "recipients" },
+      (c.recipients ?? []).map((r) => h("li", {}, r))), "block"));
+}

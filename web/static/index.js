@@ -10,6 +10,7 @@ function destination(user) {
   if (params.has("week")) return null;
   if (hasRole(user, "secretariat")) return "/secretariat";
   if (hasRole(user, "chair")) return "/chair";
+  if (hasRole(user, "archivist")) return "/archive";
   return null;
 }
 

@@ -252,6 +252,8 @@ async function openEditor(meeting = null) {
   $("save").hidden = !editable;
   $("ics").hidden = !meeting;
   if (meeting) $("ics").href = meeting.ics_url;
+  $("minutes-link").hidden = meeting?.state !== "ended";  // the minutes are drafted when it ends
+  if (meeting) $("minutes-link").href = `/minutes?meeting=${meeting.id}`;
   $("cancel-box").hidden = !(meeting && meeting.state === "scheduled");
   $("cancel-confirm").hidden = true;
   $("cancel-meeting").hidden = false;
