@@ -9,7 +9,7 @@ export GIAOBAN_TEST_POSTGRES_URL
 # The browser's libraries come from npm and are served by the server itself (no CDN).
 VENDOR := web/static/vendor/.installed
 
-.PHONY: run test lint install browser
+.PHONY: run test lint install browser bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,9 @@ lint: $(VENV)/.installed-test
 
 test: lint browser
 	$(BIN)/pytest
+
+# The SFU benchmark against a transcoding relay and Janus (docs/benchmarks.md; ~25 min; root:
+# it runs in a private network namespace, and installs Janus from Debian when missing).
+bench: $(VENV)/.installed
+	@command -v janus >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q janus)
+	PYTHON=$(BIN)/python bash bench/run.sh $(BENCH_ARGS)

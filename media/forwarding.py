@@ -113,6 +113,9 @@ class ForwardedTrack(MediaStreamTrack):
 
     async def recv(self) -> av.Packet:
         """The next encoded frame, with this track's own timestamps."""
+        return self._retime(await self._next())
+
+    async def _next(self) -> av.Packet:
         if not self._started:
             # The subscriber's sender starts reading: it has joined. Whatever was queued
             # while it connected is stale; start from a fresh keyframe.
@@ -131,7 +134,7 @@ class ForwardedTrack(MediaStreamTrack):
                 self._waiter = None
         if self.readyState != "live":
             raise MediaStreamError
-        return self._retime(self._queue.popleft())
+        return self._queue.popleft()
 
     def stop(self) -> None:
         """End the track (aiortc calls this when the sender stops); detaches the source."""
@@ -206,6 +209,18 @@ class ForwardedTrack(MediaStreamTrack):
         clock time since the last forwarded frame, one frame at least, so the subscriber's
         jitter buffer sees timestamps that match arrival times.
         """
+        out = self._retime_pts(packet)
+        # One copy per subscriber: the source's packet is shared, and its pts is not ours.
+        # (PyAV accepts any buffer; its stubs say bytes.)
+        copy = av.Packet(packet)  # type: ignore[arg-type]
+        copy.pts = out
+        copy.dts = out
+        copy.time_base = packet.time_base
+        copy.is_keyframe = packet.is_keyframe
+        return copy
+
+    def _retime_pts(self, packet: av.Packet) -> int:
+        """``packet``'s timestamp on this track's timeline (see :meth:`_retime`)."""
         time_base = packet.time_base
         assert time_base is not None and packet.pts is not None
         now = time.monotonic()
@@ -230,12 +245,4 @@ class ForwardedTrack(MediaStreamTrack):
         self._last_out = out
         self._last_out_wall = now
         self.packets_forwarded += 1
-
-        # One copy per subscriber: the source's packet is shared, and its pts is not ours.
-        # (PyAV accepts any buffer; its stubs say bytes.)
-        copy = av.Packet(packet)  # type: ignore[arg-type]
-        copy.pts = out
-        copy.dts = out
-        copy.time_base = time_base
-        copy.is_keyframe = packet.is_keyframe
-        return copy
+        return out

@@ -281,6 +281,7 @@ class Peer:
         transceiver.setCodecPreferences(self._codec_preferences(kind))
         if track is not None:
             aiortc_patch.on_keyframe_request(transceiver.sender, track.request_keyframe)
+            aiortc_patch.enable_fast_send(transceiver.sender)
             self._outgoing.append(track)
         if direction in ("recvonly", "sendrecv"):
             self._sources.append(self._make_source(kind, codec, mid, media, transceiver))
@@ -333,6 +334,7 @@ class Peer:
             max_delay=round(max_delay * clock_rate),
             on_audio_level=source.note_audio_level if kind is MediaKind.AUDIO else None,
         )
+        aiortc_patch.throttle_remb(receiver, jitter.remb_interval)
         return source
 
     def _codec_preferences(self, kind: MediaKind) -> list[RTCRtpCodecCapability]:

@@ -35,6 +35,8 @@ class JitterSettings:
     "Audio packets held (a power of 2)."
     audio_max_delay: float = 0.06
     "Seconds an audio frame waits for a lost packet (audio is not retransmitted)."
+    remb_interval: float = 0.25
+    "Seconds between two bandwidth estimates (REMB) sent to a publisher, at least."
 
 
 @dataclass(frozen=True)

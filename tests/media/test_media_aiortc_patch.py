@@ -164,13 +164,13 @@ def test_a_lost_packet_is_skipped_after_max_delay_and_the_next_frame_marked() ->
         if frame is not None:
             released.append(frame)
     timestamps = [frame.timestamp for frame in released]
-    assert timestamps[:9] == [seq * 3000 for seq in range(9)]
-    # 9 came out with 11's arrival; 11 (right after the hole) is skipped; 12 resumes, once
-    # the packets held behind the hole span more than 0.2 s.
+    # Every frame up to 9 came out as its (marker) packet arrived; 11 (right after the hole)
+    # is skipped; 12 resumes, once the packets held behind the hole span more than 0.2 s.
+    assert timestamps[:10] == [seq * 3000 for seq in range(10)]
     assert 10 * 3000 not in timestamps and 11 * 3000 not in timestamps
-    assert timestamps[9] == 12 * 3000
-    assert getattr(released[9], "discontinuity", False)
-    assert not any(getattr(frame, "discontinuity", False) for frame in released[10:])
+    assert timestamps[10] == 12 * 3000
+    assert getattr(released[10], "discontinuity", False)
+    assert not any(getattr(frame, "discontinuity", False) for frame in released[11:])
     assert buffer.holes_skipped == 1
     assert pli
     # How long the stream stood still: the newest packet when 12 came out was 0.2 s newer.
@@ -185,15 +185,39 @@ def test_a_retransmission_within_max_delay_fills_the_hole_and_the_backlog_leaves
     packets = [rtp(seq, seq * 3000) for seq in range(8) if seq != 3]
     packets.append(rtp(3, 3 * 3000))  # the NACKed packet comes back 0.13 s late
     assert feed(buffer, packets) == []  # with on_frame, add() itself returns no frame
-    # Frames 3 to 6 were held behind the hole; all leave with the retransmission (aiortc's
+    # Frames 3 to 7 were held behind the hole; all leave with the retransmission (aiortc's
     # buffer would release one per packet added, and keep the delay).
-    assert [frame.timestamp for frame in frames] == [seq * 3000 for seq in range(7)]
+    assert [frame.timestamp for frame in frames] == [seq * 3000 for seq in range(8)]
     assert buffer.holes_skipped == 0
     assert not any(getattr(frame, "discontinuity", False) for frame in frames)
 
     stock = JitterBuffer(capacity=256, is_video=True)
     stock_frames = feed(stock, packets)
     assert len(stock_frames) < 7
+
+
+def test_a_frame_leaves_with_its_marker_packet_not_a_frame_later() -> None:
+    # aiortc releases a frame when the next frame's first packet arrives (+1 frame interval of
+    # latency); a video frame complete up to its marker bit, or an audio packet, leaves now.
+    frames: list[JitterFrame] = []
+    video = BoundedJitterBuffer(
+        capacity=256, max_delay=18_000, is_video=True, on_frame=frames.append
+    )
+    video.add(rtp(0, 0, marker=False))
+    assert frames == []
+    video.add(rtp(1, 0, marker=True))
+    assert [len(frame.data) for frame in frames] == [200]
+    # A marker packet that arrives before the rest of its frame waits for it.
+    video.add(rtp(3, 3000, marker=True))
+    assert len(frames) == 1
+    video.add(rtp(2, 3000, marker=False))
+    assert [frame.timestamp for frame in frames] == [0, 3000]
+    sound: list[JitterFrame] = []
+    audio = BoundedJitterBuffer(capacity=16, max_delay=2880, is_video=False, on_frame=sound.append)
+    audio.add(rtp(0, 0, marker=False))
+    assert len(sound) == 1
+    stock = JitterBuffer(capacity=256, is_video=True)
+    assert stock.add(rtp(0, 0, marker=True))[1] is None
 
 
 def big_frame_then_next(packets_in_frame: int) -> list[RtpPacket]:
@@ -210,6 +234,37 @@ def test_a_keyframe_larger_than_64_packets_passes_whole() -> None:
     frames = feed(
         BoundedJitterBuffer(capacity=256, max_delay=18_000, is_video=True), big_frame_then_next(100)
     )
-    assert len(frames) == 1 and len(frames[0].data) == 100 * 1200
+    assert len(frames[0].data) == 100 * 1200
     stock = feed(JitterBuffer(capacity=64, is_video=True), big_frame_then_next(100))
     assert not any(len(frame.data) == 100 * 1200 for frame in stock)
+
+
+def test_remb_is_sent_at_most_once_per_interval() -> None:
+    # aiortc's receiver sends a REMB for every packet while its estimator sees "overuse" (a
+    # busy server's own loop delay looks like it): the estimate goes on, the REMBs are spaced.
+    class Estimator:
+        calls = 0
+
+        def add(self, **kwargs: object) -> tuple[int, list[int]]:
+            self.calls += 1
+            return 300_000, [1]
+
+    class Receiver:
+        _RTCRtpReceiver__remote_bitrate_estimator = Estimator()
+
+    receiver = Receiver()
+    aiortc_patch.throttle_remb(receiver, 60.0)  # type: ignore[arg-type]
+    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator
+    sent = [estimator.add(arrival_time_ms=i, abs_send_time=i, payload_size=1000, ssrc=1)
+            for i in range(50)]  # fmt: skip
+    assert estimator.calls == 50
+    assert sent[0] == (300_000, [1]) and sent[1:] == [None] * 49
+
+
+def test_the_fast_send_path_packetises_vp8_as_aiortc_does() -> None:
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    for size in (1, 100, 1295, 1296, 1297, 2592, 9000):
+        frame = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        assert aiortc_patch._vp8_payloads(frame, 1234) == Vp8Encoder._packetize(frame, 1234)
+        assert aiortc_patch._vp8_payloads(frame, 0x7FFF) == Vp8Encoder._packetize(frame, 0x7FFF)

@@ -1,0 +1,84 @@
+"""What each hall publishes and receives in each scenario, and what it should get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CHAIR = 0
+"The chair hall's index."
+FLOOR = 1
+"The hall that holds the floor in the speaker layout."
+AUDIO_SLOTS = 3
+"Audio slots each giaoban hall offers in the speaker layout (two halls are audible)."
+
+
+@dataclass(frozen=True)
+class Scenario:
+    layout: str
+    "``all-to-all`` or ``speaker``."
+    halls: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.layout}-{self.halls}"
+
+    @classmethod
+    def parse(cls, text: str) -> Scenario:
+        layout, _, halls = text.rpartition("-")
+        if layout not in ("all-to-all", "speaker"):
+            raise ValueError(f"unknown scenario {text!r}: all-to-all-N or speaker-N")
+        return cls(layout, int(halls))
+
+    def plans(self, system: str) -> list[dict[str, Any]]:
+        """One plan per hall: its sources, its slots (``from``: the hall the slot carries,
+        for the systems where the client chooses) and the streams it expects."""
+        return [self._plan(i, system) for i in range(self.halls)]
+
+    def _plan(self, i: int, system: str) -> dict[str, Any]:
+        n = self.halls
+        slots: list[dict[str, Any]] = []
+        if self.layout == "all-to-all":
+            # Every hall receives every other hall's 640x360 video (published as the
+            # "thumb" track in giaoban, whose thumb slots carry every connected hall) and the
+            # chair hall's audio (the others are muted).
+            video_from = [h for h in range(n) if h != i]
+            audio_from = [CHAIR] if i != CHAIR else []
+            source = "thumb"
+            slots = [{"kind": "video", "role": "thumb", "from": h} for h in video_from]
+            audio_slots = 2 if system == "giaoban" else len(audio_from)
+        else:
+            # rooms.live: one main screen for every hall, the floor holder included (it sees
+            # itself as the others do); the chair hall's camera on the chair slot of the others.
+            main = FLOOR
+            video_from = [main] if i == CHAIR else [main, CHAIR]
+            audio_from = [h for h in (CHAIR, FLOOR) if h != i]
+            source = "camera"
+            slots = [{"kind": "video", "role": "main", "from": main}]
+            if system == "giaoban" or i != CHAIR:
+                slots.append({"kind": "video", "role": "chair", "from": CHAIR})
+            audio_slots = AUDIO_SLOTS if system == "giaoban" else len(audio_from)
+        for k in range(audio_slots):
+            slots.append(
+                {
+                    "kind": "audio",
+                    "role": "audio",
+                    "from": audio_from[k] if k < len(audio_from) else None,
+                }
+            )
+        if system != "giaoban":
+            slots = [s for s in slots if s["from"] is not None]
+        if system == "janus":
+            # A Janus subscription takes each feed's stream once.
+            unique: dict[tuple[str, int], dict[str, Any]] = {}
+            for slot in slots:
+                unique.setdefault((slot["kind"], slot["from"]), slot)
+            slots = list(unique.values())
+            video_from = [s["from"] for s in slots if s["kind"] == "video"]
+        return {
+            "index": i,
+            "video_source": source,
+            "slots": slots,
+            "expect_video": video_from,
+            "expect_audio": audio_from,
+        }
