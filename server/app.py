@@ -214,6 +214,7 @@ def create_app(
             daily.cancel()
             await jobs.close()
             await live.shutdown()
+            await notifier.close()
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)

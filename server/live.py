@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -18,6 +19,8 @@ from server.db import Database
 log = logging.getLogger("giaoban.live")
 
 NAMESPACE = "/live"
+STATE_COALESCE = 0.05
+"""Seconds a room's state waits for the next change before it is broadcast."""
 
 
 def meeting_room(meeting_id: int) -> str:
@@ -52,13 +55,37 @@ def meeting_info(meeting: Meeting) -> MeetingInfo:
 class SocketNotifier:
     """The Rooms' :class:`rooms.ports.Notifier`, over socket.io."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, coalesce: float = STATE_COALESCE) -> None:
         self.sio = sio
         self.sids: dict[str, str] = {}
         """participant id → socket id."""
+        self._coalesce = coalesce
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._flushers: dict[int, asyncio.Task[None]] = {}
 
     async def room_state(self, meeting_id: int, state: dict[str, Any]) -> None:
-        await self.sio.emit("room_state", state, room=meeting_room(meeting_id), namespace=NAMESPACE)
+        """Sent to everyone in the meeting, at most once per ``coalesce`` seconds: when 100
+        halls join at once, each gets the latest state, not 100 states (which is O(N²))."""
+        self._pending[meeting_id] = state
+        if meeting_id not in self._flushers:
+            self._flushers[meeting_id] = asyncio.create_task(self._flush(meeting_id))
+
+    async def _flush(self, meeting_id: int) -> None:
+        try:
+            await asyncio.sleep(self._coalesce)
+        finally:
+            self._flushers.pop(meeting_id, None)
+            state = self._pending.pop(meeting_id, None)
+        if state is not None:
+            room = meeting_room(meeting_id)
+            await self.sio.emit("room_state", state, room=room, namespace=NAMESPACE)
+
+    async def close(self) -> None:
+        """Drop the states not sent yet (the server stops)."""
+        tasks = list(self._flushers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def slots(self, participant_id: str, slots: dict[str, Any]) -> None:
         sid = self.sids.get(participant_id)

@@ -181,7 +181,9 @@ async def test_roll_call_collects_answers_and_a_tally(live, org):
         assert reply["ok"], reply
     ended = await chair.call("end_roll_call")
     assert ended["tally"] == {"halls": 3, "answered": 3, "present": 3, "delegates": 20}
-    await chair.until(lambda: chair.state["roll_call"]["active"] is False)
+    await chair.until(
+        lambda: chair.state["roll_call"] is not None and chair.state["roll_call"]["active"] is False
+    )
     late = await meeting.halls["A"].call("answer_roll_call", {"present": True, "delegates": 1})
     assert late["error"]["code"] == "invalid_state"
 
