@@ -25,7 +25,14 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from bench import clip as clips
-from bench.wire import ClipAudioTrack, ClipVideoTrack, ReceiveLog, SendLog, count_rtp
+from bench.wire import (
+    ClipAudioTrack,
+    ClipVideoTrack,
+    ReceiveLog,
+    SendLog,
+    count_rtp,
+    fast_receive,
+)
 from media import aiortc_patch
 
 log = logging.getLogger("bench.loadgen")
@@ -177,6 +184,7 @@ class GiaobanHall(Hall):
         if not reply.get("ok"):
             raise RuntimeError(f"offer: {reply}")
         await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        fast_receive(pc)
         self.labels = reply.get("slots") or self.labels
         self.mids = {t.mid: slot["role"] for t, slot in slots}
         self.setup_seconds = time.time() - self.started_at
@@ -210,6 +218,7 @@ class RelayHall(Hall):
         ):
             answer = await resp.json()
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        fast_receive(pc)
         self.setup_seconds = time.time() - self.started_at
 
 
@@ -336,6 +345,7 @@ class JanusHall(Hall):
                 until=lambda e: "jsep" in e,
             )
             await pc.setRemoteDescription(RTCSessionDescription(event["jsep"]["sdp"], "answer"))
+            fast_receive(pc)
             async with asyncio.timeout(60):
                 await up
         else:
@@ -358,6 +368,7 @@ class JanusHall(Hall):
             for transceiver in pc.getTransceivers():
                 count_rtp(transceiver.receiver, transceiver.kind, self.received)
             await pc.setLocalDescription(await pc.createAnswer())
+            fast_receive(pc)
             jsep = {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}
             await self.session.message(
                 handle,

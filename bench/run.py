@@ -417,7 +417,8 @@ async def run_one(
     log(
         f"{system} {scenario.name}: cpu {result.get('cpu_cores')} cores, "
         f"{result.get('forwarded_packets_per_second')} pkt/s, "
-        f"{result.get('cpu_us_per_forwarded_packet')} µs/pkt, "
+        f"{result.get('cpu_us_per_forwarded_packet')} µs/pkt "
+        f"(kernel {result.get('cpu_system_share')}), "
         f"video {result.get('video_delivery')}, audio {result.get('audio_delivery')}, "
         f"p50/p95/p99 {result.get('latency_ms_p50')}/{result.get('latency_ms_p95')}/"
         f"{result.get('latency_ms_p99')} ms, join p50 {result.get('join_seconds_p50')} s, "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -194,22 +194,33 @@ def count_rtp(receiver: RTCRtpReceiver, kind: str, log: ReceiveLog) -> None:
     packets = log.packets
     if kind == "video":
         assembler = _VideoAssembler(log)
+        rtx_types: set[int] = set()
 
-        async def handle_video(packet: Any, arrival_time_ms: int) -> None:
+        def handle(packet: Any, arrival_time_ms: int) -> None:
             now = time.time()
             packets.append(now)
             if packet.payload_type in rtx_types:
                 return
             assembler.add(packet, now)
 
-        rtx_types: set[int] = set()
-        receiver._handle_rtp_packet = handle_video  # type: ignore[method-assign]
     else:
         audio = log.audio
 
-        async def handle_audio(packet: Any, arrival_time_ms: int) -> None:
+        def handle(packet: Any, arrival_time_ms: int) -> None:
             now = time.time()
             packets.append(now)
             audio.append(now)
 
-        receiver._handle_rtp_packet = handle_audio  # type: ignore[method-assign]
+    async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
+        handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    # On media's fast receive path (fast_receive below), called from the datagram callback.
+    receiver._giaoban_handle_rtp = handle  # type: ignore[attr-defined]
+
+
+def fast_receive(pc: RTCPeerConnection) -> None:
+    """Handle ``pc``'s received RTP in the datagram callback (media's fast receive path, the
+    same for every system under test); call once its descriptions are both set."""
+    for transport in {t.receiver.transport for t in pc.getTransceivers()}:
+        aiortc_patch.enable_fast_receive(transport)

@@ -38,6 +38,7 @@ fails loudly when an aiortc upgrade moves one of them:
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import inspect
 import logging
@@ -52,12 +53,24 @@ from typing import Any
 import aiortc
 import aiortc.rtcrtpreceiver
 import av
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock, rtp
+from aiortc.codecs import depayload, is_rtx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rate import MIN_FRAME_PERIOD_HISTORY_LENGTH, RateCounter, RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTP_HISTORY_SIZE,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
 from aiortc.utils import random16, random32
 from av.audio.frame import AudioFrame
 from av.frame import Frame
@@ -139,6 +152,7 @@ def check_hooks() -> None:
     if "self.__encoder.pack(data)" not in inspect.getsource(RTCRtpSender._next_encoded_frame):
         problems.append("RTCRtpSender no longer packs pre-encoded packets without encoding")
     problems.extend(_check_send_hooks())
+    problems.extend(_check_receive_hooks())
     if problems:
         raise AiortcIncompatibleError(
             f"aiortc {aiortc.__version__} broke media.aiortc_patch: " + "; ".join(problems)
@@ -177,6 +191,62 @@ def _check_send_hooks() -> list[str]:
         aioice.ice.Connection.sendto
     ):
         problems.append("aioice's Connection.sendto no longer sends on the nominated pair")
+    import asyncio.selector_events
+
+    transport_source = inspect.getsource(
+        asyncio.selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+    )
+    for needle in ("self._sock.sendto(data, addr)", "if not self._buffer:", "self._conn_lost"):
+        if needle not in transport_source:
+            problems.append(f"asyncio's datagram transport no longer has {needle}")
+    return problems
+
+
+def _check_receive_hooks() -> list[str]:
+    """What :func:`enable_fast_receive` and :func:`_fast_rtp_handler` rely on."""
+    import aioice.ice
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    problems: list[str] = []
+    dtls_source = inspect.getsource(RTCDtlsTransport)
+    for needle in (
+        "self._rx_srtp",
+        "self.__rx_bytes",
+        "self.__rx_packets",
+        "self._rtp_router",
+        "self._rtp_header_extensions_map",
+        "self._rx_srtp.unprotect(data)",
+        "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)",
+    ):
+        if needle not in dtls_source:
+            problems.append(f"RTCDtlsTransport no longer has {needle}")
+    if "self.receiver.data_received(data, self.local_candidate.component)" not in (
+        inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    ):
+        problems.append("aioice's StunProtocol no longer hands data to Connection.data_received")
+    if "self._protocols" not in inspect.getsource(aioice.ice.Connection.__init__):
+        problems.append("aioice's Connection no longer keeps its _protocols")
+    if "self._queue.put_nowait((data, component))" not in inspect.getsource(
+        aioice.ice.Connection.data_received
+    ):
+        problems.append("aioice's Connection.data_received no longer queues the datagram")
+    receiver_source = inspect.getsource(RTCRtpReceiver)
+    for name in ("active_ssrc", "codecs", "remote_streams", "rtx_ssrc", "nack_generator",
+                 "kind", "rtcp_ssrc", "remote_bitrate_estimator"):  # fmt: skip
+        if not re.search(rf"self\.__{name}(: [^=]+)? = ", receiver_source):
+            problems.append(f"RTCRtpReceiver no longer sets self.__{name}")
+    handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    for needle in (
+        "self.__remote_bitrate_estimator.add(",
+        "self.__active_ssrc[packet.ssrc] = clock.current_datetime()",
+        "self.__remote_streams[packet.ssrc].add(packet)",
+        "unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)",
+        "self.__nack_generator.add(packet)",
+        "depayload(codec, packet.payload)",
+        "await self._send_rtcp_pli(packet.ssrc)",
+    ):
+        if needle not in handle_rtp:
+            problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer does {needle}")
     return problems
 
 
@@ -305,6 +375,8 @@ def enable_passthrough(
     capacity: int,
     max_delay: int,
     on_audio_level: Callable[[int], None] | None = None,
+    idle: Callable[[], bool] | None = None,
+    on_skipped: Callable[[int, bool], None] | None = None,
 ) -> BoundedJitterBuffer:
     """Make ``receiver`` hand its encoded frames to ``on_packet`` instead of decoding them.
 
@@ -314,7 +386,9 @@ def enable_passthrough(
     exists, before the connection is up); ``on_end`` is called once when the receiver stops.
     ``mime_type`` and ``clock_rate`` are those of the one codec negotiated for the m-line.
     ``on_audio_level`` gets the level (RFC 6464: 0 loudest to 127 silent, in -dBov) each
-    packet carries in its ``ssrc-audio-level`` header extension.
+    packet carries in its ``ssrc-audio-level`` header extension. While ``idle()`` is true
+    the fast receive path (:func:`enable_fast_receive`) assembles no frames and calls
+    ``on_skipped(payload bytes, ends a frame)`` per packet instead.
     """
     if _receiver_attribute(receiver, "decoder_thread") is not None:
         raise RuntimeError("the receiver has already started: enable passthrough before")
@@ -330,7 +404,295 @@ def enable_passthrough(
     )
     receiver._RTCRtpReceiver__decoder_queue = passthrough  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
+    receiver._giaoban_handle_rtp = _fast_rtp_handler(  # type: ignore[attr-defined]
+        receiver, buffer, idle, on_skipped, on_audio_level
+    )
     return buffer
+
+
+_NTP_OFFSET_S = 2_208_988_800
+_NTP_ONE = 1 << 32
+_NTP_OFFSET_MS = _NTP_OFFSET_S * 1000
+"""Milliseconds from the NTP epoch (1900) to the Unix epoch: aiortc's ``clock.current_ms()``
+without its ``datetime`` arithmetic."""
+
+
+def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
+    """Handle ``dtls``'s incoming SRTP media in aioice's datagram callback, synchronously.
+
+    aiortc puts every datagram on aioice's connection queue; the DTLS transport's task wakes
+    up for it, and unprotects, parses and routes the packet down two more coroutines to the
+    receiver. Here, once DTLS is up, an RTP datagram is unprotected, parsed and routed at
+    once, and a receiver prepared by :func:`enable_passthrough` handles it synchronously
+    (:func:`_fast_rtp_handler`): no queue, no task wake-up per packet. Anything else (STUN
+    was already answered by aioice; DTLS, RTCP, media before the handshake) takes aiortc's
+    path as before. Call once the transports are final (after ``setLocalDescription``).
+    """
+    if getattr(dtls, "_giaoban_fast_receive", False):
+        return
+    connection = dtls.transport._connection
+    enqueue = connection.data_received
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+    now = time.time
+
+    def data_received(data: bytes, component: int) -> None:
+        srtp = dtls._rx_srtp
+        if (
+            srtp is None
+            or len(data) < 12
+            or not 127 < data[0] < 192
+            or 192 <= data[1] <= 208  # RTCP
+            or dtls._state != DtlsState.CONNECTED
+        ):
+            enqueue(data, component)
+            return
+        arrival_time_ms = int(now() * 1000) + _NTP_OFFSET_MS
+        dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        try:
+            packet = RtpPacket.parse(srtp.unprotect(data), extensions)
+        except (pylibsrtp.Error, ValueError):
+            return  # as aiortc: a packet that does not authenticate or parse is dropped
+        receiver = router.route_rtp(packet)
+        if receiver is None:
+            return
+        handle = getattr(receiver, "_giaoban_handle_rtp", None)
+        try:
+            if handle is not None:
+                handle(packet, arrival_time_ms)
+            else:  # a receiver left on aiortc's path
+                task = loop.create_task(receiver._handle_rtp_packet(packet, arrival_time_ms))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except Exception:
+            logger.exception("fast receive of an RTP packet failed")
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    # aioice tries to parse every datagram as STUN first; RTP and RTCP (first byte 128-191;
+    # STUN's is 0-3, DTLS's 20-63) go straight on.
+    for protocol in connection._protocols:
+        stun_received = protocol.datagram_received
+        component = protocol.local_candidate.component
+
+        def datagram_received(
+            data: bytes, addr: Any, stun_received: Any = stun_received, component: int = component
+        ) -> None:
+            if data and data[0] > 127:
+                data_received(data, component)
+            else:
+                stun_received(data, addr)
+
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
+    dtls._giaoban_fast_receive = True  # type: ignore[attr-defined]
+
+
+_ACTIVE_SSRC_RESOLUTION_MS = 100
+
+
+class _RateCounter(RateCounter):
+    """aiortc's ``RateCounter`` (what arrived per millisecond over a window) with the same
+    figures, keeping only the milliseconds that saw data: aiortc's visits every millisecond
+    of the window at every call (~60 % of its bandwidth estimator's time)."""
+
+    def __init__(self, window_size: int, scale: int = 8000) -> None:
+        self._entries: collections.deque[list[int]] = collections.deque()
+        self._count = 0
+        self._value = 0
+        super().__init__(window_size, scale)
+
+    def reset(self) -> None:
+        self._entries = collections.deque()
+        self._count = self._value = 0
+        self._origin_ms = None
+
+    def add(self, value: int, now_ms: int) -> None:
+        if self._origin_ms is None:
+            self._origin_ms = now_ms
+        else:
+            self._erase_old(now_ms)
+        entries = self._entries
+        if entries and entries[-1][0] == now_ms:
+            entries[-1][1] += 1
+            entries[-1][2] += value
+        else:
+            entries.append([now_ms, 1, value])
+        self._count += 1
+        self._value += value
+
+    def rate(self, now_ms: int) -> int | None:
+        if self._origin_ms is not None:
+            self._erase_old(now_ms)
+            active_window_size = now_ms - self._origin_ms + 1
+            if self._count > 0 and active_window_size > 1:
+                return round(self._scale * self._value / active_window_size)
+        return None
+
+    def _erase_old(self, now_ms: int) -> None:
+        new_origin_ms = now_ms - self._window_size + 1
+        assert self._origin_ms is not None
+        if self._origin_ms >= new_origin_ms:
+            return
+        self._origin_ms = new_origin_ms
+        entries = self._entries
+        while entries and entries[0][0] < new_origin_ms:
+            _, count, value = entries.popleft()
+            self._count -= count
+            self._value -= value
+
+
+def _min_frame_period(history: list[float], length: int) -> Callable[[float], float]:
+    """aiortc's ``OveruseEstimator.update_min_frame_period`` with ``min()`` over the list
+    rather than a ``min()`` call per element."""
+
+    def update_min_frame_period(ts_delta: float) -> float:
+        if len(history) >= length:
+            history.pop(0)
+        result = min(ts_delta, *history) if history else ts_delta
+        history.append(ts_delta)
+        return result
+
+    return update_min_frame_period
+
+
+def _speed_up_estimator(estimator: RemoteBitrateEstimator) -> None:
+    """Swap the two slow parts of aiortc's bandwidth estimator for equivalent ones."""
+    estimator.incoming_bitrate = _RateCounter(1000, 8000)
+    overuse = estimator.estimator
+    overuse.update_min_frame_period = _min_frame_period(  # type: ignore[method-assign,assignment]
+        overuse.ts_delta_hist, MIN_FRAME_PERIOD_HISTORY_LENGTH
+    )
+
+
+def _fast_rtp_handler(
+    receiver: RTCRtpReceiver,
+    buffer: BoundedJitterBuffer,
+    idle: Callable[[], bool] | None = None,
+    on_skipped: Callable[[int, bool], None] | None = None,
+    on_audio_level: Callable[[int], None] | None = None,
+) -> Callable[[RtpPacket, int], None]:
+    """A synchronous ``receiver._handle_rtp_packet`` for a passthrough receiver.
+
+    Does what aiortc's does (bandwidth estimate and REMB, the sources seen, RTCP statistics,
+    RTX unwrapping, NACKs, depayloading, the jitter buffer, PLI after a loss) with the RTCP it
+    sends (rare: REMB is throttled, NACK and PLI follow losses) as tasks of their own.
+
+    While ``idle()`` (nobody takes the frames: a hall's camera that no other hall is shown),
+    a packet is only counted (``on_skipped(payload bytes, ends a frame)``), its audio level
+    read, and kept in the RTCP statistics and the bandwidth estimate: no NACK, no
+    reassembly. When frames are wanted again, skipping goes on to the end of the current
+    frame (a frame assembled from its middle could pass for a keyframe); from the next
+    packet the jitter buffer and the NACK state start afresh and the first frame is marked
+    as following a loss (a video source then waits for a keyframe and asks for one).
+    """
+    loop = asyncio.get_running_loop()
+    estimator = _receiver_attribute(receiver, "remote_bitrate_estimator")
+    active_ssrc: dict[int, Any] = _receiver_attribute(receiver, "active_ssrc")
+    codecs: dict[int, RTCRtpCodecParameters] = _receiver_attribute(receiver, "codecs")
+    remote_streams: dict[int, StreamStatistics] = _receiver_attribute(receiver, "remote_streams")
+    rtx_ssrc: dict[int, int] = _receiver_attribute(receiver, "rtx_ssrc")
+    nack = _receiver_attribute(receiver, "nack_generator")
+    is_video = _receiver_attribute(receiver, "kind") == "video"
+    tasks: set[asyncio.Task[None]] = set()
+    active_at: dict[int, int] = {}
+    rtx_types: dict[int, bool] = {}
+    frame_bytes = 0
+    skipping = False
+    after_frame_end = False
+    if estimator is not None:
+        _speed_up_estimator(estimator)
+
+    def spawn(coroutine: Any) -> None:
+        task = loop.create_task(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        nonlocal frame_bytes, skipping, after_frame_end
+        if not receiver._enabled:
+            return
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            # Once per frame (its last packet, all its bytes): the estimator groups a frame's
+            # packets by send time anyway, and this halves its cost.
+            frame_bytes += len(packet.payload) + packet.padding_size
+            remb = None
+            if packet.marker:
+                remb = estimator.add(
+                    abs_send_time=packet.extensions.abs_send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=frame_bytes,
+                    ssrc=packet.ssrc,
+                )
+                frame_bytes = 0
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+            if rtcp_ssrc is not None and remb is not None:
+                spawn(
+                    receiver._send_rtcp(
+                        RtcpPsfbPacket(
+                            fmt=RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=pack_remb_fci(*remb),
+                        )
+                    )
+                )
+        if arrival_time_ms - active_at.get(packet.ssrc, 0) >= _ACTIVE_SSRC_RESOLUTION_MS:
+            # The sources seen (getSynchronizationSources: the PLI's target), to 0.1 s.
+            active_at[packet.ssrc] = arrival_time_ms
+            active_ssrc[packet.ssrc] = clock.current_datetime()
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stream = remote_streams.get(packet.ssrc)
+        if stream is None:
+            stream = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        rtx = rtx_types.get(packet.payload_type)
+        if rtx is None:
+            rtx = rtx_types[packet.payload_type] = is_rtx(codec)
+        if skipping or (idle is not None and idle()):
+            if rtx:
+                return
+            if skipping and after_frame_end and not (idle is not None and idle()):
+                # Wanted again, and this packet starts a frame: resume with it.
+                skipping = False
+                buffer.restart()
+                if nack is not None:
+                    nack.max_seq = None
+                    nack.missing.clear()
+            else:
+                skipping = True
+                after_frame_end = bool(packet.marker) or not is_video
+                if on_audio_level is not None and packet.extensions.audio_level is not None:
+                    on_audio_level(packet.extensions.audio_level[1])
+                if on_skipped is not None:
+                    on_skipped(len(packet.payload), after_frame_end)
+                return
+        if rtx:
+            original_ssrc = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if (
+                original_ssrc is None
+                or len(packet.payload) < 2
+                or not isinstance(apt, int)
+                or apt not in codecs
+            ):
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            codec = codecs[apt]
+        if nack is not None and nack.add(packet):
+            spawn(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)))
+        try:
+            packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
+        except ValueError:
+            return
+        pli_flag, _ = buffer.add(packet)
+        if pli_flag and is_video:
+            spawn(receiver._send_rtcp_pli(packet.ssrc))
+
+    return handle
 
 
 def throttle_remb(receiver: RTCRtpReceiver, interval: float) -> None:
@@ -440,6 +802,15 @@ class BoundedJitterBuffer(JitterBuffer):
             if frame is not None:
                 self._mark(frame)
         return pli_flag, None
+
+    def restart(self) -> None:
+        """Drop every packet held and start again from the next one, whose frame is marked
+        as a discontinuity (what came before it is lost)."""
+        self._packets = [None] * self._capacity
+        self._origin = None
+        self._newest_timestamp = None
+        self._last_sequence = -2
+        self._discontinuity = True
 
     def _remove_complete_frame(self) -> JitterFrame | None:
         """The frame at the origin if all its packets are here (video: from the origin to a
@@ -581,132 +952,190 @@ def _vp8_payloads(frame: bytes, picture_id: int) -> list[bytes]:
     ]
 
 
+class _RtpWriter:
+    """Packetises, protects and sends one sender's frames synchronously (see
+    :func:`enable_fast_send`); raises ``ConnectionError`` or ``OSError`` when it cannot."""
+
+    def __init__(self, sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
+        self.sender = sender
+        self.sequence_number = random16() % 32768  # as aiortc's random_sequence_number()
+        self.timestamp_origin = random32()
+        self.history: dict[int, RtpPacket] = _sender_attr(sender, "rtp_history")
+        self.extensions_map = _sender_attr(sender, "rtp_header_extensions_map")
+        self.mid = _sender_attr(sender, "mid")
+        self.payload_type: int = codec.payloadType or 0
+        self.ssrc = sender._ssrc
+        self.dtls: Any = sender.transport
+        mime = codec.mimeType.lower()
+        self.is_vp8 = mime == "video/vp8"
+        self.packs_itself = self.is_vp8 or mime == "audio/opus"
+        "VP8 and Opus are packetised here; H.264 and the rest by aiortc's encoder objects."
+        self.picture_id = random16() % 32768
+        self.clock_base = fractions.Fraction(1, codec.clockRate)
+
+    def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
+        """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
+        ``frame_timestamp``."""
+        if self.is_vp8:
+            payloads = _vp8_payloads(frame, self.picture_id)
+            self.picture_id = (self.picture_id + 1) & 0x7FFF
+        else:
+            payloads = [frame]
+        self.send(payloads, frame_timestamp, None)
+
+    def send(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> None:
+        """Send one frame's payloads as RTP packets (the last one with the marker bit)."""
+        dtls = self.dtls
+        if dtls._state != DtlsState.CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        # aioice's Connection.sendto: the selected pair of component 1.
+        pair = dtls.transport._connection._nominated.get(1)
+        udp = pair.protocol.transport if pair is not None else None
+        if udp is None:
+            raise ConnectionError("Cannot send data, not connected")
+        address = pair.remote_addr
+        # The socket itself while asyncio's transport has nothing buffered (its sendto adds
+        # checks and a call per packet); the transport when the socket would block or fails.
+        sock = udp._sock if not udp._buffer and not udp._conn_lost else None
+        protect = dtls._tx_srtp.protect
+        timestamp = (self.timestamp_origin + frame_timestamp) & 0xFFFFFFFF
+        ntp = int((time.time() + _NTP_OFFSET_S) * _NTP_ONE)  # clock.current_ntp_time()
+        history = self.history
+        payload_type = self.payload_type
+        sequence_number = self.sequence_number
+        last = len(payloads) - 1
+        header = b""
+        header_length = 0
+        sent_bytes = 0
+        octets = 0
+        for index, payload in enumerate(payloads):
+            packet = RtpPacket(
+                payload_type=payload_type,
+                marker=1 if index == last else 0,
+                sequence_number=sequence_number,
+                timestamp=timestamp,
+                ssrc=self.ssrc,
+                payload=payload,
+            )
+            packet.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
+            packet.extensions.mid = self.mid
+            if audio_level is not None:
+                packet.extensions.audio_level = (False, -audio_level)
+            history[sequence_number % RTP_HISTORY_SIZE] = packet
+            if not header:
+                data = packet.serialize(self.extensions_map)
+                header_length = len(data) - len(payload)
+                header = data[:header_length]
+            else:
+                # Same header but for the marker bit and the sequence number.
+                data = b"".join(
+                    (
+                        header[:1],
+                        bytes(((packet.marker << 7) | payload_type,)),
+                        sequence_number.to_bytes(2, "big"),
+                        header[4:header_length],
+                        payload,
+                    )
+                )
+            data = protect(data)
+            if sock is not None:
+                try:
+                    sock.sendto(data, address)
+                except OSError:
+                    sock = None
+                    udp.sendto(data, address)
+            else:
+                udp.sendto(data, address)
+            sent_bytes += len(data)
+            octets += len(payload)
+            sequence_number = (sequence_number + 1) & 0xFFFF
+        self.sequence_number = sequence_number
+        count = last + 1
+        dtls_tx = "_RTCDtlsTransport__tx_"
+        setattr(dtls, dtls_tx + "bytes", getattr(dtls, dtls_tx + "bytes") + sent_bytes)
+        setattr(dtls, dtls_tx + "packets", getattr(dtls, dtls_tx + "packets") + count)
+        sender, mangled = self.sender, "_RTCRtpSender__"
+        setattr(sender, mangled + "ntp_timestamp", ntp)
+        setattr(sender, mangled + "rtp_timestamp", timestamp)
+        setattr(sender, mangled + "octet_count", getattr(sender, mangled + "octet_count") + octets)
+        setattr(sender, mangled + "packet_count", getattr(sender, mangled + "packet_count") + count)
+
+
+DirectFrameSender = Callable[[bytes, int], None]
+"Sends one encoded frame (its bytes, its RTP timestamp) at once; see :class:`DirectTrack`."
+
+
+class DirectTrack:
+    """What a track offers to be pushed to its fast sender rather than read with ``recv()``.
+
+    :meth:`attach_direct` hands the track a function that sends a frame synchronously (raising
+    ``ConnectionError`` or ``OSError`` when it cannot) and a function to call once, with the
+    error, when the track must stop being sent that way; :meth:`detach_direct` takes them back.
+    A track that has them calls the first for every frame instead of queueing it: no queue,
+    no task wake-up, no copy per subscriber and frame.
+    """
+
+    def attach_direct(
+        self, send: DirectFrameSender, on_stop: Callable[[BaseException | None], None]
+    ) -> None:
+        raise NotImplementedError
+
+    def detach_direct(self) -> None:
+        raise NotImplementedError
+
+
 async def _fast_run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
     _sender_attr(self, "rtp_started").set()
-    sequence_number = random16() % 32768  # as aiortc's random_sequence_number()
-    timestamp_origin = random32()
-    history: dict[int, RtpPacket] = _sender_attr(self, "rtp_history")
-    extensions_map = _sender_attr(self, "rtp_header_extensions_map")
-    mid = _sender_attr(self, "mid")
-    payload_type: int = codec.payloadType or 0
-    ssrc = self._ssrc
-    dtls: Any = self.transport
-    mime = codec.mimeType.lower()
-    is_vp8 = mime == "video/vp8"
-    packs_itself = is_vp8 or mime == "audio/opus"
-    picture_id = random16() % 32768
-    clock_base = fractions.Fraction(1, codec.clockRate)
+    writer = _RtpWriter(self, codec)
     mangled = "_RTCRtpSender__"
-    dtls_tx = "_RTCDtlsTransport__tx_"
+    loop = asyncio.get_running_loop()
     try:
         while True:
-            if not _sender_attr(self, "track"):
+            track = _sender_attr(self, "track")
+            if not track:
                 await asyncio.sleep(0.02)
                 continue
+            if writer.packs_itself and isinstance(track, DirectTrack):
+                await _run_direct(self, track, writer, loop)
+                continue
             audio_level = None
-            if not packs_itself:
+            if not writer.packs_itself:
                 # H.264 and the rest: aiortc's own path (Annex-B parsing, STAP-A/FU-A).
                 encoded = await self._next_encoded_frame(codec)
                 if encoded is None:
                     continue
-                payloads, frame_timestamp = encoded.payloads, encoded.timestamp
-                audio_level = encoded.audio_level
-                data = None
-            else:
-                data = await _sender_attr(self, "track").recv()
-                if not self._enabled:
-                    continue
-            if data is None:
-                pass
-            elif (
+                writer.send(encoded.payloads, encoded.timestamp, encoded.audio_level)
+                continue
+            data = await track.recv()
+            if not self._enabled:
+                continue
+            if (
                 isinstance(data, av.Packet)
                 and data.pts is not None
-                and data.time_base == clock_base
+                and data.time_base == writer.clock_base
             ):
-                # A pre-encoded frame (a forwarded track's): packetised here, VP8 with
-                # this sender's picture ids as aiortc's Vp8Encoder.pack would, Opus as it
-                # is; no encoder object, no time-base arithmetic.
-                frame_timestamp = data.pts
-                if is_vp8:
-                    payloads = _vp8_payloads(bytes(data), picture_id)
-                    picture_id = (picture_id + 1) & 0x7FFF
-                else:
-                    payloads = [bytes(data)]
-            else:
-                # Anything else as aiortc's _next_encoded_frame does it.
-                encoder = _sender_attr(self, "encoder")
-                if encoder is None:
-                    encoder = aiortc.rtcrtpsender.get_encoder(codec)
-                    setattr(self, mangled + "encoder", encoder)
-                if isinstance(data, Frame):
-                    if isinstance(data, AudioFrame):
-                        audio_level = rtp.compute_audio_level_dbov(data)
-                    force_keyframe = _sender_attr(self, "force_keyframe")
-                    setattr(self, mangled + "force_keyframe", False)
-                    payloads, frame_timestamp = await asyncio.get_running_loop().run_in_executor(
-                        None, encoder.encode, data, force_keyframe
-                    )
-                else:
-                    payloads, frame_timestamp = encoder.pack(data)
-                if not payloads:
-                    continue
-            if dtls._state != DtlsState.CONNECTED:
-                raise ConnectionError("Cannot send encrypted RTP, not connected")
-            # aioice's Connection.sendto: the selected pair of component 1.
-            pair = dtls.transport._connection._nominated.get(1)
-            udp = pair.protocol.transport if pair is not None else None
-            if udp is None:
-                raise ConnectionError("Cannot send data, not connected")
-            sendto, address = udp.sendto, pair.remote_addr
-            protect = dtls._tx_srtp.protect
-            timestamp = (timestamp_origin + frame_timestamp) & 0xFFFFFFFF
-            ntp = clock.current_ntp_time()
-            last = len(payloads) - 1
-            header = b""
-            header_length = 0
-            sent_bytes = 0
-            octets = 0
-            for index, payload in enumerate(payloads):
-                packet = RtpPacket(
-                    payload_type=payload_type,
-                    marker=1 if index == last else 0,
-                    sequence_number=sequence_number,
-                    timestamp=timestamp,
-                    ssrc=ssrc,
-                    payload=payload,
+                # A pre-encoded frame: packetised here, VP8 with this sender's picture ids as
+                # aiortc's Vp8Encoder.pack would, Opus as it is; no encoder object, no
+                # time-base arithmetic.
+                writer.send_frame(bytes(data), data.pts)
+                continue
+            # Anything else as aiortc's _next_encoded_frame does it.
+            encoder = _sender_attr(self, "encoder")
+            if encoder is None:
+                encoder = aiortc.rtcrtpsender.get_encoder(codec)
+                setattr(self, mangled + "encoder", encoder)
+            if isinstance(data, Frame):
+                if isinstance(data, AudioFrame):
+                    audio_level = rtp.compute_audio_level_dbov(data)
+                force_keyframe = _sender_attr(self, "force_keyframe")
+                setattr(self, mangled + "force_keyframe", False)
+                payloads, frame_timestamp = await loop.run_in_executor(
+                    None, encoder.encode, data, force_keyframe
                 )
-                packet.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
-                packet.extensions.mid = mid
-                if audio_level is not None:
-                    packet.extensions.audio_level = (False, -audio_level)
-                history[sequence_number % RTP_HISTORY_SIZE] = packet
-                if not header:
-                    data = packet.serialize(extensions_map)
-                    header_length = len(data) - len(payload)
-                    header = data[:header_length]
-                else:
-                    # Same header but for the marker bit and the sequence number.
-                    data = b"".join(
-                        (
-                            header[:1],
-                            bytes(((packet.marker << 7) | payload_type,)),
-                            sequence_number.to_bytes(2, "big"),
-                            header[4:header_length],
-                            payload,
-                        )
-                    )
-                data = protect(data)
-                sendto(data, address)
-                sent_bytes += len(data)
-                octets += len(payload)
-                sequence_number = (sequence_number + 1) & 0xFFFF
-            count = last + 1
-            setattr(dtls, dtls_tx + "bytes", getattr(dtls, dtls_tx + "bytes") + sent_bytes)
-            setattr(dtls, dtls_tx + "packets", getattr(dtls, dtls_tx + "packets") + count)
-            setattr(self, mangled + "ntp_timestamp", ntp)
-            setattr(self, mangled + "rtp_timestamp", timestamp)
-            setattr(self, mangled + "octet_count", getattr(self, mangled + "octet_count") + octets)
-            setattr(self, mangled + "packet_count", getattr(self, mangled + "packet_count") + count)
+            else:
+                payloads, frame_timestamp = encoder.pack(data)
+            if payloads:
+                writer.send(payloads, frame_timestamp, audio_level)
     except (asyncio.CancelledError, ConnectionError, MediaStreamError, OSError):
         pass
     except Exception:
@@ -717,3 +1146,37 @@ async def _fast_run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> Non
         setattr(self, mangled + "track", None)
     setattr(self, mangled + "encoder", None)
     _sender_attr(self, "rtp_exited").set()
+
+
+async def _run_direct(
+    sender: RTCRtpSender,
+    track: DirectTrack,
+    writer: _RtpWriter,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Let ``track`` push its frames through ``writer`` until it stops, the connection fails
+    (raised here) or the sender's track is replaced (returns)."""
+    stopped: asyncio.Future[BaseException | None] = loop.create_future()
+
+    def send(frame: bytes, frame_timestamp: int) -> None:
+        if _sender_attr(sender, "track") is not track:
+            stop(None)  # replaceTrack(): the loop picks the new track up
+            return
+        if not sender._enabled:
+            return
+        try:
+            writer.send_frame(frame, frame_timestamp)
+        except (ConnectionError, OSError) as exc:
+            stop(exc)
+
+    def stop(error: BaseException | None) -> None:
+        if not stopped.done():
+            stopped.set_result(error)
+
+    track.attach_direct(send, stop)
+    try:
+        error = await stopped
+    finally:
+        track.detach_direct()
+    if error is not None:
+        raise error

@@ -1,7 +1,10 @@
 """A forwarded track: what a subscriber's sender reads, fed by a switchable source.
 
 ``recv()`` returns ``av.Packet``s, so aiortc's ``RTCRtpSender`` packetises them with
-``encoder.pack()`` and never encodes. The track keeps its own monotonic timestamps across
+``encoder.pack()`` and never encodes. A sender on :func:`media.aiortc_patch.enable_fast_send`'s
+path does not read at all: it attaches itself (``attach_direct``) and every frame a source
+hands the track is sent there and then, in the receive path's callback (no queue, no task
+wake-up per subscriber and frame). The track keeps its own monotonic timestamps across
 switches of source, and a video track forwards nothing after a switch, a subscriber join or a
 dropped frame until a keyframe arrives (it asks the source for one).
 """
@@ -13,10 +16,12 @@ import collections
 import fractions
 import itertools
 import time
+from collections.abc import Callable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media.aiortc_patch import DirectFrameSender, DirectTrack
 from media.codecs import MediaKind, frame_seconds, same_codec
 from media.errors import IncompatibleSourceError
 from media.settings import ForwardingSettings
@@ -25,7 +30,7 @@ from media.source import Source
 _track_ids = itertools.count(1)
 
 
-class ForwardedTrack(MediaStreamTrack):
+class ForwardedTrack(MediaStreamTrack, DirectTrack):
     """An outgoing track whose source can be switched without renegotiation.
 
     A :class:`media.Peer` makes one per m-line its remote peer receives on (``mid``); the
@@ -59,10 +64,13 @@ class ForwardedTrack(MediaStreamTrack):
         self._switched = False
         self._frame_seconds = frame_seconds(kind)
         self._frame_ticks: dict[int, int] = {}
+        self._time_base: fractions.Fraction | None = None
         # output timeline
         self._last_in: int | None = None
         self._last_out = 0
         self._last_out_wall = 0.0
+        self._direct: DirectFrameSender | None = None
+        self._direct_stop: Callable[[BaseException | None], None] | None = None
 
         self.packets_forwarded = 0
         "Frames returned by recv()."
@@ -115,7 +123,21 @@ class ForwardedTrack(MediaStreamTrack):
         """The next encoded frame, with this track's own timestamps."""
         return self._retime(await self._next())
 
-    async def _next(self) -> av.Packet:
+    def attach_direct(
+        self, send: DirectFrameSender, on_stop: Callable[[BaseException | None], None]
+    ) -> None:
+        """Send every frame with ``send(frame, rtp_timestamp)`` from now on, not through
+        ``recv()``; ``on_stop`` is called when the track ends."""
+        self._start()
+        self._direct, self._direct_stop = send, on_stop
+        while self._queue and self._direct is not None:
+            packet = self._queue.popleft()
+            send(bytes(packet), self._retime_pts(packet))
+
+    def detach_direct(self) -> None:
+        self._direct = self._direct_stop = None
+
+    def _start(self) -> None:
         if not self._started:
             # The subscriber's sender starts reading: it has joined. Whatever was queued
             # while it connected is stale; start from a fresh keyframe.
@@ -124,6 +146,9 @@ class ForwardedTrack(MediaStreamTrack):
             if self._is_video:
                 self._waiting_for_keyframe = True
                 self.request_keyframe()
+
+    async def _next(self) -> av.Packet:
+        self._start()
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -143,7 +168,11 @@ class ForwardedTrack(MediaStreamTrack):
             source.unsubscribe(self)
         self._queue.clear()
         self._wake()
+        stop, self._direct_stop = self._direct_stop, None
+        self._direct = None
         super().stop()
+        if stop is not None:
+            stop(MediaStreamError())
 
     # PacketSink
 
@@ -157,6 +186,10 @@ class ForwardedTrack(MediaStreamTrack):
                 source.request_keyframe()
                 return
             self._waiting_for_keyframe = False
+        direct = self._direct
+        if direct is not None:
+            direct(bytes(packet), self._retime_pts(packet))
+            return
         if len(self._queue) >= self._max_queue:
             self.overflows += 1
             if self._is_video:
@@ -221,10 +254,15 @@ class ForwardedTrack(MediaStreamTrack):
 
     def _retime_pts(self, packet: av.Packet) -> int:
         """``packet``'s timestamp on this track's timeline (see :meth:`_retime`)."""
-        time_base = packet.time_base
-        assert time_base is not None and packet.pts is not None
+        assert packet.pts is not None
         now = time.monotonic()
         in_pts: int = packet.pts
+        if self._switched or self._time_base is None:
+            # (PyAV makes a new Fraction at every read of time_base: once per source.)
+            time_base = packet.time_base
+            assert time_base is not None
+            self._time_base = time_base
+        time_base = self._time_base
         frame_ticks = self._frame_ticks.get(time_base.denominator)
         if frame_ticks is None:
             base = fractions.Fraction(time_base.numerator, time_base.denominator)

@@ -183,6 +183,9 @@ class Peer:
         except (ValueError, InvalidStateError, InvalidAccessError) as exc:
             raise NegotiationError(f"the offer cannot be answered: {exc}") from exc
 
+        # BUNDLE: every transceiver now shares one DTLS transport.
+        for transport in {t.receiver.transport for t in self._pc.getTransceivers()}:
+            aiortc_patch.enable_fast_receive(transport)
         if self._on_source is not None:
             for source in self._sources:
                 self._on_source(source)
@@ -333,6 +336,8 @@ class Peer:
             capacity=capacity,
             max_delay=round(max_delay * clock_rate),
             on_audio_level=source.note_audio_level if kind is MediaKind.AUDIO else None,
+            idle=lambda: source.idle,
+            on_skipped=source.note_skipped,
         )
         aiortc_patch.throttle_remb(receiver, jitter.remb_interval)
         return source

@@ -134,11 +134,25 @@ class Source:
         self._level += weight * (amplitude - self._level)
         self._level_at = now
 
+    @property
+    def idle(self) -> bool:
+        """Whether no sink takes the frames: the receive path need not assemble them."""
+        return not self._sinks
+
+    def note_skipped(self, size: int, frame_end: bool) -> None:
+        """Count a packet the receive path did not assemble (the source was idle)."""
+        self.bytes_received += size
+        if frame_end:
+            self.packets_received += 1
+
     def subscribe(self, sink: PacketSink) -> None:
         """Hand every following packet to ``sink`` (it asks for a keyframe itself if needed)."""
         if self._ended:
             sink.on_source_ended(self)
             return
+        if not self._sinks and self.kind is MediaKind.VIDEO:
+            # Idle until now, the receive path may have skipped frames: start from a keyframe.
+            self._waiting_for_keyframe = True
         self._sinks[sink] = None
 
     def unsubscribe(self, sink: PacketSink) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import random
 import threading
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ import av
 import pytest
 from aiortc.codecs import get_capabilities
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rate import RateCounter, RemoteBitrateEstimator
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 from media_testkit import (
@@ -61,6 +63,13 @@ async def test_the_hooks_work_on_a_real_connection(
     await connect(subscriber, slot_peer)
     video, audio = source_peer.sources
 
+    # Idle: a source nobody takes frames from is counted, not reassembled.
+    await until(lambda: video.packets_received >= 10 and audio.packets_received >= 10, deadline=5)
+    assert video.idle and audio.idle
+    (video_receiver,) = [t.receiver for t in source_peer._pc.getTransceivers() if t.kind == "video"]
+    held = aiortc_patch.jitter_buffer(video_receiver)._packets  # type: ignore[attr-defined]
+    assert not any(held), "an idle source's packets were put in the jitter buffer"
+
     # Receive side: frames arrive as av.Packets through the passthrough queue, not decoded.
     packets: list[av.Packet] = []
 
@@ -72,8 +81,10 @@ async def test_the_hooks_work_on_a_real_connection(
             pass
 
     video.subscribe(Sink())
-    video.request_keyframe()
-    await until(lambda: any(packet.is_keyframe for packet in packets), deadline=5)
+    assert not video.idle
+    # Frames are wanted again: from a keyframe, which the source asks for itself.
+    await until(lambda: bool(packets), deadline=5)
+    assert packets[0].is_keyframe
     assert all(isinstance(packet, av.Packet) for packet in packets)
     assert packets[0].time_base == fractions.Fraction(1, 90_000)
     assert [p.pts for p in packets] == sorted(p.pts for p in packets)
@@ -84,6 +95,30 @@ async def test_the_hooks_work_on_a_real_connection(
         # The receiver started its decoder thread, which ended at once.
         thread = transceiver.receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
         assert isinstance(thread, threading.Thread) and not thread.is_alive()
+
+    # Fast receive: RTP is handled in the datagram callback, never queued for the DTLS task;
+    # aiortc's own (async) handler is not called, and the DTLS counts still grow.
+    (dtls,) = {t.receiver.transport for t in source_peer._pc.getTransceivers()}
+    queued: list[bytes] = []
+    connection = dtls.transport._connection
+    put = connection._queue.put_nowait
+
+    def spy_put(item: tuple[bytes, int] | None) -> None:
+        if item is not None and 127 < item[0][0] < 192 and not 192 <= item[0][1] <= 208:
+            queued.append(item[0])
+        put(item)
+
+    connection._queue.put_nowait = spy_put
+    aiortc_handled: list[int] = []
+    for transceiver in source_peer._pc.getTransceivers():
+        transceiver.receiver._handle_rtp_packet = (  # type: ignore[method-assign]
+            lambda packet, arrival_time_ms: aiortc_handled.append(1)  # type: ignore[misc]
+        )
+    received, before = dtls._RTCDtlsTransport__rx_packets, len(packets)  # type: ignore[attr-defined]
+    await until(lambda: len(packets) >= before + 10, deadline=5)
+    assert dtls._RTCDtlsTransport__rx_packets > received  # type: ignore[attr-defined]
+    assert not queued and not aiortc_handled
+    connection._queue.put_nowait = put
 
     # Keyframe requests, both ways: the server's PLI reaches the publisher's sender ...
     requests: list[str] = []
@@ -102,6 +137,8 @@ async def test_the_hooks_work_on_a_real_connection(
     (ssrc,) = [s.source for s in client_receiver.getSynchronizationSources()]
     await client_receiver._send_rtcp_pli(ssrc)
     await until(lambda: "subscriber" in requests, deadline=2)
+    # Direct send: the sender pushes frames from the source's callback, it does not read.
+    assert slot._direct is not None
 
 
 def test_passthrough_queue_turns_frames_into_packets_and_never_raises() -> None:
@@ -268,3 +305,35 @@ def test_the_fast_send_path_packetises_vp8_as_aiortc_does() -> None:
         frame = bytes(range(256)) * (size // 256) + bytes(size % 256)
         assert aiortc_patch._vp8_payloads(frame, 1234) == Vp8Encoder._packetize(frame, 1234)
         assert aiortc_patch._vp8_payloads(frame, 0x7FFF) == Vp8Encoder._packetize(frame, 0x7FFF)
+
+
+def test_the_faster_bandwidth_estimator_gives_aiortcs_figures() -> None:
+    """Same packets, same REMBs: the swapped rate counter and frame-period history change
+    the cost, not the estimate."""
+    rng = random.Random(7)
+    ours, theirs = RemoteBitrateEstimator(), RemoteBitrateEstimator()
+    aiortc_patch._speed_up_estimator(ours)
+    send_ms, arrival_ms, rembs = 0.0, 1000, 0
+    for _ in range(3000):
+        send_ms += rng.choice((0.0, 0.5, 40.0, 40.0, 40.0, 80.0))
+        arrival_ms += rng.choice((0, 1, 20, 40, 45, 60, 1500 if rng.random() < 0.002 else 40))
+        abs_send_time = int(send_ms * 262.144) & 0xFFFFFF
+        size = rng.randrange(100, 9000)
+        expected = theirs.add(abs_send_time, arrival_ms, size, 1234)
+        assert ours.add(abs_send_time, arrival_ms, size, 1234) == expected
+        rembs += expected is not None
+        assert ours.incoming_bitrate.rate(arrival_ms) == theirs.incoming_bitrate.rate(arrival_ms)
+    assert rembs > 10
+
+
+def test_the_faster_rate_counter_counts_as_aiortcs() -> None:
+    rng = random.Random(11)
+    ours, theirs = aiortc_patch._RateCounter(100, 8000), RateCounter(100, 8000)
+    now = 5000
+    for _ in range(5000):
+        now += rng.choice((0, 0, 1, 2, 5, 20, 99, 100, 101, 250))
+        if rng.random() < 0.7:
+            value = rng.randrange(1, 1500)
+            ours.add(value, now)
+            theirs.add(value, now)
+        assert ours.rate(now) == theirs.rate(now)

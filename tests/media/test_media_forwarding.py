@@ -28,6 +28,8 @@ from media_testkit import (
 )
 
 from media import ForwardedTrack, Peer, VideoCodec
+from media.aiortc_patch import DirectFrameSender
+from media.codecs import is_keyframe
 
 
 async def publish(
@@ -54,16 +56,32 @@ async def subscribe(
     return client, peer
 
 
-def spy_on_recv(track: ForwardedTrack) -> list[tuple[float, av.Packet]]:
-    """Note every packet the server's sender takes from ``track``."""
-    log: list[tuple[float, av.Packet]] = []
-    original = track.recv
+def spy_on_sent(track: ForwardedTrack) -> list[tuple[float, bool, int]]:
+    """Note ``(when, is_keyframe, rtp_timestamp)`` of every frame the server's sender takes
+    from ``track``, pushed (the fast send path) or read with ``recv()``."""
+    log: list[tuple[float, bool, int]] = []
+    original_attach, original_recv = track.attach_direct, track.recv
+
+    def spy(send: DirectFrameSender) -> DirectFrameSender:
+        def spied(frame: bytes, timestamp: int) -> None:
+            log.append((time.monotonic(), is_keyframe("video/VP8", frame), timestamp))
+            send(frame, timestamp)
+
+        return spied
+
+    def attach_direct(send: DirectFrameSender, on_stop: Callable[..., None]) -> None:
+        original_attach(spy(send), on_stop)
+
+    if track._direct is not None:  # the sender has already attached itself
+        track._direct = spy(track._direct)
 
     async def recv() -> av.Packet:
-        packet = await original()
-        log.append((time.monotonic(), packet))
+        packet = await original_recv()
+        assert packet.pts is not None
+        log.append((time.monotonic(), packet.is_keyframe, packet.pts))
         return packet
 
+    track.attach_direct = attach_direct  # type: ignore[method-assign]
     track.recv = recv  # type: ignore[method-assign]
     return log
 
@@ -123,7 +141,7 @@ async def test_switched_track_shows_the_new_source_within_a_second_from_a_keyfra
     _, green = await publish(GREEN, make_peer, clients)
     subscriber, peer = await subscribe(make_peer, clients, 1, 0)
     slot = peer.outgoing[0]
-    sent = spy_on_recv(slot)
+    sent = spy_on_sent(slot)
     slot.switch_source(red.sources[0])
     track = subscriber.received_track(0)
     await next_frame_of(track, RED, deadline=5)
@@ -138,9 +156,9 @@ async def test_switched_track_shows_the_new_source_within_a_second_from_a_keyfra
         frame = await asyncio.wait_for(track.recv(), 2)
         assert isinstance(frame, av.VideoFrame)
 
-    after = [packet for at, packet in sent if at >= switched_at]
-    assert after and after[0].is_keyframe, "the first frame after a switch is not a keyframe"
-    timestamps = [packet.pts for _, packet in sent]
+    after = [key for at, key, _ in sent if at >= switched_at]
+    assert after and after[0], "the first frame after a switch is not a keyframe"
+    timestamps = [timestamp for _, _, timestamp in sent]
     assert all(b > a for a, b in itertools.pairwise(timestamps)), (
         "the forwarded timestamps are not monotonic across the switch"
     )
@@ -188,19 +206,25 @@ async def test_one_lost_packet_stalls_the_stream_less_than_half_a_second(
     log = FrameLog(subscriber.received_track(0))
     lost: list[int] = []
     drop = asyncio.Event()
-    original = RTCRtpReceiver._handle_rtp_packet
+    # The server's receivers handle RTP on the fast receive path (aiortc_patch).
+    for receiver in publisher._pc.getReceivers():
+        original = receiver._giaoban_handle_rtp  # type: ignore[attr-defined]
 
-    async def handle_rtp_packet(
-        self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int
-    ) -> None:
-        if packet.ssrc == video_ssrc and drop.is_set() and not lost:
-            lost.append(packet.sequence_number)  # lost for good: and its retransmissions
-            return
-        if packet.ssrc == rtx_ssrc and lost and packet.payload[:2] == lost[0].to_bytes(2, "big"):
-            return
-        await original(self, packet, arrival_time_ms)
+        def handle_rtp(
+            packet: RtpPacket, arrival_time_ms: int, original: Callable[..., None] = original
+        ) -> None:
+            if packet.ssrc == video_ssrc and drop.is_set() and not lost:
+                lost.append(packet.sequence_number)  # lost for good: and its retransmissions
+                return
+            if (
+                packet.ssrc == rtx_ssrc
+                and lost
+                and packet.payload[:2] == lost[0].to_bytes(2, "big")
+            ):
+                return
+            original(packet, arrival_time_ms)
 
-    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", handle_rtp_packet)
+        monkeypatch.setattr(receiver, "_giaoban_handle_rtp", handle_rtp)
     try:
         await until(lambda: log.count() >= 30, deadline=5)
         dropped_at = time.monotonic()
