@@ -229,6 +229,7 @@ class Giaoban(System):
             cmd = [
                 str(Path(sys.executable).parent / "py-spy"),
                 "record",
+                "--nonblocking",  # sampling must not pause the server (it did: 20 s joins)
                 "-o",
                 os.environ["BENCH_PROFILE_SERVER"],
                 "-f",

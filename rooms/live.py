@@ -23,7 +23,7 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -193,6 +193,7 @@ class Room:
             self._require_open()
             hall_id = actor.hall_id if actor.kind is ActorKind.TERMINAL else None
             replaced: Participant | None = None
+            saved: Awaitable[None] | None = None
             if hall_id is not None:
                 hall = self.halls.get(hall_id)
                 if hall is None:
@@ -213,8 +214,12 @@ class Room:
                 hall.participant = participant.id
                 kind = TimelineKind.RECONNECT if back else TimelineKind.JOIN
                 hall.ever_joined = True
-                await self._record(kind, hall_id, actor.label)
+                # In order now, stored after the lock is released: the halls joining at the
+                # same time share commits instead of queueing behind each other's.
+                saved = self._submit(kind, hall_id, actor.label)
             log.info("meeting %s: %s joined", self.info.id, actor.label)
+        if saved is not None:
+            await saved
         if replaced is not None:
             await self._dispose(replaced)
             await self._notifier.removed(replaced.id, "replaced by a new connection of the hall")
@@ -680,10 +685,23 @@ class Room:
         *,
         at: datetime | None = None,
     ) -> None:
+        await self._submit(kind, hall_id, actor, data, at=at)
+
+    def _submit(
+        self,
+        kind: TimelineKind,
+        hall_id: int | None,
+        actor: str,
+        data: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> Awaitable[None]:
+        """Put an event in the timeline now; await the result for it to be stored."""
         entry = TimelineEntry(self.info.id, at or self._clock(), kind, hall_id, actor, data or {})
-        await self._timeline.append(entry)
+        saved = self._timeline.submit(entry)
         log.info("meeting %s: %s hall=%s by %s %s", self.info.id, kind.value, hall_id, actor,
                  data or "")  # fmt: skip
+        return saved
 
     async def _set_floor(self, hall_id: int | None, by: str) -> None:
         previous = self.floor

@@ -26,7 +26,11 @@ class TimelineEntry:
 class Timeline(Protocol):
     """Stores a meeting's events durably, in order (the Room awaits each one)."""
 
-    async def append(self, entry: TimelineEntry) -> None: ...
+    def submit(self, entry: TimelineEntry) -> Awaitable[None]:
+        """Take ``entry`` now, in order; the result is done once it is stored."""
+
+    async def append(self, entry: TimelineEntry) -> None:
+        """Store ``entry`` (``submit`` and wait)."""
 
 
 class Notifier(Protocol):

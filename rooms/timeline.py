@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,24 +15,55 @@ from rooms.ports import TimelineEntry
 
 
 class DbTimeline:
-    """The :class:`rooms.ports.Timeline` kept in the database, one commit per event."""
+    """The :class:`rooms.ports.Timeline` kept in the database.
+
+    One writer stores the events in the order they were submitted; the events submitted
+    while a commit is under way go together in the next one (a group commit), so thirty
+    halls joining at once cost a few commits, not thirty in a row. Each event's future
+    resolves once it is committed.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._pending: list[tuple[TimelineEntry, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def submit(self, entry: TimelineEntry) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        saved: asyncio.Future[None] = loop.create_future()
+        self._pending.append((entry, saved))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write(), name="timeline-writer")
+        return saved
 
     async def append(self, entry: TimelineEntry) -> None:
-        async with self._sessions() as session:
-            session.add(
-                TimelineEvent(
-                    meeting_id=entry.meeting_id,
-                    at=entry.at,
-                    kind=entry.kind,
-                    hall_id=entry.hall_id,
-                    actor=entry.actor,
-                    data=entry.data,
-                )
-            )
-            await session.commit()
+        await asyncio.shield(self.submit(entry))
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self._sessions() as session:
+                    session.add_all(
+                        TimelineEvent(
+                            meeting_id=entry.meeting_id,
+                            at=entry.at,
+                            kind=entry.kind,
+                            hall_id=entry.hall_id,
+                            actor=entry.actor,
+                            data=entry.data,
+                        )
+                        for entry, _ in batch
+                    )
+                    await session.commit()
+            except Exception as exc:
+                for _, saved in batch:
+                    if not saved.done():
+                        saved.set_exception(exc)
+            else:
+                for _, saved in batch:
+                    if not saved.done():
+                        saved.set_result(None)
 
 
 async def events_of(session: AsyncSession, meeting_id: int) -> Sequence[TimelineEvent]:

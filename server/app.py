@@ -141,6 +141,9 @@ def create_app(
     sio.attach(app)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        # aiortc's internals are checked once, here, not in the first hall's join (~0.3 s
+        # that every hall joining at the same time waited for).
+        media.aiortc_patch.install()
         db = Database(settings.database_url)
         notifier = SocketNotifier(sio)
         peer_settings = media.PeerSettings(

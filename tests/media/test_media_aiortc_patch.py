@@ -68,6 +68,8 @@ async def test_the_hooks_work_on_a_real_connection(
     assert video.idle and audio.idle
     (video_receiver,) = [t.receiver for t in source_peer._pc.getTransceivers() if t.kind == "video"]
     held = aiortc_patch.jitter_buffer(video_receiver)._packets  # type: ignore[attr-defined]
+    estimator = video_receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+    assert isinstance(estimator.incoming_bitrate, aiortc_patch._RateCounter)
     assert not any(held), "an idle source's packets were put in the jitter buffer"
 
     # Receive side: frames arrive as av.Packets through the passthrough queue, not decoded.

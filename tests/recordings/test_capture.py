@@ -60,7 +60,10 @@ async def test_each_hall_is_recorded_in_segments_that_decode(live, org, server, 
                 kinds = {s.type: s.codec_context.name for s in container.streams}
                 assert kinds == {"video": "vp8", "audio": "opus"}
                 frames = list(container.decode(video=0))
-            assert len(frames) > 10
+            # Every frame decodes, at 10 fps at least (the last segment, cut by the end of
+            # the meeting, may be a fraction of a second long).
+            seconds = (row.ended_at - row.started_at).total_seconds()
+            assert len(frames) >= max(1, 10 * seconds), (key, seconds, len(frames))
             assert frames[0].key_frame, "a segment must start on a keyframe"
             assert all(
                 centre_colour(f).close_to(colour) for f in frames[:: max(1, len(frames) // 5)]
