@@ -262,9 +262,10 @@ def _media_ab() -> list[str]:
         "## The fixes in media/, before and after",
         "",
         "`bash bench/run.sh --media-ab`: the same scenarios, alternately with the forwarding "
-        "path as it was before this benchmark (aiortc's send loop, a REMB per packet under "
-        '"overuse", a frame released when the next one starts; `BENCH_MEDIA_BASELINE`) and as '
-        "it is; each line is the median of the rounds (`bench/results/media-ab.json`).",
+        "path as it was before this benchmark (aiortc's send and receive loops, its bandwidth "
+        'estimator, a REMB per packet under "overuse", a frame released when the next one '
+        "starts; `BENCH_MEDIA_BASELINE`) and as it is; each line is the median of the rounds "
+        "(`bench/results/media-ab.json`).",
         "",
         "| scenario | variant | rounds | SFU CPU (cores) | CPU µs per forwarded packet | "
         "video delivered | added latency p50 / p95 (ms) | other processes (cores) |",

@@ -288,7 +288,7 @@ class Room:
                     self.recorder.detach(hall.hall_id)
                 if not self.closed:
                     reason = "dropped" if dropped else "left"
-                    await self._record(
+                    await self._submit(
                         TimelineKind.LEAVE,
                         hall.hall_id,
                         participant.actor.label,
@@ -345,7 +345,7 @@ class Room:
             self.hands = [h for h in self.hands if h != hall_id]
             if self.floor == hall_id:
                 await self._set_floor(None, by)
-            await self._record(TimelineKind.REMOVED, hall_id, by)
+            await self._submit(TimelineKind.REMOVED, hall_id, by)
             if removed is not None:
                 await self._dispose(removed)
                 await self._notifier.removed(removed.id, "the chair removed this hall")
@@ -361,21 +361,21 @@ class Room:
     async def start_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
             self.roll_call = RollCall(self._clock())
-            await self._record(TimelineKind.ROLL_CALL_STARTED, None, by)
+            await self._submit(TimelineKind.ROLL_CALL_STARTED, None, by)
 
     async def end_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
             if self.roll_call is None or not self.roll_call.active:
                 raise StateError("no roll call is running")
             self.roll_call.active = False
-            await self._record(TimelineKind.ROLL_CALL_ENDED, None, by, dict(self._tally()))
+            await self._submit(TimelineKind.ROLL_CALL_ENDED, None, by, dict(self._tally()))
 
     async def next_agenda_item(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
             if self.agenda_index + 1 >= len(self.info.agenda):
                 raise StateError("this is the last agenda item")
             self.agenda_index += 1
-            await self._record(
+            await self._submit(
                 TimelineKind.AGENDA_ITEM,
                 None,
                 by,
@@ -387,7 +387,7 @@ class Room:
             if enabled == self.voice_activated:
                 return
             self.voice_activated = enabled
-            await self._record(TimelineKind.VOICE_ACTIVATED, None, by, {"enabled": enabled})
+            await self._submit(TimelineKind.VOICE_ACTIVATED, None, by, {"enabled": enabled})
             if enabled:
                 self._va_task = asyncio.create_task(self._follow_voice())
             else:
@@ -412,7 +412,7 @@ class Room:
             raise StateError(self.recording_problem) from None
         self.recording = True
         self.recording_problem = None
-        await self._record(TimelineKind.RECORDING_STARTED, None, by)
+        await self._submit(TimelineKind.RECORDING_STARTED, None, by)
 
     async def _stop_recording(self, by: str, reason: str) -> None:
         if not self.recording:
@@ -420,7 +420,7 @@ class Room:
         self.recording = False
         if self.recorder is not None:
             await self.recorder.stop(reason)
-        await self._record(TimelineKind.RECORDING_STOPPED, None, by, {"reason": reason})
+        await self._submit(TimelineKind.RECORDING_STOPPED, None, by, {"reason": reason})
 
     async def recording_failed(self, reason: str) -> None:
         """The recorder stopped by itself (disk running short): tell the chair."""
@@ -429,7 +429,7 @@ class Room:
                 return
             self.recording = False
             self.recording_problem = f"recording stopped: {reason}"
-            await self._record(TimelineKind.RECORDING_STOPPED, None, "system", {"reason": reason})
+            await self._submit(TimelineKind.RECORDING_STOPPED, None, "system", {"reason": reason})
         await self._notifier.alert(self.info.id, "recording_stopped", reason)
         await self._changed()
 
@@ -442,7 +442,7 @@ class Room:
                 await self.recorder.start()
             except RecordingRefused as exc:
                 self.recording = False
-                await self._record(
+                await self._submit(
                     TimelineKind.RECORDING_STOPPED, None, "system", {"reason": str(exc)}
                 )
 
@@ -458,7 +458,7 @@ class Room:
                 self.hands.remove(hall.hall_id)
             else:
                 return
-            await self._record(
+            await self._submit(
                 TimelineKind.HAND, hall.hall_id, f"hall:{hall.hall_id}", {"raised": raised}
             )
 
@@ -488,7 +488,7 @@ class Room:
             if self.roll_call is None or not self.roll_call.active:
                 raise StateError("no roll call is running")
             self.roll_call.answers[hall.hall_id] = (present, delegates)
-            await self._record(
+            await self._submit(
                 TimelineKind.ROLL_CALL_ANSWER,
                 hall.hall_id,
                 f"hall:{hall.hall_id}",
@@ -500,7 +500,7 @@ class Room:
     async def start(self, by: str) -> None:
         """The meeting starts; it is recorded at once when the meeting says so."""
         async with self._lock:
-            await self._record(TimelineKind.MEETING_STARTED, None, by)
+            await self._submit(TimelineKind.MEETING_STARTED, None, by)
             if not self.info.auto_record:
                 return
             try:
@@ -542,9 +542,9 @@ class Room:
             )
             for p in participants:
                 if p.hall_id is not None:
-                    await self._record(TimelineKind.LEAVE, p.hall_id, p.actor.label, why, at=now)
+                    await self._submit(TimelineKind.LEAVE, p.hall_id, p.actor.label, why, at=now)
             if ended_by is not None:
-                await self._record(TimelineKind.MEETING_ENDED, None, ended_by, at=now)
+                await self._submit(TimelineKind.MEETING_ENDED, None, ended_by, at=now)
         await asyncio.gather(*(self._dispose(p) for p in participants))
         return [p.id for p in participants]
 
@@ -676,17 +676,6 @@ class Room:
             await self._rewire()
         await self._changed()
 
-    async def _record(
-        self,
-        kind: TimelineKind,
-        hall_id: int | None,
-        actor: str,
-        data: dict[str, Any] | None = None,
-        *,
-        at: datetime | None = None,
-    ) -> None:
-        await self._submit(kind, hall_id, actor, data, at=at)
-
     def _submit(
         self,
         kind: TimelineKind,
@@ -708,7 +697,7 @@ class Room:
         if previous == hall_id:
             return
         self.floor = hall_id
-        await self._record(TimelineKind.FLOOR, hall_id, by, {"previous": previous})
+        await self._submit(TimelineKind.FLOOR, hall_id, by, {"previous": previous})
         if previous is not None and previous != self.info.chair_hall_id:
             await self._set_muted(self.halls[previous], True, by, locked=False)
         if hall_id is not None:
@@ -716,7 +705,7 @@ class Room:
             if hall.hall_id in self.hands:
                 self.hands.remove(hall.hall_id)
                 hall.hand_raised_at = None
-                await self._record(TimelineKind.HAND, hall_id, by, {"raised": False})
+                await self._submit(TimelineKind.HAND, hall_id, by, {"raised": False})
             await self._set_muted(hall, False, by, locked=False)
 
     async def _set_muted(self, hall: HallState, muted: bool, by: str, *, locked: bool) -> None:
@@ -726,7 +715,7 @@ class Room:
         hall.mic_locked = locked
         if not muted:
             hall.unmuted_order = time.monotonic()
-        await self._record(TimelineKind.MUTE, hall.hall_id, by, {"muted": muted, "locked": locked})
+        await self._submit(TimelineKind.MUTE, hall.hall_id, by, {"muted": muted, "locked": locked})
 
     def _tally(self) -> dict[str, int]:
         answers = self.roll_call.answers if self.roll_call else {}
