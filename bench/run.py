@@ -52,24 +52,17 @@ AT_ONCE = 30
 DELIVERY_TARGET = 0.99
 P95_TARGET_MS = 150.0
 
+SFU_SCENARIOS = [
+    "all-to-all-10",
+    "speaker-10",
+    "speaker-30",
+    "speaker-60",
+    "speaker-100",
+    "speaker-150",
+]
 DEFAULT_SCENARIOS = {
-    "giaoban": [
-        "all-to-all-10",
-        "speaker-10",
-        "speaker-30",
-        "speaker-60",
-        "speaker-100",
-        "speaker-150",
-        "ramp",
-    ],
-    "janus": [
-        "all-to-all-10",
-        "speaker-10",
-        "speaker-30",
-        "speaker-60",
-        "speaker-100",
-        "speaker-150",
-    ],
+    "giaoban": [*SFU_SCENARIOS, "ramp"],
+    "janus": SFU_SCENARIOS,
     "relay": ["all-to-all-10", "speaker-4", "speaker-10"],
 }
 

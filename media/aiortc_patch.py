@@ -631,8 +631,6 @@ def _fast_rtp_handler(
     frame_bytes = 0
     skipping = False
     after_frame_end = False
-    if estimator is not None:
-        _speed_up_estimator(estimator)
 
     def spawn(coroutine: Any) -> None:
         task = loop.create_task(coroutine)
@@ -682,10 +680,11 @@ def _fast_rtp_handler(
         rtx = rtx_types.get(packet.payload_type)
         if rtx is None:
             rtx = rtx_types[packet.payload_type] = is_rtx(codec)
-        if skipping or (idle is not None and idle()):
+        idle_now = idle is not None and idle()
+        if skipping or idle_now:
             if rtx:
                 return
-            if skipping and after_frame_end and not (idle is not None and idle()):
+            if skipping and after_frame_end and not idle_now:
                 # Wanted again, and this packet starts a frame: resume with it.
                 skipping = False
                 buffer.restart()
@@ -1081,14 +1080,13 @@ class _RtpWriter:
             sequence_number = (sequence_number + 1) & 0xFFFF
         self.sequence_number = sequence_number
         count = last + 1
-        dtls_tx = "_RTCDtlsTransport__tx_"
-        setattr(dtls, dtls_tx + "bytes", getattr(dtls, dtls_tx + "bytes") + sent_bytes)
-        setattr(dtls, dtls_tx + "packets", getattr(dtls, dtls_tx + "packets") + count)
-        sender, mangled = self.sender, "_RTCRtpSender__"
-        setattr(sender, mangled + "ntp_timestamp", ntp)
-        setattr(sender, mangled + "rtp_timestamp", timestamp)
-        setattr(sender, mangled + "octet_count", getattr(sender, mangled + "octet_count") + octets)
-        setattr(sender, mangled + "packet_count", getattr(sender, mangled + "packet_count") + count)
+        dtls._RTCDtlsTransport__tx_bytes += sent_bytes
+        dtls._RTCDtlsTransport__tx_packets += count
+        sender: Any = self.sender
+        sender._RTCRtpSender__ntp_timestamp = ntp
+        sender._RTCRtpSender__rtp_timestamp = timestamp
+        sender._RTCRtpSender__octet_count += octets
+        sender._RTCRtpSender__packet_count += count
 
 
 DirectFrameSender = Callable[[bytes, int], None]
@@ -1189,7 +1187,7 @@ async def _run_direct(
     stopped: asyncio.Future[BaseException | None] = loop.create_future()
 
     def send(frame: bytes, frame_timestamp: int) -> None:
-        if _sender_attr(sender, "track") is not track:
+        if sender._RTCRtpSender__track is not track:  # type: ignore[attr-defined]
             stop(None)  # replaceTrack(): the loop picks the new track up
             return
         if not sender._enabled:
