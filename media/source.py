@@ -20,6 +20,7 @@ import av
 
 from media.codecs import MediaKind
 from media.settings import KeyframeSettings
+from media.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -232,10 +233,7 @@ class Source:
         """End the source and wait for its keyframe task to have exited; idempotent."""
         self.end()
         task, self._keyframe_task = self._keyframe_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def _keyframe_arrived(self) -> None:
         self._waiting_for_keyframe = False

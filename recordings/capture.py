@@ -12,7 +12,6 @@ Files are written by one thread per meeting, off the event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import queue
@@ -32,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import media
+from media.tasks import cancel_and_wait
 from recordings.files import fsync_dir
 from recordings.models import RecordingSegment, SegmentState
 from rooms.ports import RecordingRefused
@@ -285,10 +285,7 @@ class MeetingRecorder:
             return
         self.active = False
         monitor, self._monitor = self._monitor, None
-        if monitor is not None and monitor is not asyncio.current_task():
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
+        await cancel_and_wait(monitor)
         for capture in self._captures.values():
             capture.close()
         self._captures.clear()

@@ -23,6 +23,7 @@ import ffmpeg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from media.tasks import cancel_and_wait
 from recordings.capture import RecordingSettings
 from recordings.compose import ComposeError, Event, Plan, Segment, compose, ffmpeg_exe, plan
 from recordings.models import JobState, ProcessingJob, RecordingSegment, SegmentState
@@ -126,10 +127,7 @@ class JobRunner:
     async def close(self) -> None:
         """Stop; a job cut short is queued again (ffmpeg is killed, its inputs are kept)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def enqueue(self, meeting_id: int) -> ProcessingJob | None:
         """Queue the meeting's processing (once); None when nothing was recorded."""

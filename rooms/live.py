@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import media
+from media.tasks import cancel_and_wait
 from rooms.access import Actor, ActorKind
 from rooms.db import utcnow
 from rooms.errors import Forbidden, Invalid, NotFound, StateError
@@ -863,10 +864,7 @@ class Room:
 
     async def _stop_voice(self) -> None:
         task, self._va_task = self._va_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
 
 LINK_INTERVAL = 1.0

@@ -40,6 +40,8 @@ log = logging.getLogger("giaoban.server")
 
 MAX_BODY = 1024 * 1024
 MAX_SOCKET_MESSAGE = 256 * 1024
+SHUTDOWN_TIMEOUT = 10.0
+"""Seconds a stopping server gives open requests and sockets before it cuts them."""
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *health.ENDPOINTS,
@@ -101,8 +103,12 @@ class AccessLogger(AbstractAccessLogger):
 
 
 def runner_options() -> dict[str, Any]:
-    """How every runner of the app (``serve``, tests) logs requests."""
-    return {"access_log_class": AccessLogger, "access_log": logging.getLogger("giaoban.access")}
+    """How every runner of the app (``serve``, tests) logs requests and stops."""
+    return {
+        "access_log_class": AccessLogger,
+        "access_log": logging.getLogger("giaoban.access"),
+        "shutdown_timeout": SHUTDOWN_TIMEOUT,  # aiohttp's default: a minute
+    }
 
 
 def same_origin(origin: str | None, environ: dict[str, Any]) -> bool:
@@ -139,6 +145,15 @@ def create_app(
         max_http_buffer_size=MAX_SOCKET_MESSAGE,
     )
     sio.attach(app)
+    stopping: list[Callable[[], Awaitable[None]]] = []
+
+    async def going_away(_: web.Application) -> None:
+        # Before aiohttp waits (up to a minute) for open connections to end: every client is
+        # told, the halls are let go (their meetings stay live) and the sockets are closed.
+        for stop in stopping:
+            await stop()
+
+    app.on_shutdown.append(going_away)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         # aiortc's internals are checked once, here, not in the first hall's join (~0.3 s
@@ -208,6 +223,12 @@ def create_app(
         app[SERVICES] = services
         signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))
         services.drop_terminal = signalling.drop_terminal
+
+        async def stop_live() -> None:
+            await live.shutdown()
+            await signalling.close()
+
+        stopping.append(stop_live)
         await jobs.start()
         daily = asyncio.create_task(archive.verify_daily())
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
@@ -216,8 +237,8 @@ def create_app(
         finally:
             daily.cancel()
             await jobs.close()
-            await live.shutdown()
             await notifier.close()
+            await sio.shutdown()
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)

@@ -7,6 +7,7 @@ connection. The protocol is documented in ``docs/protocol.md``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -149,6 +150,7 @@ class Signalling:
         self.notifier = notifier
         self.ice_servers = ice_servers
         self.clients: dict[str, Client] = {}
+        self._leaving: set[asyncio.Task[None]] = set()
         sio.on("connect", namespace=NAMESPACE)(self.connect)
         sio.on("disconnect", namespace=NAMESPACE)(self.disconnect)
         events: dict[str, tuple[type[In], Handler]] = {
@@ -212,7 +214,24 @@ class Signalling:
         if client is None:
             return
         log.info("socket %s disconnected: %s (%s)", sid, client.actor.label, reason)
-        await self._leave(client, dropped=True)
+        # socket.io calls this inside whatever sent to the socket when it found it dead, and
+        # that can be the Room's own message to the hall, sent under the Room's lock: the
+        # hall leaves in a task of its own, which waits for the lock instead of for itself.
+        task = asyncio.create_task(self._leave(client, dropped=True), name=f"leave {sid}")
+        self._leaving.add(task)
+        task.add_done_callback(self._left)
+
+    def _left(self, task: asyncio.Task[None]) -> None:
+        self._leaving.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a dropped hall's leaving failed", exc_info=exc)
+
+    async def close(self) -> None:
+        """The server stops: every socket is closed (its page connects again, to the next
+        server), and the halls whose sockets dropped have left their Rooms."""
+        for sid in list(self.clients):
+            await self.sio.disconnect(sid, namespace=NAMESPACE)
+        await asyncio.gather(*self._leaving, return_exceptions=True)
 
     def _wrap(self, name: str, model: type[In], handler: Handler) -> Callable[..., Any]:
         async def handle(sid: str, payload: Any = None) -> dict[str, Any]:

@@ -3,9 +3,11 @@ HTTP clients that log in as each kind of actor."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -313,3 +315,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+
+
+# pytest-timeout interrupts a test once; a teardown that then hangs (a task that will not
+# finish when its event loop is closed) would hold the run until CI's own limit. This guard
+# prints every thread's stack and ends the run when one test, set-up to teardown, outlasts it.
+HARD_LIMIT_S = 300
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    faulthandler.dump_traceback_later(HARD_LIMIT_S, exit=True, file=sys.stderr)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()

@@ -12,6 +12,7 @@ import pytest
 import media
 from media import aiortc_patch
 from media.resources import live_peer_connections, open_udp_sockets, running_tasks
+from server.live import NAMESPACE, SocketNotifier
 from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
 from tests.server.live_kit import LiveClient, live, sees, soon
 
@@ -302,6 +303,38 @@ async def test_a_dropped_terminal_rejoins_and_gets_its_state_back(live, org, cli
     assert kinds == [("join", None), ("leave", "dropped"), ("reconnect", None)]
 
 
+async def test_a_hall_found_dead_by_the_rooms_own_message_leaves_and_the_room_carries_on(
+    live, org, monkeypatch
+):
+    """socket.io runs the disconnect handler inside whatever send finds a socket dead (its
+    pings overdue), and that can be the Room's message to the hall, sent under the Room's
+    lock. The hall must still leave, and the Room must not freeze (it did: the leave waited
+    for the lock its own caller held)."""
+    meeting = await live.running()
+    a, b, chair = meeting.halls["A"], meeting.halls["B"], meeting.chair
+    assert (await chair.call("give_floor", {"hall_id": org.halls["A"]}))["ok"]
+    await sees(b, "main", GREEN)  # A's picture: B's slots change when A goes
+    dead_sid = b.sio.get_sid(NAMESPACE)
+    send_slots = SocketNotifier.slots
+
+    async def slots(self: SocketNotifier, participant_id: str, labels: dict[str, Any]) -> None:
+        if self.sids.get(participant_id) == dead_sid:  # as engineio's send does on a dead one
+            await self.sio.handlers[NAMESPACE]["disconnect"](dead_sid, "ping timeout")
+            return
+        await send_slots(self, participant_id, labels)
+
+    monkeypatch.setattr(SocketNotifier, "slots", slots)
+    await a.close()  # A's leaving changes what B receives: the Room sends B its slots
+    await chair.until(
+        lambda: (
+            chair.hall(org.halls["A"])["presence"] == "reconnecting"
+            and chair.hall(org.halls["B"])["presence"] == "reconnecting"
+        )
+    )
+    # The Room still answers: the chair gives the floor to the chair hall's own terminal.
+    assert (await chair.call("give_floor", {"hall_id": org.halls["P"]}))["ok"]
+
+
 async def test_a_second_connection_of_a_hall_replaces_the_first(live, org):
     meeting = await live.running()
     old = meeting.halls["A"]
@@ -416,6 +449,17 @@ async def test_terminals_reconnect_to_the_same_meeting_after_a_server_restart(
             await back.close()
     finally:
         await restarted.close()
+
+
+async def test_a_stopping_server_tells_the_halls_and_closes_their_sockets(live, org, server):
+    """Halls learn of a restart at once ("going_away", then their socket closes) instead of
+    finding out when their pings go unanswered; the meeting stays live for their return."""
+    meeting = await live.running(("P", "A"))
+    clients = [*meeting.halls.values(), meeting.chair]
+    await server.close()
+    for client in clients:
+        assert any(name == "going_away" for name, _ in client.events)
+        await client.until(lambda c=client: not c.sio.connected)
 
 
 async def test_ice_servers_come_from_settings_never_a_public_default(live, org):
