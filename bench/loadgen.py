@@ -64,6 +64,8 @@ class Hall:
         self.pcs: list[RTCPeerConnection] = []
         self.video: ClipVideoTrack | None = None
         self.events: list[tuple[float, str]] = []
+        self.steps: dict[str, float] = {}
+        "When each step of the join ended (``time.time()``): connected, joined, answered."
         self.labels: dict[str, Any] = {}
         self.mids: dict[str, str] = {}
         "What went wrong, when (a dropped socket, a failed connection)."
@@ -73,6 +75,8 @@ class Hall:
 
         @pc.on("connectionstatechange")
         def changed() -> None:
+            if pc.connectionState == "connected":
+                self.steps.setdefault("media", time.time())  # ICE and DTLS done
             if pc.connectionState in ("failed", "closed"):
                 self.events.append((time.time(), f"connection {pc.connectionState}"))
 
@@ -133,6 +137,11 @@ class Hall:
                 else r.first_video_at - self.started_at
             ),
             "setup_seconds": self.setup_seconds,
+            "join_steps": {
+                step: round(at - self.started_at, 4)
+                for step, at in self.steps.items()
+                if self.started_at is not None
+            },
             "events": [(round(t - w0, 2), what) for t, what in self.events],
             "labels": self.labels,
         }
@@ -167,9 +176,11 @@ class GiaobanHall(Hall):
             transports=["websocket"],
             wait_timeout=60,
         )
+        self.steps["connected"] = time.time()
         reply = await self.sio.call("join", {"meeting_id": meeting}, namespace="/live", timeout=120)
         if not reply.get("ok") or reply.get("lobby"):
             raise RuntimeError(f"join: {reply}")
+        self.steps["joined"] = time.time()
         pc = new_pc()
         self.watch(pc)
         sources = {t: role for t, role in self._publish_tracks(pc)}
@@ -180,9 +191,11 @@ class GiaobanHall(Hall):
             "sources": {t.mid: role for t, role in sources.items()},
             "slots": {t.mid: slot["role"] for t, slot in slots},
         }
+        self.steps["offered"] = time.time()
         reply = await self.sio.call("offer", offer, namespace="/live", timeout=120)
         if not reply.get("ok"):
             raise RuntimeError(f"offer: {reply}")
+        self.steps["answered"] = time.time()
         await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
         fast_receive(pc)
         self.labels = reply.get("slots") or self.labels

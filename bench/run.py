@@ -48,6 +48,9 @@ CACHE = Path(tempfile.gettempdir()) / "giaoban-bench-cache"
 "The pre-encoded clip (made once, ~1 MB)."
 
 AT_ONCE = 30
+JOIN_STEPS = ("connected", "joined", "offered", "answered", "media")
+"""The steps of a hall's join the load generator times (seconds from its start; the first four
+are giaoban's signalling, ``media`` is its first connection's ICE and DTLS done)."""
 "Meetings up to this size join all at once; larger ones at --join-rate halls a second."
 DELIVERY_TARGET = 0.99
 P95_TARGET_MS = 150.0
@@ -288,6 +291,11 @@ def figures(
         "join_seconds_p95": r(percentile(joins, 0.95), 3),
         "join_seconds_max": r(max(joins), 3) if joins else None,
         "halls_without_video": len(halls) - len(joins),
+        "join_steps_p50": {
+            step: r(percentile(at, 0.5), 3)
+            for step in JOIN_STEPS
+            if (at := [h["join_steps"][step] for h in halls if step in h["join_steps"]])
+        },
     }
 
 
@@ -414,7 +422,8 @@ async def run_one(
         f"(kernel {result.get('cpu_system_share')}), "
         f"video {result.get('video_delivery')}, audio {result.get('audio_delivery')}, "
         f"p50/p95/p99 {result.get('latency_ms_p50')}/{result.get('latency_ms_p95')}/"
-        f"{result.get('latency_ms_p99')} ms, join p50 {result.get('join_seconds_p50')} s, "
+        f"{result.get('latency_ms_p99')} ms, join p50 {result.get('join_seconds_p50')} s "
+        f"(steps {result.get('join_steps_p50')}), "
         f"loadgen {result.get('loadgen_cpu_cores')} cores, "
         f"others {result.get('other_cpu_cores')} cores"
     )

@@ -259,15 +259,22 @@ class Signalling:
     # -- joining ------------------------------------------------------------------------
 
     async def join(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+        live_room = self.live.rooms.get(data.meeting_id)
+        if live_room is not None and client.actor.kind is ActorKind.TERMINAL:
+            # A hall joining a meeting under way here: its Room knows the invited halls, so
+            # no database read (with 30 halls joining at once, each waited for two).
+            if client.actor.hall_id not in live_room.info.halls:
+                raise Forbidden("this hall is not invited to the meeting")
+            return await self._enter(sid, client, live_room, can_chair=False)
         scheduler = self.services.scheduler
         async with self.services.db.session() as session:
             access = Access(client.actor, await load_tree(session))
             meeting = await scheduler.get(session, access, data.meeting_id)
             can_chair = self._can_chair(access, meeting.chair_user_id, meeting.unit_id)
-        if client.meeting_id not in (None, meeting.id):
-            await self._leave(client, dropped=False)
         if client.actor.kind is ActorKind.TERMINAL and client.actor.hall_id not in meeting.hall_ids:
             raise Forbidden("this hall is not invited to the meeting")
+        if client.meeting_id not in (None, meeting.id):
+            await self._leave(client, dropped=False)
         if client.actor.kind is ActorKind.USER:
             await self.sio.enter_room(sid, processing_room(meeting.id), namespace=NAMESPACE)
         if meeting.state is MeetingState.SCHEDULED:
@@ -282,18 +289,22 @@ class Signalling:
             )
         if meeting.state is not MeetingState.LIVE:
             raise StateError(f"the meeting is {meeting.state.value}")
-        room = await self.live.room_for(meeting)
-        if client.participant_id is not None:
+        return await self._enter(sid, client, await self.live.room_for(meeting), can_chair)
+
+    async def _enter(self, sid: str, client: Client, room: Room, can_chair: bool) -> dict[str, Any]:
+        """Join the live meeting's Room (leaving the one the socket was in, if another)."""
+        meeting_id = room.info.id
+        if client.meeting_id not in (None, meeting_id) or client.participant_id is not None:
             await self._leave(client, dropped=False)
         participant = await room.join(client.actor, can_chair=can_chair)
-        client.meeting_id = meeting.id
+        client.meeting_id = meeting_id
         client.participant_id = participant.id
         self.notifier.sids[participant.id] = sid
-        await self.sio.leave_room(sid, lobby_room(meeting.id), namespace=NAMESPACE)
-        await self.sio.enter_room(sid, meeting_room(meeting.id), namespace=NAMESPACE)
+        await self.sio.leave_room(sid, lobby_room(meeting_id), namespace=NAMESPACE)
+        await self.sio.enter_room(sid, meeting_room(meeting_id), namespace=NAMESPACE)
         return ok(
             lobby=False,
-            meeting_id=meeting.id,
+            meeting_id=meeting_id,
             participant_id=participant.id,
             hall_id=participant.hall_id,
             can_chair=can_chair,

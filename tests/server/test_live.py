@@ -273,6 +273,16 @@ async def test_a_hall_not_invited_is_refused_with_a_reason(live, org, clients):
     assert reply["error"]["code"] in ("not_found", "forbidden")
 
 
+async def test_a_hall_not_invited_is_refused_from_a_meeting_under_way(live, org):
+    """A hall's join to a live meeting is checked against its Room, not the database."""
+    meeting = await live.running()
+    outsider = await live(hall="A1")
+    reply = await outsider.join(meeting.id)
+    assert reply["ok"] is False
+    assert reply["error"]["code"] == "forbidden"
+    assert "not invited" in reply["error"]["message"]
+
+
 async def test_a_dropped_terminal_rejoins_and_gets_its_state_back(live, org, clients):
     meeting = await live.running()
     chair = meeting.chair
