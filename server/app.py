@@ -31,6 +31,7 @@ from server.api import health, meetings, minutes, org, recordings, session
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.db import Database
 from server.live import Live, SocketNotifier
+from server.load import Admission, LoopMonitor
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 from server.signalling import Signalling
@@ -219,6 +220,8 @@ def create_app(
             recording=recording,
             archive=archive,
             drop_terminal=_no_sockets,
+            loop_monitor=LoopMonitor(),
+            admission=Admission(settings.max_participants, settings.admission_max_lag_ms),
         )
         app[SERVICES] = services
         signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))
@@ -230,12 +233,14 @@ def create_app(
 
         stopping.append(stop_live)
         await jobs.start()
+        services.loop_monitor.start()
         daily = asyncio.create_task(archive.verify_daily())
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
         try:
             yield
         finally:
             daily.cancel()
+            await services.loop_monitor.close()
             await jobs.close()
             await notifier.close()
             await sio.shutdown()

@@ -67,6 +67,13 @@ class Settings:
     """The default retention of archived meetings: 5y, 10y, 20y or permanent."""
     video_codec: str = "vp8"
     """``vp8`` (default) or ``h264``: every hall must send it (media is not transcoded)."""
+    max_participants: int = 0
+    """Admission control: the participants of all meetings this node takes at most (0: no
+    cap). Set it to what ``bench/`` finds the machine carries; a hall over it is told "busy"
+    and retries, instead of every hall's media collapsing."""
+    admission_max_lag_ms: int = 0
+    """Admission control: refuse newcomers while the event loop's p95 lag over the last 5 s
+    is above this many milliseconds (0: off)."""
 
     @property
     def tls_enabled(self) -> bool:
@@ -161,6 +168,8 @@ class Settings:
             signing_key=_file("SIGNING_KEY", get),
             organisation=get("ORGANISATION") or "giaoban",
             retention_class=_retention(get("RETENTION_CLASS")),
+            max_participants=_whole("MAX_PARTICIPANTS", 0, get),
+            admission_max_lag_ms=_whole("ADMISSION_MAX_LAG_MS", 0, get),
         )
 
 

@@ -123,8 +123,8 @@ def ok(**data: Any) -> dict[str, Any]:
     return {"ok": True, **data}
 
 
-def error(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message}
+def error(code: str, message: str, field: str | None = None, **details: Any) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message, **details}
     if field is not None:
         err["field"] = field
     return {"ok": False, "error": err}
@@ -249,7 +249,7 @@ class Signalling:
             try:
                 return await handler(sid, client, data)
             except DomainError as exc:
-                return error(exc.code, exc.message, exc.field)
+                return error(exc.code, exc.message, exc.field, **exc.details)
             except Exception:
                 log.exception("event %s from %s failed", name, client.actor.label)
                 return error("internal", "internal error; it has been logged")
@@ -296,6 +296,11 @@ class Signalling:
         meeting_id = room.info.id
         if client.meeting_id not in (None, meeting_id) or client.participant_id is not None:
             await self._leave(client, dropped=False)
+        participants = sum(len(r.participants) for r in self.live.rooms.rooms())
+        hall = room.halls.get(client.actor.hall_id or 0)
+        if hall is not None and hall.participant is not None:
+            participants -= 1  # a hall's new connection replaces its old one
+        self.services.admission.check(participants, self.services.loop_monitor)
         participant = await room.join(client.actor, can_chair=can_chair)
         client.meeting_id = meeting_id
         client.participant_id = participant.id

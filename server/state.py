@@ -13,6 +13,7 @@ from rooms.access import Actor
 from rooms.scheduling import Scheduler
 from server.db import Database
 from server.live import Live
+from server.load import Admission, LoopMonitor
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 
@@ -30,6 +31,10 @@ class Services:
     archive: Archive
     drop_terminal: Callable[[int, str], Awaitable[None]]
     """Send a terminal's open connections away (its token was revoked or replaced)."""
+    loop_monitor: LoopMonitor
+    """The event loop's lag (health reports, admission control)."""
+    admission: Admission
+    """Whether this node takes one more participant."""
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

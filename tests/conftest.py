@@ -192,12 +192,15 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
+def settings(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """The test deployment's settings; ``@pytest.mark.env(GIAOBAN_X="…")`` adds variables."""
+    marker = request.node.get_closest_marker("env")
     return Settings.from_env(
         {
             "GIAOBAN_VAR_DIR": str(tmp_path / "var"),
             "GIAOBAN_DATABASE_URL": db_url,
             "GIAOBAN_SECRET_KEY": "test-secret",
+            **(marker.kwargs if marker else {}),
         }
     )
 

@@ -251,6 +251,12 @@ class HealthOut(BaseModel):
     version: str
     database: Literal["ok", "unreachable"]
     time: Local
+    meetings_live: int = Field(description="Meetings under way on this node")
+    participants: int = Field(description="Halls and people connected to them on this node")
+    event_loop_lag_ms: float = Field(
+        description="How late the event loop ran its timers (p95 over the last 10 s); media "
+        "is forwarded on it, so a lag of 100 ms or more means this node carries too much"
+    )
 
 
 class FeedOut(BaseModel):

@@ -102,6 +102,7 @@ const vi = {
   "terminal.ended": "Cuộc họp đã kết thúc.",
   "terminal.replaced": "Điểm cầu này đã được mở ở một cửa sổ hoặc máy khác.",
   "terminal.removed": "Chủ trì đã mời điểm cầu ra khỏi cuộc họp.",
+  "terminal.busy": "Máy chủ đang quá tải, điểm cầu sẽ tự vào họp lại sau ít giây…",
 
   "chair.choose": "Chọn cuộc họp để điều hành",
   "chair.noMeetings": "Không có cuộc họp nào trong 7 ngày tới.",
@@ -509,6 +510,7 @@ const en = {
   "terminal.ended": "The meeting has ended.",
   "terminal.replaced": "This hall was opened in another window or on another machine.",
   "terminal.removed": "The chair removed this hall from the meeting.",
+  "terminal.busy": "The server is overloaded; this hall will join again in a few seconds…",
 
   "chair.choose": "Choose a meeting to run",
   "chair.noMeetings": "No meeting in the next 7 days.",

@@ -7,6 +7,7 @@ export class LiveError extends Error {
     super(error?.message || error?.code || "error");
     this.code = error?.code || "error";
     this.field = error?.field;
+    this.retryAfter = error?.retry_after;
   }
 }
 

@@ -292,6 +292,14 @@ async function join(meetingId) {
   try {
     reply = await call(app.socket, "join", { meeting_id: meetingId });
   } catch (error) {
+    if (error.code === "busy") {
+      // The server carries all it can: try again later (spread out, so that the halls it
+      // refused do not all come back at the same moment).
+      $("message").textContent = t("terminal.busy");
+      const wait = (error.retryAfter || 10) * 1000 * (0.5 + Math.random());
+      setTimeout(() => enqueue(() => enter({ force: true })), wait);
+      return;
+    }
     if (error.code === "invalid_state" || error.code === "not_found" || error.code === "forbidden") {
       // Ended, cancelled or no longer ours while we were away: wait for the next one.
       app.lobby = null;

@@ -1,0 +1,63 @@
+"""Admission control: past what a node carries, a newcomer is told "busy" (and retries)
+instead of every connected hall's media collapsing; the health report shows the load."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from server.load import Admission
+from server.state import SERVICES
+from tests.server.live_kit import live
+
+__all__ = ["live"]  # the fixture
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.env(GIAOBAN_MAX_PARTICIPANTS="3")
+async def test_past_the_cap_a_hall_is_told_busy_and_gets_in_once_there_is_room(live, org):
+    meeting = await live.running(("P", "A"))  # P, A and the chair's console: 3
+    b = await live(hall="B")
+    refused = await b.enter(meeting.id)
+    assert refused["ok"] is False
+    assert refused["error"]["code"] == "busy"
+    assert refused["error"]["retry_after"] > 0
+    assert "3 participants" in refused["error"]["message"]
+    # A hall's new connection replaces its old one: not a newcomer, never refused.
+    again = await live(hall="A")
+    assert (await again.enter(meeting.id))["ok"]
+    # The halls in the meeting are untouched; once one leaves, B gets in.
+    await meeting.halls["P"].close()
+    await meeting.chair.until(
+        lambda: meeting.chair.hall(org.halls["P"])["presence"] == "reconnecting"
+    )
+    assert (await b.enter(meeting.id))["ok"]
+
+
+async def test_a_node_whose_event_loop_runs_late_refuses_newcomers(live, org, monkeypatch):
+    meeting = await live.running(("P", "A"))
+    services = live.server.app[SERVICES]
+    monkeypatch.setattr(services, "admission", Admission(max_lag_ms=100))
+    for _ in range(8):  # the loop is held up again and again (the node carries too much)
+        time.sleep(0.25)  # noqa: ASYNC251 - blocking the loop is the point
+        await asyncio.sleep(0.05)
+    b = await live(hall="B")
+    refused = await b.enter(meeting.id)
+    assert refused["ok"] is False
+    assert refused["error"]["code"] == "busy"
+    assert "overloaded" in refused["error"]["message"]
+
+
+async def test_health_reports_the_nodes_load(live, org, clients):
+    anonymous = await clients()
+    idle = (await anonymous.get("/api/health")).body
+    assert idle["meetings_live"] == 0
+    assert idle["participants"] == 0
+    assert idle["event_loop_lag_ms"] >= 0
+    await live.running(("P", "A"))
+    busy = (await anonymous.get("/api/health")).body
+    assert busy["meetings_live"] == 1
+    assert busy["participants"] == 3  # two halls and the chair's console
