@@ -75,8 +75,8 @@ class Hall:
 
         @pc.on("connectionstatechange")
         def changed() -> None:
-            if pc.connectionState == "connected":
-                self.steps.setdefault("media", time.time())  # ICE and DTLS done
+            if pc.connectionState == "connected" and "answered" in self.steps:
+                self.steps.setdefault("media", time.time())  # giaoban's: ICE and DTLS done
             if pc.connectionState in ("failed", "closed"):
                 self.events.append((time.time(), f"connection {pc.connectionState}"))
 
