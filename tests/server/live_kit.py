@@ -329,6 +329,13 @@ async def live(server, org, clients) -> AsyncIterator[Callable[..., Any]]:
         await c.close()
 
 
+def refused(reply: dict[str, Any], code: str, says: str) -> None:
+    """An event answered with the error ``code``, its message saying ``says``."""
+    assert reply["ok"] is False, reply
+    assert reply["error"]["code"] == code, reply
+    assert says in reply["error"]["message"], reply
+
+
 async def sees(client: LiveClient, role: str, colour: Any, deadline: float = 10.0) -> None:
     """Wait until the client's ``role`` slot shows ``colour``."""
 
