@@ -12,6 +12,7 @@ import pytest
 import media
 from media import aiortc_patch
 from media.resources import live_peer_connections, open_udp_sockets, running_tasks
+from rooms.timeline import DbTimeline
 from server.live import NAMESPACE, SocketNotifier
 from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
 from tests.server.live_kit import LiveClient, live, refused, sees, soon
@@ -340,6 +341,37 @@ async def test_a_hall_found_dead_by_the_rooms_own_message_leaves_and_the_room_ca
     )
     # The Room still answers: the chair gives the floor to the chair hall's own terminal.
     assert (await chair.call("give_floor", {"hall_id": org.halls["P"]}))["ok"]
+
+
+async def test_a_hall_gets_in_while_the_database_is_slow_and_its_join_is_stored_after(
+    live, org, clients, monkeypatch
+):
+    """A join does not wait for its timeline commit (shared by the halls joining at once);
+    the event is stored, in order, once the database answers."""
+    meeting = await live.running(("P", "A"))
+    database = asyncio.Event()
+    write = DbTimeline._write
+
+    async def slow(self: DbTimeline) -> None:
+        await database.wait()
+        await write(self)
+
+    monkeypatch.setattr(DbTimeline, "_write", slow)
+    sec = await clients("sec_p")
+
+    async def b_joins() -> list[str]:
+        events = (await sec.get(f"/api/meetings/{meeting.id}/timeline")).body
+        return [e["kind"] for e in events if e["hall_id"] == org.halls["B"]]
+
+    b = await live(hall="B")
+    assert (await b.enter(meeting.id))["ok"]
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["B"])["presence"] == "connected")
+    assert await b_joins() == []  # not stored yet
+    database.set()
+    deadline = time.monotonic() + 10
+    while await b_joins() != ["join"]:
+        assert time.monotonic() < deadline, await b_joins()
+        await asyncio.sleep(0.05)
 
 
 async def test_a_second_connection_of_a_hall_replaces_the_first(live, org):
