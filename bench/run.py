@@ -48,10 +48,10 @@ CACHE = Path(tempfile.gettempdir()) / "giaoban-bench-cache"
 "The pre-encoded clip (made once, ~1 MB)."
 
 AT_ONCE = 30
+"Meetings up to this size join all at once; larger ones at --join-rate halls a second."
 JOIN_STEPS = ("connected", "joined", "offered", "answered", "media")
 """The steps of a hall's join the load generator times (seconds from its start; the first four
 are giaoban's signalling, ``media`` is its first connection's ICE and DTLS done)."""
-"Meetings up to this size join all at once; larger ones at --join-rate halls a second."
 DELIVERY_TARGET = 0.99
 P95_TARGET_MS = 150.0
 

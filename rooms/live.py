@@ -596,6 +596,11 @@ class Room:
         if self.voice_activated:
             self._va_task = asyncio.create_task(self._follow_voice())
 
+    def connected(self, hall_id: int | None) -> bool:
+        """Whether the hall has a connection in the meeting now."""
+        hall = self.halls.get(hall_id) if hall_id is not None else None
+        return hall is not None and hall.participant is not None
+
     def state(self) -> dict[str, Any]:
         """The room as every participant may see it."""
         roll_call = None
@@ -933,6 +938,10 @@ class LiveRooms:
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def participants(self) -> int:
+        """The participants (halls and people) of every meeting under way here."""
+        return sum(len(room.participants) for room in self._rooms.values())
 
     def rooms(self) -> Sequence[Room]:
         return list(self._rooms.values())

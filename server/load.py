@@ -14,6 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from media.tasks import cancel_and_wait
 from rooms.errors import DomainError
 
 SAMPLE_INTERVAL = 0.1
@@ -44,9 +45,7 @@ class LoopMonitor:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

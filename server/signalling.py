@@ -296,9 +296,8 @@ class Signalling:
         meeting_id = room.info.id
         if client.meeting_id not in (None, meeting_id) or client.participant_id is not None:
             await self._leave(client, dropped=False)
-        participants = sum(len(r.participants) for r in self.live.rooms.rooms())
-        hall = room.halls.get(client.actor.hall_id or 0)
-        if hall is not None and hall.participant is not None:
+        participants = self.live.rooms.participants()
+        if room.connected(client.actor.hall_id):
             participants -= 1  # a hall's new connection replaces its old one
         self.services.admission.check(participants, self.services.loop_monitor)
         participant = await room.join(client.actor, can_chair=can_chair)

@@ -20,14 +20,14 @@ async def health(call: Call) -> web.Response:
     except Exception as exc:  # any failure to answer is "unreachable", the reason is logged
         log.warning("health: database unreachable: %s", exc)
         database = "unreachable"
-    rooms = call.services.live.rooms.rooms()
+    rooms = call.services.live.rooms
     body = HealthOut(
         status="ok" if database == "ok" else "degraded",
         version=call.services.version,
         database=database,
         time=utcnow(),
         meetings_live=len(rooms),
-        participants=sum(len(room.participants) for room in rooms),
+        participants=rooms.participants(),
         event_loop_lag_ms=call.services.loop_monitor.lag_ms(),
     )
     return json_response(body.model_dump(mode="json"), 200 if database == "ok" else 503)
