@@ -473,6 +473,7 @@ async def serve(conn: Connection, config: dict[str, Any]) -> None:
 
 def worker(conn: Connection, config: dict[str, Any]) -> None:
     """Entry point of a load-generator process."""
+    os.nice(config.get("nice", 0))
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.ERROR)
     if os.environ.get("BENCH_ICE_LOG"):  # aioice's own account (e.g. "Consent to send expired")

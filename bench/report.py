@@ -49,13 +49,13 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         "| system | scenario | SFU CPU (cores) | forwarded packets/s | CPU µs per forwarded "
         "packet | video frames delivered | audio packets delivered | added latency p50 / p95 "
         "/ p99 (ms) | join p50 / p95 (s) | memory per hall (MB) | load generator CPU (cores) "
-        "| other processes (cores) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| other processes (cores) | SFU socket drops |",
+        "| --- | --- " + "| ---: " * 11 + "|",
     ]
     for r in rows:
         if "error" in r:
             lines.append(
-                f"| {r['system']} | {r['scenario']} | failed: {r['error'][:120]} | | | | | | | | |"
+                f"| {r['system']} | {r['scenario']} | failed: {r['error'][:120]} " + "| " * 10 + "|"
             )
             continue
         if r.get("latency_measured"):
@@ -75,7 +75,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
             f"{_pct(r['audio_delivery'])} | {latency} | "
             f"{_fmt(r['join_seconds_p50'], 2)} / {_fmt(r['join_seconds_p95'], 2)} | "
             f"{_fmt(r['memory_per_hall_mb'], 2)} | {_fmt(r['loadgen_cpu_cores'], 2)} | "
-            f"{_fmt(r.get('other_cpu_cores'), 2)} |"
+            f"{_fmt(r.get('other_cpu_cores'), 2)} | {_fmt(r.get('system_socket_drops'), 0)} |"
         )
     return lines
 
@@ -162,7 +162,13 @@ def _targets(data: dict[str, Any]) -> list[str]:
     if ramp:
         out.append(
             f"| ramp: largest speaker meeting at ≥ 99 % and p95 < 150 ms | passes at "
-            f"{ramp['largest_passing']} halls, fails at {ramp['smallest_failing']} | (finding) |"
+            f"{ramp['largest_passing']} halls, "
+            + (
+                f"fails at {ramp['smallest_failing']}"
+                if ramp["smallest_failing"]
+                else "the largest size tried"
+            )
+            + " | (finding) |"
         )
     return out
 

@@ -56,6 +56,25 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:3]) + sum(fields[5:8])) / CLK_TCK
 
 
+def socket_drops(pid: int) -> int:
+    """Datagrams the kernel dropped at ``pid``'s UDP sockets (their buffers were full: the
+    process did not read them in time), since each socket opened."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    drops = 0
+    for table in ("udp", "udp6"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/net/{table}") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    drops += int(fields[-1])
+    return drops
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
