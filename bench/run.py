@@ -37,8 +37,10 @@ from bench.systems import (
     System,
     cpu_seconds,
     cpu_split,
+    drops_between,
     janus_version,
     machine_busy_seconds,
+    receive_buffer_errors,
     rss_bytes,
     socket_drops,
 )
@@ -193,11 +195,13 @@ async def measure(
         busy0 = machine_busy_seconds()
         split0 = cpu_split(system.pid)
         drops0 = socket_drops(system.pid)
+        all_drops0 = receive_buffer_errors(system.pid)
         cpu0, w0 = cpu_seconds(system.pid), time.time()
         await asyncio.sleep(seconds)
         cpu1, w1 = cpu_seconds(system.pid), time.time()
         split1 = cpu_split(system.pid)
         drops1 = socket_drops(system.pid)
+        all_drops1 = receive_buffer_errors(system.pid)
         busy1 = machine_busy_seconds()
         loadgen_cpu1 = sum(cpu_seconds(w.process.pid) for w in workers)
         rss = rss_bytes(system.pid)
@@ -217,7 +221,9 @@ async def measure(
                 "loadgen_nice": LOADGEN_NICE[0],
                 # Datagrams the kernel dropped because the system's socket buffers were full:
                 # the system itself fell behind (not the load generator).
-                "system_socket_drops": max(0, drops1 - drops0),
+                "system_socket_drops": drops_between(drops0, drops1),
+                # The same at every socket: the system's and the load generator's.
+                "all_socket_drops": all_drops1 - all_drops0,
                 "loadgen_cpu_cores": round((loadgen_cpu1 - loadgen_cpu0) / (w1 - w0), 3),
                 # The kernel's share (system time: UDP sends and receives, epoll).
                 "cpu_system_share": round(
@@ -434,7 +440,8 @@ async def run_one(
         f"(steps {result.get('join_steps_p50')}), "
         f"loadgen {result.get('loadgen_cpu_cores')} cores, "
         f"others {result.get('other_cpu_cores')} cores, "
-        f"system's socket drops {result.get('system_socket_drops')}"
+        f"socket drops: system's {result.get('system_socket_drops')}, "
+        f"all {result.get('all_socket_drops')}"
     )
     return result
 

@@ -56,23 +56,36 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:3]) + sum(fields[5:8])) / CLK_TCK
 
 
-def socket_drops(pid: int) -> int:
-    """Datagrams the kernel dropped at ``pid``'s UDP sockets (their buffers were full: the
-    process did not read them in time), since each socket opened."""
+def socket_drops(pid: int) -> dict[str, int]:
+    """Datagrams the kernel dropped at each of ``pid``'s UDP sockets (by inode) since it
+    opened: its buffer was full, the process did not read it in time."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         with contextlib.suppress(OSError):
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-    drops = 0
+    drops: dict[str, int] = {}
     for table in ("udp", "udp6"):
         with contextlib.suppress(OSError), open(f"/proc/{pid}/net/{table}") as f:
             for line in f.readlines()[1:]:
                 fields = line.split()
                 if fields[9] in inodes:
-                    drops += int(fields[-1])
+                    drops[fields[9]] = int(fields[-1])
     return drops
+
+
+def drops_between(before: dict[str, int], after: dict[str, int]) -> int:
+    """Drops between two :func:`socket_drops` readings, at the sockets open at the second."""
+    return sum(n - before.get(inode, 0) for inode, n in after.items())
+
+
+def receive_buffer_errors(pid: int) -> int:
+    """Datagrams dropped for a full receive buffer at every socket of ``pid``'s network
+    namespace (the system under test and the load generator alike)."""
+    with open(f"/proc/{pid}/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
 def rss_bytes(pid: int) -> int:
