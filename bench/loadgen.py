@@ -69,6 +69,8 @@ class Hall:
         self.labels: dict[str, Any] = {}
         self.mids: dict[str, str] = {}
         "What went wrong, when (a dropped socket, a failed connection)."
+        self.refused = False
+        "Turned away by the system's admission control (giaoban's ``busy``)."
 
     def watch(self, pc: RTCPeerConnection) -> None:
         self.pcs.append(pc)
@@ -144,6 +146,7 @@ class Hall:
             },
             "events": [(round(t - w0, 2), what) for t, what in self.events],
             "labels": self.labels,
+            "refused": self.refused,
         }
 
 
@@ -178,6 +181,9 @@ class GiaobanHall(Hall):
         )
         self.steps["connected"] = time.time()
         reply = await self.sio.call("join", {"meeting_id": meeting}, namespace="/live", timeout=120)
+        if (reply.get("error") or {}).get("code") == "busy":
+            self.refused = True  # admission control: the hall stays out (a terminal would retry)
+            return
         if not reply.get("ok") or reply.get("lobby"):
             raise RuntimeError(f"join: {reply}")
         self.steps["joined"] = time.time()
@@ -447,7 +453,9 @@ async def serve(conn: Connection, config: dict[str, Any]) -> None:
         elif message[0] == "first_frames":
             deadline = time.time() + message[1]
             while time.time() < deadline and any(  # noqa: ASYNC110 (polls many halls)
-                h.received.first_video_at is None for h in halls if h.plan["slots"]
+                h.received.first_video_at is None
+                for h in halls
+                if h.plan["slots"] and not h.refused
             ):
                 await asyncio.sleep(0.1)
             conn.send(("first_frames", sum(h.received.first_video_at is not None for h in halls)))

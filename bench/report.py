@@ -68,6 +68,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         else:
             latency = "no frame delivered"
         ramp = " (ramp)" if r.get("ramp") else ""
+        if r.get("admission"):
+            ramp += f" ({r.get('refused_halls', 0)} refused)"
         lines.append(
             f"| {r['system']} | {r['scenario']}{ramp} | {_fmt(r['cpu_cores'], 3)} | "
             f"{_fmt(r['forwarded_packets_per_second'], 0)} | "
@@ -96,7 +98,7 @@ def _targets(data: dict[str, Any]) -> list[str]:
     # 1. CPU per forwarded packet against the relay and Janus, scenario by scenario.
     pairs = []
     for r in data["results"]:
-        if r["system"] != "giaoban" or "error" in r or r.get("ramp"):
+        if r["system"] != "giaoban" or "error" in r or r.get("ramp") or r.get("admission"):
             continue
         relay, janus = _find(data, "relay", r["scenario"]), _find(data, "janus", r["scenario"])
         ours = r.get("cpu_us_per_forwarded_packet")
@@ -180,7 +182,7 @@ def plots(data: dict[str, Any], directory: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     made = []
-    rows = [r for r in data["results"] if "error" not in r]
+    rows = [r for r in data["results"] if "error" not in r and not r.get("admission")]
     colours = {"giaoban": "tab:blue", "janus": "tab:green", "relay": "tab:red"}
 
     # 1. CPU per forwarded packet, per scenario and system (log scale).
@@ -316,6 +318,7 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         "make bench                 # = bash bench/run.sh: every system and scenario, ~25 min",
         "bash bench/run.sh --systems giaoban --scenarios speaker-10 --seconds 10   # one, quickly",
         "bash bench/run.sh --systems janus --scenarios all-to-all-10 --keep    # add to results",
+        "bash bench/run.sh --systems giaoban --scenarios speaker-200+cap150 --keep  # admission",
         ".venv/bin/python -m bench.report                                     # rewrite this page",
         "```",
         "",
@@ -324,7 +327,8 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         + ".",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Linux {m['kernel']} "
-        "(a VM; the load generator runs on the same two cores as the system under test).",
+        "(a VM; the load generator runs on the same two cores as the system under test, at "
+        "nice 19 unless `--loadgen-nice` says otherwise).",
         f"- Versions: Python {v['python']}, aiortc {v['aiortc']}, aioice {v['aioice']}, "
         f"PyAV {v['pyav']}, Janus {v.get('janus') or 'not installed'} (Debian package).",
         "",

@@ -110,10 +110,12 @@ class Worker:
         self.conn.send(message)
 
 
-async def make_system(name: str, halls: int, work: Path) -> System:
+async def make_system(name: str, scenario: Scenario, work: Path) -> System:
     system: System
+    if scenario.admission and name != "giaoban":
+        raise ValueError(f"{scenario.name}: admission control is giaoban's")
     if name == "giaoban":
-        system = Giaoban(halls, work)
+        system = Giaoban(scenario.halls, work, scenario.server_env())
     elif name == "relay":
         system = Relay(work)
     else:
@@ -142,13 +144,14 @@ async def measure(
     """Run one scenario on one system; its figures."""
     n = scenario.halls
     other_load = await quiet()
-    system = await make_system(name, n, work)
+    system = await make_system(name, scenario, work)
     workers: list[Worker] = []
     result: dict[str, Any] = {
         "system": name,
         "scenario": scenario.name,
         "layout": scenario.layout,
         "halls": n,
+        "admission": scenario.admission,
     }
     try:
         rss_idle = rss_bytes(system.pid)
@@ -205,6 +208,10 @@ async def measure(
         busy1 = machine_busy_seconds()
         loadgen_cpu1 = sum(cpu_seconds(w.process.pid) for w in workers)
         rss = rss_bytes(system.pid)
+        if isinstance(system, Giaoban):
+            health = await system.health()
+            result["server_participants"] = health["participants"]
+            result["server_loop_lag_ms_p95"] = health["event_loop_lag_ms"]  # the last 10 s
         for worker in workers:
             worker.send("window", w0, w1)
         halls: list[dict[str, Any]] = []
@@ -261,7 +268,11 @@ def figures(
     sent_audio = {h["index"]: h["sent_audio"] for h in halls}
     expected_video = delivered_video = expected_audio = delivered_audio = 0
     tagged = any(h["frames_by_sender"] for h in halls)
+    # Halls that admission control turned away are not in the meeting: nothing is owed them.
+    refused = {h["index"] for h in halls if h.get("refused")}
     for plan in plans:
+        if plan["index"] in refused:
+            continue
         hall = by_index[plan["index"]]
         want: dict[int, int] = {}
         for p in plan["expect_video"]:
@@ -304,7 +315,8 @@ def figures(
         "join_seconds_p50": r(percentile(joins, 0.5), 3),
         "join_seconds_p95": r(percentile(joins, 0.95), 3),
         "join_seconds_max": r(max(joins), 3) if joins else None,
-        "halls_without_video": len(halls) - len(joins),
+        "halls_without_video": len(halls) - len(refused) - len(joins),
+        "refused_halls": len(refused),
         "join_steps_p50": {
             step: r(percentile(at, 0.5), 3)
             for step in JOIN_STEPS
@@ -440,6 +452,8 @@ async def run_one(
         f"(steps {result.get('join_steps_p50')}), "
         f"loadgen {result.get('loadgen_cpu_cores')} cores, "
         f"others {result.get('other_cpu_cores')} cores, "
+        f"server loop lag p95 {result.get('server_loop_lag_ms_p95')} ms, "
+        f"refused {result.get('refused_halls')}, "
         f"socket drops: system's {result.get('system_socket_drops')}, "
         f"all {result.get('all_socket_drops')}"
     )
@@ -451,7 +465,10 @@ async def ramp(results: Results, seconds: float, work: Path, steps: int) -> None
     rows = [
         r
         for r in results.data["results"]
-        if r["system"] == "giaoban" and r["layout"] == "speaker" and "error" not in r
+        if r["system"] == "giaoban"
+        and r["layout"] == "speaker"
+        and "error" not in r
+        and not r.get("admission")
     ]
     good = [r["halls"] for r in rows if r["passes"]]
     bad = [r["halls"] for r in rows if not r["passes"]]
@@ -581,7 +598,8 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated: all-to-all-N, speaker-N, ramp (default: each system's full set)",
+        help="comma-separated: all-to-all-N, speaker-N, ramp, speaker-N+capM or speaker-N+lagM "
+        "(giaoban with admission control); default: each system's full set",
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     parser.add_argument("--ramp-steps", type=int, default=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,22 +14,37 @@ AUDIO_SLOTS = 3
 "Audio slots each giaoban hall offers in the speaker layout (two halls are audible)."
 
 
+ADMISSION = {"cap": "GIAOBAN_MAX_PARTICIPANTS", "lag": "GIAOBAN_ADMISSION_MAX_LAG_MS"}
+"Admission settings a giaoban scenario may carry (``speaker-200+cap150``, ``+lag50``)."
+
+
 @dataclass(frozen=True)
 class Scenario:
     layout: str
     "``all-to-all`` or ``speaker``."
     halls: int
+    admission: str = ""
+    "giaoban's admission control for the run: ``capN`` (participants) or ``lagN`` (ms)."
 
     @property
     def name(self) -> str:
-        return f"{self.layout}-{self.halls}"
+        return f"{self.layout}-{self.halls}" + (f"+{self.admission}" if self.admission else "")
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
-        layout, _, halls = text.rpartition("-")
-        if layout not in ("all-to-all", "speaker"):
-            raise ValueError(f"unknown scenario {text!r}: all-to-all-N or speaker-N")
-        return cls(layout, int(halls))
+        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag)\d+))?", text)
+        if not match:
+            raise ValueError(
+                f"unknown scenario {text!r}: all-to-all-N or speaker-N, "
+                "optionally +capN or +lagN (giaoban's admission control)"
+            )
+        return cls(match[1], int(match[2]), match[3] or "")
+
+    def server_env(self) -> dict[str, str]:
+        """The giaoban server's settings for this scenario's admission control."""
+        if not self.admission:
+            return {}
+        return {ADMISSION[self.admission[:3]]: self.admission[3:]}
 
     def plans(self, system: str) -> list[dict[str, Any]]:
         """One plan per hall: its sources, its slots (``from``: the hall the slot carries,

@@ -224,7 +224,7 @@ sys.exit(main(["serve"]))
 class Giaoban(System):
     name = "giaoban"
 
-    def __init__(self, halls: int, work: Path) -> None:
+    def __init__(self, halls: int, work: Path, env: dict[str, str] | None = None) -> None:
         self.halls = halls
         self.dir = Path(tempfile.mkdtemp(prefix="giaoban-", dir=work))
         self.port = free_port()
@@ -237,6 +237,7 @@ class Giaoban(System):
             "GIAOBAN_SECRET_KEY": "bench-secret",
             "GIAOBAN_RECORDING_MIN_FREE_MB": str(10**9),
             "GIAOBAN_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
+            **(env or {}),
         }
         self.database_url = f"sqlite+aiosqlite:///{self.dir / 'var' / 'giaoban.db'}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -278,6 +279,15 @@ class Giaoban(System):
         self.process = _spawn(cmd, self.dir / "server.log", env=self.env, cwd=ROOT)
         await wait_http(f"{self.url}/api/openapi.json")
         self.pid = self._server_pid()
+
+    async def health(self) -> dict[str, Any]:
+        """``/api/health``: the participants and the event loop's p95 lag over the last 10 s."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.url}/api/health", timeout=aiohttp.ClientTimeout(total=10)) as resp,
+        ):
+            body: dict[str, Any] = await resp.json()
+            return body
 
     def _server_pid(self) -> int:
         assert self.process is not None
