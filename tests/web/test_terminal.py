@@ -1,11 +1,13 @@
-"""The hall terminal on its own: without camera and microphone it still joins to receive, and
-it rides out a dropped network and a server restart by itself, saying "reconnecting"."""
+"""The hall terminal on its own: without camera and microphone it still joins to receive, it
+rides out a dropped network and a server restart by itself, saying "reconnecting", and a
+server that is full makes it wait and try again by itself."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page, expect
 
+from server import load
 from tests.conftest import Org
 from tests.web.conftest import TERMINAL_VIEWPORT, Browsers, HttpsApp, Screenshot, startable_slot
 from tests.web.pages import api, hears, picture_decodes
@@ -109,3 +111,29 @@ async def test_a_terminal_rides_out_a_network_drop_and_a_server_restart(
         await expect(page.locator("body")).to_have_attribute("data-mode", "meeting")
     await picture_decodes(term_a, "#large", org.halls["P"], within=20_000)
     await hears(term_a)
+
+
+@pytest.mark.env(GIAOBAN_MAX_PARTICIPANTS="2")
+async def test_a_terminal_refused_by_a_full_server_says_so_and_joins_once_there_is_room(
+    browsers: Browsers, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load, "RETRY_AFTER", 1.0)  # the page waits 0.5 to 1.5 times this
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    term_p = await terminal(browsers, org, "P")
+    term_a = await terminal(browsers, org, "A")
+    await start(chair, meeting_id)
+    for page in (term_p, term_a):
+        await expect(page.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+
+    # The node carries two participants: the third hall is told to wait, and keeps trying.
+    term_b = await terminal(browsers, org, "B")
+    await expect(term_b.locator("#message")).to_have_text(
+        "Máy chủ đang quá tải, điểm cầu sẽ tự vào họp lại sau ít giây…", timeout=20_000
+    )
+    await expect(term_b.locator("body")).not_to_have_attribute("data-mode", "meeting")
+
+    # A hall leaves: the waiting hall gets in by itself, with nobody at its terminal.
+    await term_a.context.close()
+    await expect(term_b.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    await expect(term_b.locator("#message")).to_have_text("")
+    await picture_decodes(term_b, "#large", org.halls["P"], within=20_000)
