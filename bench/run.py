@@ -212,6 +212,7 @@ async def measure(
             health = await system.health()
             result["server_participants"] = health["participants"]
             result["server_loop_lag_ms_p95"] = health["event_loop_lag_ms"]  # the last 10 s
+            result["server_loop_cpu_percent"] = health["event_loop_cpu_percent"]
         for worker in workers:
             worker.send("window", w0, w1)
         halls: list[dict[str, Any]] = []
@@ -453,6 +454,7 @@ async def run_one(
         f"loadgen {result.get('loadgen_cpu_cores')} cores, "
         f"others {result.get('other_cpu_cores')} cores, "
         f"server loop lag p95 {result.get('server_loop_lag_ms_p95')} ms, "
+        f"loop cpu {result.get('server_loop_cpu_percent')} %, "
         f"refused {result.get('refused_halls')}, "
         f"socket drops: system's {result.get('system_socket_drops')}, "
         f"all {result.get('all_socket_drops')}"
@@ -598,7 +600,7 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated: all-to-all-N, speaker-N, ramp, speaker-N+capM or speaker-N+lagM "
+        help="comma-separated: all-to-all-N, speaker-N, ramp, speaker-N+capM, +lagM or +cpuM "
         "(giaoban with admission control); default: each system's full set",
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")

@@ -2,7 +2,7 @@
 # Run the benchmark (bench/run.py) inside a private network namespace: a veth carries
 # 127.0.0.2, so every packet stays on this machine and aioice and Janus find an address.
 # Usage: bash bench/run.sh [--systems giaoban,janus,relay] [--scenarios speaker-10,...] [--seconds 20]
-#        (a scenario may carry giaoban's admission control: speaker-200+cap150, speaker-200+lag50)
+#        (a scenario may carry giaoban's admission control: speaker-200+cap150, +lag50, +cpu85)
 # Needs root (unshare -n, ip link); Janus comes from Debian (bench/janus/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,8 +14,12 @@ AUDIO_SLOTS = 3
 "Audio slots each giaoban hall offers in the speaker layout (two halls are audible)."
 
 
-ADMISSION = {"cap": "GIAOBAN_MAX_PARTICIPANTS", "lag": "GIAOBAN_ADMISSION_MAX_LAG_MS"}
-"Admission settings a giaoban scenario may carry (``speaker-200+cap150``, ``+lag50``)."
+ADMISSION = {
+    "cap": "GIAOBAN_MAX_PARTICIPANTS",
+    "lag": "GIAOBAN_ADMISSION_MAX_LAG_MS",
+    "cpu": "GIAOBAN_ADMISSION_MAX_CPU_PERCENT",
+}
+"Admission settings a giaoban scenario may carry (``speaker-200+cap150``, ``+lag50``, ``+cpu85``)."
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Scenario:
     "``all-to-all`` or ``speaker``."
     halls: int
     admission: str = ""
-    "giaoban's admission control for the run: ``capN`` (participants) or ``lagN`` (ms)."
+    "giaoban's admission control: ``capN`` (participants), ``lagN`` (ms) or ``cpuN`` (%)."
 
     @property
     def name(self) -> str:
@@ -32,11 +36,11 @@ class Scenario:
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
-        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag)\d+))?", text)
+        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag|cpu)\d+))?", text)
         if not match:
             raise ValueError(
                 f"unknown scenario {text!r}: all-to-all-N or speaker-N, "
-                "optionally +capN or +lagN (giaoban's admission control)"
+                "optionally +capN, +lagN or +cpuN (giaoban's admission control)"
             )
         return cls(match[1], int(match[2]), match[3] or "")
 

@@ -221,7 +221,11 @@ def create_app(
             archive=archive,
             drop_terminal=_no_sockets,
             loop_monitor=LoopMonitor(),
-            admission=Admission(settings.max_participants, settings.admission_max_lag_ms),
+            admission=Admission(
+                settings.max_participants,
+                settings.admission_max_lag_ms,
+                max_cpu_percent=settings.admission_max_cpu_percent,
+            ),
         )
         app[SERVICES] = services
         signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))

@@ -74,6 +74,10 @@ class Settings:
     admission_max_lag_ms: int = 0
     """Admission control: refuse newcomers while the event loop's p95 lag over the last 5 s
     is above this many milliseconds (0: off)."""
+    admission_max_cpu_percent: int = 0
+    """Admission control: refuse newcomers while the event loop's thread used more than this
+    share of one core (percent, 1-100) over the last 5 s (0: off). The earlier signal of the
+    two: see ``server/load.py``."""
 
     @property
     def tls_enabled(self) -> bool:
@@ -170,6 +174,7 @@ class Settings:
             retention_class=_retention(get("RETENTION_CLASS")),
             max_participants=_whole("MAX_PARTICIPANTS", 0, get),
             admission_max_lag_ms=_whole("ADMISSION_MAX_LAG_MS", 0, get),
+            admission_max_cpu_percent=_percent("ADMISSION_MAX_CPU_PERCENT", get),
         )
 
 
@@ -228,6 +233,13 @@ def _whole(name: str, default: int, get: Callable[[str], str | None]) -> int:
         raise SettingsError(f"GIAOBAN_{name} must be a whole number") from None
     if value < 0:
         raise SettingsError(f"GIAOBAN_{name} must not be negative")
+    return value
+
+
+def _percent(name: str, get: Callable[[str], str | None]) -> int:
+    value = _whole(name, 0, get)
+    if value > 100:
+        raise SettingsError(f"GIAOBAN_{name} must be a percentage of one core (0 to 100)")
     return value
 
 

@@ -29,6 +29,7 @@ async def health(call: Call) -> web.Response:
         meetings_live=len(rooms),
         participants=rooms.participants(),
         event_loop_lag_ms=call.services.loop_monitor.lag_ms(),
+        event_loop_cpu_percent=call.services.loop_monitor.cpu_percent(),
     )
     return json_response(body.model_dump(mode="json"), 200 if database == "ok" else 503)
 

@@ -257,6 +257,10 @@ class HealthOut(BaseModel):
         description="How late the event loop ran its timers (p95 over the last 10 s); media "
         "is forwarded on it, so a lag of 100 ms or more means this node carries too much"
     )
+    event_loop_cpu_percent: float = Field(
+        description="The share of one core the event loop's thread used over the last 10 s; "
+        "past about 85 % a node forwarding media is close to its limit"
+    )
 
 
 class FeedOut(BaseModel):

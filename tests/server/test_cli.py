@@ -81,6 +81,8 @@ def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path):
         ({"GIAOBAN_PORT": "https"}, "GIAOBAN_PORT"),
         ({"GIAOBAN_DATABASE_URL": "mysql://x"}, "GIAOBAN_DATABASE_URL"),
         ({"GIAOBAN_TLS_CERT": "/nonexistent.pem"}, "GIAOBAN_TLS_KEY"),
+        ({"GIAOBAN_ADMISSION_MAX_CPU_PERCENT": "150"}, "GIAOBAN_ADMISSION_MAX_CPU_PERCENT"),
+        ({"GIAOBAN_MAX_PARTICIPANTS": "-1"}, "GIAOBAN_MAX_PARTICIPANTS"),
     ],
 )
 def test_bad_settings_are_reported_by_name(tmp_path: Path, env, message):
