@@ -244,7 +244,9 @@ async def measure(
                 "rss_idle_mb": round(rss_idle / 2**20, 1),
                 "rss_mb": round(rss / 2**20, 1),
                 "rss_growth_in_window_mb": round((rss - rss_before) / 2**20, 1),
-                "memory_per_hall_mb": round((rss - rss_idle) / n / 2**20, 2),
+                "memory_per_hall_mb": round(
+                    (rss - rss_idle) / max(1, n - result["refused_halls"]) / 2**20, 2
+                ),
             }
         )
     finally:
