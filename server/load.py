@@ -9,8 +9,8 @@ Two figures say how close the loop is to that point: its *lag* (how late a timer
 its *CPU* (the share of one core its thread used). The benchmark showed that the lag comes
 too late: a loop that reads one datagram per socket per turn keeps its timers on time while
 the datagrams queue in the sockets' buffers (200 halls: frames 1.4 s late at a p95 lag of
-25 ms). The CPU share rises before that (0.79 cores at 150 halls, 0.94 at 175, where the
-p95 latency passed a second).
+25 ms). The CPU share rises before that (the server used 0.79 cores at 150 halls, 0.94 at
+175, where the p95 latency passed a second).
 """
 
 from __future__ import annotations
