@@ -478,16 +478,19 @@ async def ramp(results: Results, seconds: float, work: Path, steps: int) -> None
     bad = [r["halls"] for r in rows if not r["passes"]]
     low = max(good, default=0)
     high = min((h for h in bad if h > low), default=None)
-    while high is None and low < RAMP_LIMIT:
-        # Every size measured so far passes: go up until one fails.
-        size = low + RAMP_STRIDE
+
+    async def passes_at(size: int) -> bool:
         result = await run_one(
             results, "giaoban", Scenario("speaker", size), seconds, work, ramp=True
         )
-        if result and result["passes"]:
-            low = size
+        return bool(result and result["passes"])
+
+    while high is None and low < RAMP_LIMIT:
+        # Every size measured so far passes: go up until one fails.
+        if await passes_at(low + RAMP_STRIDE):
+            low += RAMP_STRIDE
         else:
-            high = size
+            high = low + RAMP_STRIDE
     if high is None:
         log(f"ramp: every speaker size up to {low} halls passes")
         results.data["ramp"] = {"largest_passing": low, "smallest_failing": None}
@@ -499,10 +502,7 @@ async def ramp(results: Results, seconds: float, work: Path, steps: int) -> None
         middle = int(round((low + high) / 2 / 5) * 5) or (low + high) // 2
         if middle in (low, high):
             break
-        result = await run_one(
-            results, "giaoban", Scenario("speaker", middle), seconds, work, ramp=True
-        )
-        if result and result["passes"]:
+        if await passes_at(middle):
             low = middle
         else:
             high = middle
