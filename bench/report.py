@@ -315,7 +315,7 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         "## How to reproduce",
         "",
         "```sh",
-        "make bench                 # = bash bench/run.sh: every system and scenario, ~25 min",
+        "make bench                 # = bash bench/run.sh: every system and scenario, 15-30 min",
         "bash bench/run.sh --systems giaoban --scenarios speaker-10 --seconds 10   # one, quickly",
         "bash bench/run.sh --systems janus --scenarios all-to-all-10 --keep    # add to results",
         "bash bench/run.sh --systems giaoban --scenarios speaker-200+cap150 --keep  # admission",
