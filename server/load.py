@@ -94,13 +94,13 @@ class Admission:
 
     ``max_participants`` caps the participants of all meetings on the node (0: no cap; set
     it to what ``bench/`` finds the machine carries); ``max_lag_ms`` refuses newcomers while
-    the loop's p95 lag over the last ``lag_window`` seconds is above it, ``max_cpu_percent``
+    the loop's p95 lag over the last ``window`` seconds is above it, ``max_cpu_percent``
     while its thread used more than that share of a core over the same window (0: off).
     """
 
     max_participants: int = 0
     max_lag_ms: float = 0.0
-    lag_window: float = 5.0
+    window: float = 5.0
     max_cpu_percent: float = 0.0
 
     def check(self, participants: int, monitor: LoopMonitor) -> None:
@@ -112,14 +112,14 @@ class Admission:
                 retry_after=RETRY_AFTER,
             )
         if self.max_cpu_percent and (
-            (cpu := monitor.cpu_percent(within=self.lag_window)) > self.max_cpu_percent
+            (cpu := monitor.cpu_percent(within=self.window)) > self.max_cpu_percent
         ):
             raise Busy(
                 f"this server is overloaded (its event loop used {cpu:.0f} % of a core); "
                 f"try again in {RETRY_AFTER:.0f} s",
                 retry_after=RETRY_AFTER,
             )
-        if self.max_lag_ms and (lag := monitor.lag_ms(within=self.lag_window)) > self.max_lag_ms:
+        if self.max_lag_ms and (lag := monitor.lag_ms(within=self.window)) > self.max_lag_ms:
             raise Busy(
                 f"this server is overloaded (event loop {lag:.0f} ms late); "
                 f"try again in {RETRY_AFTER:.0f} s",

@@ -52,7 +52,7 @@ async def test_a_node_whose_event_loop_is_busy_refuses_newcomers_while_its_timer
     meeting = await live.running(("P", "A"))
     services = live.server.app[SERVICES]
     monkeypatch.setattr(
-        services, "admission", Admission(max_lag_ms=100, max_cpu_percent=80, lag_window=1.0)
+        services, "admission", Admission(max_lag_ms=100, max_cpu_percent=80, window=1.0)
     )
     # The loop works without a pause for 1.5 s, in 20 ms turns: its timers stay on time
     # (what a loop reading one datagram per socket per turn does while its sockets' buffers
