@@ -231,6 +231,11 @@ class Signalling:
         server), and the halls whose sockets dropped have left their Rooms."""
         for sid in list(self.clients):
             await self.sio.disconnect(sid, namespace=NAMESPACE)
+        # And every engine.io connection: its clients close their WebSockets at once (a
+        # namespace's disconnect alone left them to find out 10 s later). engine.io's
+        # disconnect() fails when it has none.
+        if self.sio.eio.sockets:
+            await self.sio.eio.disconnect()
         await asyncio.gather(*self._leaving, return_exceptions=True)
 
     def _wrap(self, name: str, model: type[In], handler: Handler) -> Callable[..., Any]:

@@ -223,13 +223,17 @@ def screenshot() -> Screenshot:
 
 
 def startable_slot(minutes: int = 90) -> tuple[str, str, str]:
-    """A local (date, start, end) the chair may start now: starting this minute, in one day."""
+    """A local (date, start, end) the chair may start now, within one day: starting this
+    minute and lasting ``minutes``, or less when midnight comes first."""
     now = datetime.now(LOCAL_TZ).replace(second=0, microsecond=0)
     start = now
     end = start + timedelta(minutes=minutes)
-    if end.date() != start.date():  # near midnight: the next day's first hour (starts < 1 h)
-        start = (now + timedelta(days=1)).replace(hour=0, minute=0)
-        end = start + timedelta(minutes=minutes)
+    if end.date() != start.date():
+        if now.hour < 23:  # the day has over an hour left: the meeting ends at 23:59
+            end = now.replace(hour=23, minute=59)
+        else:  # the next day's first hour, which starts in under an hour (startable now)
+            start = (now + timedelta(days=1)).replace(hour=0, minute=0)
+            end = start + timedelta(minutes=minutes)
     return start.date().isoformat(), start.strftime("%H:%M"), end.strftime("%H:%M")
 
 
