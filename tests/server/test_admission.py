@@ -46,29 +46,24 @@ async def test_a_node_whose_event_loop_runs_late_refuses_newcomers(live, org, mo
     refused(await b.enter(meeting.id), "busy", "overloaded")
 
 
-async def test_a_node_whose_event_loop_is_busy_refuses_newcomers_while_its_timers_are_on_time(
-    live, org, monkeypatch
-):
+async def test_a_node_whose_event_loop_is_busy_refuses_newcomers(live, org, monkeypatch):
     meeting = await live.running(("P", "A"))
     services = live.server.app[SERVICES]
-    monkeypatch.setattr(
-        services, "admission", Admission(max_lag_ms=100, max_cpu_percent=80, window=1.0)
-    )
-    # The loop works without a pause for 1.5 s, in 20 ms turns: its timers stay on time
-    # (what a loop reading one datagram per socket per turn does while its sockets' buffers
-    # fill up), its thread uses all of a core.
+    monkeypatch.setattr(services, "admission", Admission(max_cpu_percent=50, window=1.0))
+    b = await live(hall="B")  # connected before, so that its join comes right after the work
+    # The loop works without a pause for 1.5 s, in 20 ms turns: its timers stay nearly on
+    # time (what a loop reading one datagram per socket per turn does while its sockets'
+    # buffers fill up), its thread uses all of a core.
     until = time.monotonic() + 1.5
     while time.monotonic() < until:
         turn = time.monotonic() + 0.02
         while time.monotonic() < turn:
             pass
         await asyncio.sleep(0)
-    assert services.loop_monitor.lag_ms(within=1.0) < 100
-    b = await live(hall="B")
     refused(await b.enter(meeting.id), "busy", "% of a core")
     # Idle again: the hall gets in.
     async with asyncio.timeout(10):
-        while services.loop_monitor.cpu_percent(within=1.0) > 80:  # noqa: ASYNC110 (a poll)
+        while services.loop_monitor.cpu_percent(within=1.0) > 50:  # noqa: ASYNC110 (a poll)
             await asyncio.sleep(0.1)
     assert (await b.enter(meeting.id))["ok"]
 
@@ -79,7 +74,7 @@ async def test_health_reports_the_nodes_load(live, org, clients):
     assert idle["meetings_live"] == 0
     assert idle["participants"] == 0
     assert idle["event_loop_lag_ms"] >= 0
-    assert 0 <= idle["event_loop_cpu_percent"] < 100
+    assert 0 <= idle["event_loop_cpu_percent"] <= 100
     await live.running(("P", "A"))
     busy = (await anonymous.get("/api/health")).body
     assert busy["meetings_live"] == 1
