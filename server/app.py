@@ -149,10 +149,15 @@ def create_app(
     stopping: list[Callable[[], Awaitable[None]]] = []
 
     async def going_away(_: web.Application) -> None:
-        # Before aiohttp waits (up to a minute) for open connections to end: every client is
-        # told, the halls are let go (their meetings stay live) and the sockets are closed.
-        for stop in stopping:
-            await stop()
+        # Before aiohttp waits for open connections to end: every client is told, the halls
+        # are let go (their meetings stay live) and the sockets are closed. Bounded: a stop
+        # must end even if a client or a Room does not answer.
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                for stop in stopping:
+                    await stop()
+        except TimeoutError:
+            log.warning("letting the halls go took over %.0f s; stopping anyway", SHUTDOWN_TIMEOUT)
 
     app.on_shutdown.append(going_away)
 

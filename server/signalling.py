@@ -232,10 +232,13 @@ class Signalling:
         for sid in list(self.clients):
             await self.sio.disconnect(sid, namespace=NAMESPACE)
         # And every engine.io connection: its clients close their WebSockets at once (a
-        # namespace's disconnect alone left them to find out 10 s later). engine.io's
-        # disconnect() fails when it has none.
-        if self.sio.eio.sockets:
-            await self.sio.eio.disconnect()
+        # namespace's disconnect alone left them to find out 10 s later). Not with engine.io's
+        # disconnect(), which waits for each socket's queue to drain: a socket whose client
+        # went away (a hall's network dropped) never drains, and the stop hung.
+        eio = self.sio.eio
+        for eio_sid, socket in list(eio.sockets.items()):
+            await socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+            eio.sockets.pop(eio_sid, None)
         await asyncio.gather(*self._leaving, return_exceptions=True)
 
     def _wrap(self, name: str, model: type[In], handler: Handler) -> Callable[..., Any]:

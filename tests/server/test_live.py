@@ -13,7 +13,9 @@ import media
 from media import aiortc_patch
 from media.resources import live_peer_connections, open_udp_sockets, running_tasks
 from rooms.timeline import DbTimeline
+from server import app as app_module
 from server.live import NAMESPACE, SocketNotifier
+from server.signalling import Signalling
 from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
 from tests.server.live_kit import LiveClient, live, refused, sees, soon
 
@@ -499,6 +501,21 @@ async def test_a_stopping_server_tells_the_halls_and_closes_their_sockets(live, 
     for client in clients:
         assert any(name == "going_away" for name, _ in client.events)
         await client.until(lambda c=client: not c.sio.connected)
+
+
+async def test_a_stop_ends_even_when_letting_the_halls_go_does_not(live, org, server, monkeypatch):
+    meeting = await live.running(("P",))
+    monkeypatch.setattr(app_module, "SHUTDOWN_TIMEOUT", 0.5)
+    stuck = asyncio.Event()
+
+    async def never(self: Signalling) -> None:  # a client or a Room that does not answer
+        await stuck.wait()
+
+    monkeypatch.setattr(Signalling, "close", never)
+    # aiohttp then gives the open sockets its own 10 s (SHUTDOWN_TIMEOUT when it started).
+    await asyncio.wait_for(server.close(), 30)
+    hall = meeting.halls["P"]
+    await hall.until(lambda: not hall.sio.connected)
 
 
 async def test_ice_servers_come_from_settings_never_a_public_default(live, org):
