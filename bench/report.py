@@ -67,11 +67,11 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
             latency = "not measurable (re-encoded)"
         else:
             latency = "no frame delivered"
-        ramp = " (ramp)" if r.get("ramp") else ""
+        label = " (ramp)" if r.get("ramp") else ""
         if r.get("admission"):
-            ramp += f" ({r.get('refused_halls', 0)} refused)"
+            label += f" ({r.get('refused_halls', 0)} refused)"
         lines.append(
-            f"| {r['system']} | {r['scenario']}{ramp} | {_fmt(r['cpu_cores'], 3)} | "
+            f"| {r['system']} | {r['scenario']}{label} | {_fmt(r['cpu_cores'], 3)} | "
             f"{_fmt(r['forwarded_packets_per_second'], 0)} | "
             f"{_fmt(r['cpu_us_per_forwarded_packet'])} | {_pct(r['video_delivery'])} | "
             f"{_pct(r['audio_delivery'])} | {latency} | "

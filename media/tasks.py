@@ -1,8 +1,11 @@
-"""Stopping the tasks an object owns without swallowing its caller's own cancellation."""
+"""Stopping the tasks an object owns without swallowing its caller's own cancellation, and
+logging the failure of work left to run on its own."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
 
@@ -22,3 +25,14 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
+
+
+def log_failure(logger: logging.Logger, message: str) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback that logs ``message`` with the exception of a future that failed (not
+    one cancelled): for work nobody awaits."""
+
+    def done(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            logger.error(message, exc_info=exc)
+
+    return done

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import media
-from media.tasks import cancel_and_wait
+from media.tasks import cancel_and_wait, log_failure
 from rooms.access import Actor, ActorKind
 from rooms.db import utcnow
 from rooms.errors import Forbidden, Invalid, NotFound, StateError
@@ -221,7 +221,9 @@ class Room:
                 saved = self._submit(kind, hall_id, actor.label)
             log.info("meeting %s: %s joined", self.info.id, actor.label)
         if saved is not None:
-            asyncio.ensure_future(saved).add_done_callback(_log_unstored)
+            asyncio.ensure_future(saved).add_done_callback(
+                log_failure(log, "a timeline event could not be stored")
+            )
         if replaced is not None:
             await self._dispose(replaced)
             await self._notifier.removed(replaced.id, "replaced by a new connection of the hall")
@@ -871,11 +873,6 @@ class Room:
     async def _stop_voice(self) -> None:
         task, self._va_task = self._va_task, None
         await cancel_and_wait(task)
-
-
-def _log_unstored(saved: asyncio.Future[None]) -> None:
-    if not saved.cancelled() and (exc := saved.exception()) is not None:
-        log.error("a timeline event could not be stored", exc_info=exc)
 
 
 LINK_INTERVAL = 1.0

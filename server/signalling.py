@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from media.tasks import log_failure
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, StateError
 from rooms.live import Room, SlotRole, SourceRole
@@ -219,12 +220,8 @@ class Signalling:
         # hall leaves in a task of its own, which waits for the lock instead of for itself.
         task = asyncio.create_task(self._leave(client, dropped=True), name=f"leave {sid}")
         self._leaving.add(task)
-        task.add_done_callback(self._left)
-
-    def _left(self, task: asyncio.Task[None]) -> None:
-        self._leaving.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("a dropped hall's leaving failed", exc_info=exc)
+        task.add_done_callback(self._leaving.discard)
+        task.add_done_callback(log_failure(log, "a dropped hall's leaving failed"))
 
     async def close(self) -> None:
         """The server stops: every socket is closed (its page connects again, to the next
