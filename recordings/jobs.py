@@ -5,6 +5,11 @@ and the timeline (:func:`load_plan`) and runs :func:`recordings.compose.compose`
 progress as it goes. A failed job keeps its inputs and says why; it can be queued again. At
 start-up (:meth:`JobRunner.recover`) segments left unfinished by a crash are repaired, jobs
 that were running are queued again, and ended meetings never processed are queued.
+
+Several nodes on one database (scale-out) each run a :class:`JobRunner`: a job is claimed by
+one of them in one conditional update, and a node that starts leaves alone what the other
+live nodes are doing (their running jobs, the segments of the meetings they host), as
+:class:`Elsewhere` tells it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +41,20 @@ log = logging.getLogger("giaoban.jobs")
 
 USABLE = (SegmentState.COMPLETE, SegmentState.REPAIRED)
 Notify = Callable[[int, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """What the other live nodes are doing (scale-out), which a starting node leaves alone."""
+
+    runners: frozenset[str] = frozenset()
+    """The other live nodes: the jobs they run are theirs."""
+    meetings: frozenset[int] = frozenset()
+    """The meetings they host: the segments being written are theirs."""
+
+
+async def _alone() -> Elsewhere:
+    return Elsewhere()
 
 
 def job_view(job: ProcessingJob) -> dict[str, Any]:
@@ -113,10 +133,16 @@ class JobRunner:
         sessions: async_sessionmaker[AsyncSession],
         settings: RecordingSettings,
         notify: Notify | None = None,
+        *,
+        runner: str = "",
+        elsewhere: Callable[[], Awaitable[Elsewhere]] = _alone,
     ) -> None:
         self._sessions = sessions
         self.settings = settings
         self._notify = notify
+        self.runner = runner
+        """This node's name on the jobs it runs."""
+        self._elsewhere = elsewhere
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -156,25 +182,22 @@ class JobRunner:
         return job
 
     async def recover(self) -> None:
-        """After a (re)start: repair segments, queue interrupted and missing jobs."""
+        """After a (re)start: repair segments, queue interrupted and missing jobs (leaving
+        alone those of the other live nodes)."""
+        elsewhere = await self._elsewhere()
         async with self._sessions() as session:
             live = set(
                 (await session.scalars(
                     sa.select(Meeting.id).where(Meeting.state == MeetingState.LIVE)
                 )).all()
             )  # fmt: skip
-            unfinished = (
-                await session.scalars(
-                    sa.select(RecordingSegment).where(
-                        RecordingSegment.state == SegmentState.WRITING
-                    )
-                )
-            ).all()
-            for row in unfinished:
-                await asyncio.to_thread(repair, row, self.settings.directory)
+            unfinished = await self._repair(
+                session, ~RecordingSegment.meeting_id.in_(elsewhere.meetings)
+            )
             await session.execute(
                 sa.update(ProcessingJob)
                 .where(ProcessingJob.state == JobState.RUNNING)
+                .where(ProcessingJob.runner.not_in(elsewhere.runners))
                 .values(state=JobState.QUEUED, step="resumed after a restart")
             )
             await session.commit()
@@ -188,11 +211,33 @@ class JobRunner:
                 )
             ).all()
         if unfinished:
-            log.info("repaired %d unfinished segment(s)", len(unfinished))
+            log.info("repaired %d unfinished segment(s)", unfinished)
         for meeting_id in ended_recorded:
             if meeting_id not in live:
                 await self.enqueue(meeting_id)
         self._wake.set()
+
+    async def repair(self, meeting_id: int) -> int:
+        """Close the segments of a live meeting that its previous host left being written
+        (the host died; this node takes the meeting over). Returns how many."""
+        async with self._sessions() as session:
+            count = await self._repair(session, RecordingSegment.meeting_id == meeting_id)
+            await session.commit()
+        if count:
+            log.info("meeting %s: repaired %d segment(s) left by its last host", meeting_id, count)
+        return count
+
+    async def _repair(self, session: AsyncSession, which: sa.ColumnElement[bool]) -> int:
+        unfinished = (
+            await session.scalars(
+                sa.select(RecordingSegment).where(
+                    RecordingSegment.state == SegmentState.WRITING, which
+                )
+            )
+        ).all()
+        for row in unfinished:
+            await asyncio.to_thread(repair, row, self.settings.directory)
+        return len(unfinished)
 
     async def _loop(self) -> None:
         while True:
@@ -212,13 +257,18 @@ class JobRunner:
 
     async def _run(self, job_id: int) -> None:
         async with self._sessions() as session:
+            claimed = await session.execute(
+                sa.update(ProcessingJob)
+                .where(ProcessingJob.id == job_id, ProcessingJob.state == JobState.QUEUED)
+                .values(state=JobState.RUNNING, progress=0.0, error="", runner=self.runner,
+                        attempts=ProcessingJob.attempts + 1, started_at=utcnow())
+            )  # fmt: skip
+            await session.commit()
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return  # another node took it first
             job = await session.get(ProcessingJob, job_id)
             assert job is not None
-            job.state, job.progress, job.error = JobState.RUNNING, 0.0, ""
-            job.attempts += 1
-            job.started_at = utcnow()
             meeting_id = job.meeting_id
-            await session.commit()
             await self._tell(job)
         last = [0.0]
 

@@ -67,6 +67,8 @@ class ProcessingJob(Base):
     step: Mapped[str] = mapped_column(sa.String(100), default="")
     error: Mapped[str] = mapped_column(sa.Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)
+    runner: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
+    """The node running it (scale-out: a node that starts resumes only dead nodes' jobs)."""
     outputs: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

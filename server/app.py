@@ -18,7 +18,7 @@ import web as web_assets
 from recordings.archive import DirectoryStore
 from recordings.archiving import Archive, SigningIdentity
 from recordings.capture import MeetingRecorder, RecordingSettings
-from recordings.jobs import JobRunner
+from recordings.jobs import Elsewhere, JobRunner
 from recordings.signing import ensure_signing_identity
 from rooms.db import utcnow
 from rooms.live import LiveRooms
@@ -29,9 +29,10 @@ from server import __version__
 from server.api import archive as archive_api
 from server.api import health, meetings, minutes, org, recordings, session
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
+from server.cluster import Cluster, Load, RedisCluster
 from server.db import Database
 from server.live import Live, SocketNotifier
-from server.load import Admission, LoopMonitor
+from server.load import Admission, Busy, LoopMonitor
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 from server.signalling import Signalling
@@ -137,10 +138,17 @@ def create_app(
 ) -> web.Application:
     """The whole server as one aiohttp application; resources open and close with it."""
     app = web.Application(middlewares=[api_errors], client_max_size=MAX_BODY)
+    cluster = make_cluster(settings)
+
+    def origin_allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        # Scaled out, a page served by one node opens its socket on the node hosting its
+        # meeting: the other nodes' origins are the deployment's own.
+        return same_origin(origin, environ) or origin in cluster.origins()
 
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
-        cors_allowed_origins=same_origin,
+        client_manager=cluster.client_manager(),
+        cors_allowed_origins=origin_allowed,
         ping_interval=settings.socket_ping_interval,
         ping_timeout=settings.socket_ping_timeout,
         max_http_buffer_size=MAX_SOCKET_MESSAGE,
@@ -212,8 +220,13 @@ def create_app(
             if job["state"] == "done":
                 await archive.package_if_ready(meeting_id)
 
-        jobs = JobRunner(db.sessions, recording, notify=processed)
-        live = Live(sio, rooms, db, jobs, settings.public_url or "")
+        async def elsewhere() -> Elsewhere:
+            runners, meetings = await cluster.elsewhere()
+            return Elsewhere(runners, meetings)
+
+        jobs = JobRunner(db.sessions, recording, notify=processed,
+                         runner=cluster.node_id, elsewhere=elsewhere)  # fmt: skip
+        live = Live(sio, rooms, db, jobs, settings.public_url or "", cluster)
         services = Services(
             settings=settings,
             db=db,
@@ -241,6 +254,21 @@ def create_app(
             await signalling.close()
 
         stopping.append(stop_live)
+
+        def measure() -> Load:
+            participants = rooms.participants()
+            try:
+                services.admission.check(participants, services.loop_monitor)
+            except Busy:
+                accepting = False
+            else:
+                accepting = True
+            monitor = services.loop_monitor
+            return Load(participants, len(rooms), monitor.cpu_percent(), monitor.lag_ms(),
+                        accepting)  # fmt: skip
+
+        cluster.measure = measure
+        await cluster.start()
         await jobs.start()
         services.loop_monitor.start()
         daily = asyncio.create_task(archive.verify_daily())
@@ -253,6 +281,7 @@ def create_app(
             await jobs.close()
             await notifier.close()
             await sio.shutdown()
+            await cluster.close()
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)
@@ -266,6 +295,17 @@ def create_app(
     app.router.add_get("/api/openapi.json", openapi_json)
     add_pages(app)
     return app
+
+
+def make_cluster(settings: Settings) -> Cluster:
+    """This node among the others on Redis (scale-out), or alone (the embedded mode)."""
+    if settings.redis_url is None:
+        return Cluster("embedded", settings.public_url or "")
+    assert settings.public_url is not None  # required with a Redis URL (settings)
+    return RedisCluster(
+        settings.node_id, settings.public_url, redis_url=settings.redis_url,
+        prefix=settings.redis_prefix, heartbeat=settings.node_heartbeat,
+    )  # fmt: skip
 
 
 async def _no_sockets(terminal_id: int, reason: str) -> None:

@@ -14,6 +14,7 @@ from rooms.live import LiveRooms, MeetingInfo, Room
 from rooms.models import Meeting
 from rooms.ports import TimelineEntry
 from rooms.timeline import events_of
+from server.cluster import Cluster, Node, NodeUnreachable
 from server.db import Database
 
 log = logging.getLogger("giaoban.live")
@@ -120,15 +121,28 @@ class Live:
         db: Database,
         jobs: JobRunner,
         public_url: str = "",
+        cluster: Cluster | None = None,
     ) -> None:
         self.sio = sio
         self.rooms = rooms
         self.db = db
         self.jobs = jobs
         self.public_url = public_url
+        self.cluster = cluster or Cluster("embedded", public_url)
+        self.cluster.handle("started", self._started_call)
+        self.cluster.handle("ended", self._ended_call)
+
+    async def host(self, meeting_id: int) -> Node | None:
+        """The other node that hosts the live meeting, or None when this node does (placed
+        by load when it had no host, taken over when its host died)."""
+        if not self.cluster.scaled_out:
+            return None
+        node = await self.cluster.host(meeting_id)
+        return None if node.id == self.cluster.node_id else node
 
     async def room_for(self, meeting: Meeting) -> Room:
-        """The live meeting's Room; after a restart it is rebuilt from the timeline."""
+        """The live meeting's Room; after a restart, or on the node that takes it over from
+        one that died, it is rebuilt from the timeline."""
         room = self.rooms.get(meeting.id)
         if room is None or room.closed:
             room = self.rooms.open(meeting_info(meeting))
@@ -144,10 +158,22 @@ class Live:
                 log.info(
                     "meeting %s: room rebuilt from %d timeline events", meeting.id, len(events)
                 )
+                # Segments its last host was writing when it died: closed before recording
+                # resumes here (after a restart of this node they were closed at start-up).
+                await self.jobs.repair(meeting.id)
         return room
 
     async def started(self, meeting: Meeting, by: str) -> None:
-        """The chair started the meeting: open its Room, call the waiting terminals in."""
+        """The chair started the meeting: open its Room on the node chosen to host it, call
+        the waiting terminals in (on every node)."""
+        node = await self.host(meeting.id)
+        if node is not None:
+            try:
+                await self.cluster.call(node, "started", meeting_id=meeting.id, by=by)
+                return
+            except NodeUnreachable as exc:
+                log.warning("meeting %s: %s; started here instead", meeting.id, exc)
+                await self.cluster.claim(meeting.id, node)
         room = await self.room_for(meeting)
         await room.start(by)
         await self.sio.emit(
@@ -157,9 +183,25 @@ class Live:
             namespace=NAMESPACE,
         )
 
+    async def _started_call(self, meeting_id: int, by: str) -> dict[str, Any]:
+        async with self.db.session() as session:
+            meeting = await session.get(Meeting, meeting_id)
+        if meeting is None:
+            raise LookupError(f"no meeting {meeting_id}")
+        await self.started(meeting, by)
+        return {}
+
     async def ended(self, meeting_id: int, by: str) -> None:
         """The chair ended the meeting: let everyone go, back to waiting; process the recording
-        and draft the minutes."""
+        and draft the minutes (on the node that hosted it)."""
+        node = await self.cluster.holder(meeting_id)
+        if node is not None and node.id != self.cluster.node_id:
+            try:
+                await self.cluster.call(node, "ended", meeting_id=meeting_id, by=by)
+                return
+            except NodeUnreachable as exc:
+                log.warning("meeting %s: %s; ended here instead", meeting_id, exc)
+        await self.cluster.release(meeting_id)
         await self.rooms.close(meeting_id, by)
         await self.jobs.enqueue(meeting_id)
         async with self.db.session() as session:
@@ -171,6 +213,10 @@ class Live:
         for room in (meeting_room(meeting_id), lobby_room(meeting_id)):
             await self.sio.emit("meeting_ended", payload, room=room, namespace=NAMESPACE)
             await self.sio.close_room(room, namespace=NAMESPACE)
+
+    async def _ended_call(self, meeting_id: int, by: str) -> dict[str, Any]:
+        await self.ended(meeting_id, by)
+        return {}
 
     async def processing(self, meeting_id: int, job: dict[str, Any]) -> None:
         """Post-processing moved on: tell whoever follows the meeting (the chair's console)."""

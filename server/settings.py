@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +80,16 @@ class Settings:
     """Admission control: refuse newcomers while the event loop's thread used more than this
     share of one core (percent, 1-100) over the last 5 s (0: off). The earlier signal of the
     two: see ``server/load.py``."""
+    redis_url: str | None = None
+    """Scale-out: the Redis that links several nodes (``redis://host:6379/0``); none in the
+    embedded mode (one process hosts every meeting)."""
+    redis_prefix: str = "giaoban"
+    """What this deployment's Redis keys and socket.io channel start with."""
+    node_id: str = ""
+    """This node's name among the nodes on one Redis (default: host name and port)."""
+    node_heartbeat: float = 2.0
+    """Seconds between two heartbeats of this node; a node silent for three is taken as
+    dead and its meetings are taken over by another node."""
 
     @property
     def tls_enabled(self) -> bool:
@@ -136,6 +148,7 @@ class Settings:
             raise SettingsError("GIAOBAN_SERIES_HORIZON_DAYS must be a number") from None
 
         ice_servers = _ice_servers(get("ICE_SERVERS"))
+        public_url = (get("PUBLIC_URL") or "").rstrip("/") or None
 
         def seconds(name: str, default: float) -> float:
             text = get(name)
@@ -157,7 +170,7 @@ class Settings:
             secret_key=secret_key,
             tls_cert=Path(cert).resolve() if cert else None,
             tls_key=Path(key).resolve() if key else None,
-            public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+            public_url=public_url,
             series_horizon_days=horizon,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             socket_ping_interval=seconds("SOCKET_PING_INTERVAL", 5.0),
@@ -175,6 +188,7 @@ class Settings:
             max_participants=_whole("MAX_PARTICIPANTS", 0, get),
             admission_max_lag_ms=_whole("ADMISSION_MAX_LAG_MS", 0, get),
             admission_max_cpu_percent=_percent("ADMISSION_MAX_CPU_PERCENT", get),
+            **_cluster(get, port, public_url),
         )
 
 
@@ -216,6 +230,35 @@ def _ice_servers(text: str | None) -> tuple[dict[str, Any], ...]:
                 server[key] = str(item[key])
         servers.append(server)
     return tuple(servers)
+
+
+def _cluster(get: Callable[[str], str | None], port: int, public_url: str | None) -> dict[str, Any]:
+    """The scale-out settings: none without ``GIAOBAN_REDIS_URL``."""
+    url = get("REDIS_URL")
+    if url is None:
+        return {}
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("GIAOBAN_REDIS_URL must start with redis://, rediss:// or unix://")
+    if public_url is None:
+        raise SettingsError(
+            "GIAOBAN_PUBLIC_URL is needed with GIAOBAN_REDIS_URL: halls are sent to the node "
+            "hosting their meeting by this URL"
+        )
+    prefix = get("REDIS_PREFIX") or "giaoban"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", prefix):
+        raise SettingsError("GIAOBAN_REDIS_PREFIX: letters, digits, '_', '.', '-' (1 to 64)")
+    node_id = get("NODE_ID") or f"{socket.gethostname()}-{port}"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", node_id):
+        raise SettingsError("GIAOBAN_NODE_ID: letters, digits, '_', '.', ':', '-' (1 to 64)")
+    text = get("NODE_HEARTBEAT")
+    try:
+        heartbeat = float(text) if text is not None else 2.0
+    except ValueError:
+        raise SettingsError("GIAOBAN_NODE_HEARTBEAT must be a number of seconds") from None
+    if not 0.1 <= heartbeat <= 60:
+        raise SettingsError("GIAOBAN_NODE_HEARTBEAT must be between 0.1 and 60 seconds")
+    return {"redis_url": url, "redis_prefix": prefix, "node_id": node_id,
+            "node_heartbeat": heartbeat}  # fmt: skip
 
 
 def _video_codec(text: str | None) -> str:

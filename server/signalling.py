@@ -265,7 +265,11 @@ class Signalling:
 
     async def join(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
         live_room = self.live.rooms.get(data.meeting_id)
-        if live_room is not None and client.actor.kind is ActorKind.TERMINAL:
+        if (
+            live_room is not None
+            and client.actor.kind is ActorKind.TERMINAL
+            and await self.live.host(data.meeting_id) is None  # still hosted here
+        ):
             # A hall joining a meeting under way here: its Room knows the invited halls, so
             # no database read (with 30 halls joining at once, each waited for two).
             if client.actor.hall_id not in live_room.info.halls:
@@ -294,6 +298,13 @@ class Signalling:
             )
         if meeting.state is not MeetingState.LIVE:
             raise StateError(f"the meeting is {meeting.state.value}")
+        host = await self.live.host(meeting.id)
+        if host is not None:  # scaled out: the meeting's Room is on another node
+            if client.meeting_id == meeting.id:
+                await self.sio.leave_room(sid, lobby_room(meeting.id), namespace=NAMESPACE)
+                client.meeting_id = None
+            return error("moved", f"the meeting is hosted by node {host.id}: connect to "
+                         f"{host.url} and join again", url=host.url, node=host.id)  # fmt: skip
         return await self._enter(sid, client, await self.live.room_for(meeting), can_chair)
 
     async def _enter(self, sid: str, client: Client, room: Room, can_chair: bool) -> dict[str, Any]:
@@ -319,6 +330,7 @@ class Signalling:
             can_chair=can_chair,
             ice_servers=self.ice_servers,
             state=room.state(),
+            **({"nodes": urls} if (urls := self.live.cluster.urls()) else {}),
         )
 
     async def offer(self, sid: str, client: Client, data: OfferIn) -> dict[str, Any]:

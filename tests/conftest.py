@@ -130,6 +130,11 @@ USERS = {
 
 @pytest.fixture
 async def org(db: Database) -> Org:
+    return await seed_org(db)
+
+
+async def seed_org(db: Database) -> Org:
+    """The small province, its terminals and one user per role, in an empty database."""
     result = Org()
     password_hash = FAST_HASHER.hash(PASSWORD)
     async with db.session() as session:
