@@ -5,7 +5,7 @@ import {
   onLangChange, stateName, t,
 } from "/static/common.js";
 import { lang } from "/static/i18n.js";
-import { call, connect, negotiate, show } from "/static/live.js";
+import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
 
 const MAX_THUMBS = 16;
 const AUDIO_SLOTS = 4;
@@ -124,7 +124,16 @@ async function join() {
     render();
     return;
   }
-  const reply = await call(app.socket, "join", { meeting_id: app.meetingId });
+  let reply;
+  try {
+    reply = await call(app.socket, "join", { meeting_id: app.meetingId });
+  } catch (error) {
+    if (error.code !== "moved") throw error;
+    closeMedia();
+    follow(app.socket, error); // scaled out: to the node hosting the meeting, joined again there
+    return;
+  }
+  knowNodes(app.socket, reply.nodes);
   app.canChair = reply.can_chair;
   if (reply.lobby) {
     app.phase = "lobby";

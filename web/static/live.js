@@ -8,19 +8,62 @@ export class LiveError extends Error {
     this.code = error?.code || "error";
     this.field = error?.field;
     this.retryAfter = error?.retry_after;
+    this.url = error?.url;
   }
 }
 
 /** The /live socket: a terminal passes its token, a person's browser sends its cookie. */
 export function connect(auth) {
-  return io("/live", {
+  const socket = io("/live", {
     auth: auth || {},
     transports: ["websocket", "polling"],
     tryAllTransports: true,
+    withCredentials: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 3000,
     timeout: 8000,
   });
+  roam(socket);
+  return socket;
+}
+
+const originOf = (url) => new URL(url, location.href).origin;
+const nodesOf = new WeakMap();
+
+/**
+ * Scaled out (docs/protocol.md, "Several nodes"), the socket may talk to another node than
+ * the page's own: `moved` sends it to the node hosting the meeting (`follow`), and a node
+ * that fails to answer twice is left for the next one known (the page's own first), where
+ * the page joins again as after any reconnection.
+ */
+function roam(socket) {
+  const home = location.origin;
+  const nodes = { known: [home], failures: 0 };
+  nodesOf.set(socket, nodes);
+  socket.on("connect", () => { nodes.failures = 0; });
+  socket.io.on("error", () => {
+    nodes.failures += 1;
+    if (nodes.failures < 2 || nodes.known.length < 2) return;
+    const here = nodes.known.indexOf(originOf(socket.io.uri));
+    socket.io.uri = nodes.known[(here + 1) % nodes.known.length];
+    nodes.failures = 0;
+  });
+}
+
+/** The nodes a successful `join` named: where to go when this one stops answering. */
+export function knowNodes(socket, urls = []) {
+  const nodes = nodesOf.get(socket);
+  if (!nodes || !urls.length) return;
+  const home = nodes.known[0];
+  nodes.known = [home, ...urls.map(originOf).filter((u) => u !== home)];
+}
+
+/** `join` answered `moved`: connect to the node hosting the meeting (the page's "connect"
+ * handler then joins again, there). */
+export function follow(socket, error) {
+  socket.io.uri = originOf(error.url);
+  socket.disconnect();
+  socket.connect();
 }
 
 /** Send an event and wait for its acknowledgement; a refusal throws a LiveError. */

@@ -3,7 +3,7 @@
 import {
   $, api, apply, errorText, fillHeader, formatDate, formatRange, formatTime, notify, onLangChange, t,
 } from "/static/common.js";
-import { call, connect, linkQuality, negotiate, show } from "/static/live.js";
+import { call, connect, follow, knowNodes, linkQuality, negotiate, show } from "/static/live.js";
 
 const KEY = "giaoban.terminal.token";
 const SLOTS = ["main", "chair", "audio", "audio", "audio", "audio"];
@@ -292,6 +292,13 @@ async function join(meetingId) {
   try {
     reply = await call(app.socket, "join", { meeting_id: meetingId });
   } catch (error) {
+    if (error.code === "moved") {
+      // Scaled out: the meeting is hosted by another node; the socket goes there and joins
+      // again when it is connected.
+      if (app.live) teardown();
+      follow(app.socket, error);
+      return;
+    }
     if (error.code === "busy") {
       // The server carries all it can: try again later (spread out, so that the halls it
       // refused do not all come back at the same moment).
@@ -318,6 +325,7 @@ async function join(meetingId) {
     return;
   }
   app.lobby = null;
+  knowNodes(app.socket, reply.nodes);
   app.live = reply;
   app.state = reply.state;
   app.labels = {};
