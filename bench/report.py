@@ -320,6 +320,8 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         "bash bench/run.sh --systems janus --scenarios all-to-all-10 --keep    # add to results",
         "bash bench/run.sh --systems giaoban --scenarios speaker-200+cap150 --keep  # admission",
         ".venv/bin/python -m bench.report                                     # rewrite this page",
+        "git worktree add /tmp/before <commit>   # a change's before/after, alternately:",
+        "bash bench/run.sh --media-ab --ab-tree /tmp/before --scenarios speaker-30 --ab-rounds 3",
         "```",
         "",
         "These figures: "

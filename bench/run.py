@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -525,9 +526,17 @@ CONTENDED = 0.25
 AB_RESULTS = ROOT / "bench" / "results" / "media-ab.json"
 
 
+TREE_AB_RESULTS = ROOT / "bench" / "results" / "tree-ab.json"
+
+
 async def media_ab(args: argparse.Namespace) -> None:
-    """Before/after figures of the fixes in media/: the same scenarios with the server's
-    forwarding path as it was (``BENCH_MEDIA_BASELINE``) and as it is, alternately."""
+    """Before/after figures, alternately in one run: with ``--ab-tree`` the server of another
+    checkout (an earlier commit's worktree) against this one's; otherwise the server's
+    forwarding path as it was before the media/ fixes (``BENCH_MEDIA_BASELINE``) and as it is."""
+    before_env = (
+        ("BENCH_SERVER_ROOT", args.ab_tree) if args.ab_tree else ("BENCH_MEDIA_BASELINE", "1")
+    )
+    out = TREE_AB_RESULTS if args.ab_tree else AB_RESULTS
     rows: list[dict[str, Any]] = []
     names = (
         args.scenarios.split(",")
@@ -539,22 +548,40 @@ async def media_ab(args: argparse.Namespace) -> None:
             for name in names:
                 for variant in ("before", "after"):
                     if variant == "before":
-                        os.environ["BENCH_MEDIA_BASELINE"] = "1"
+                        os.environ[before_env[0]] = before_env[1]
                     else:
-                        os.environ.pop("BENCH_MEDIA_BASELINE", None)
+                        os.environ.pop(before_env[0], None)
                     result = await run_one(
                         Results.scratch(), "giaoban", Scenario.parse(name), args.seconds, Path(tmp)
                     )
                     if result is not None:
                         result["variant"] = variant
                         rows.append(result)
-                    AB_RESULTS.write_text(
+                    out.write_text(
                         json.dumps(
-                            {"machine": machine(), "versions": versions(), "rows": rows}, indent=1
+                            {
+                                "machine": machine(),
+                                "versions": versions(),
+                                "before": args.ab_tree or "BENCH_MEDIA_BASELINE",
+                                "rows": rows,
+                            },
+                            indent=1,
                         )
                     )
-    os.environ.pop("BENCH_MEDIA_BASELINE", None)
-    log(f"before/after figures in {AB_RESULTS.relative_to(ROOT)}")
+    os.environ.pop(before_env[0], None)
+    for name in names:
+        for variant in ("before", "after"):
+            chosen = [
+                r
+                for r in rows
+                if r["scenario"] == name and r["variant"] == variant and "error" not in r
+            ]
+            values = [r["cpu_us_per_forwarded_packet"] for r in chosen]
+            log(
+                f"{name} {variant}: {len(chosen)} rounds, CPU µs per forwarded packet "
+                f"{sorted(values)}, median {statistics.median(values) if values else None}"
+            )
+    log(f"before/after figures in {out.relative_to(ROOT)}")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -614,6 +641,13 @@ def main() -> None:
     )
     parser.add_argument("--ab-rounds", type=int, default=2)
     parser.add_argument(
+        "--ab-tree",
+        default="",
+        help="with --media-ab: 'before' is the server of this other checkout (e.g. "
+        "`git worktree add /tmp/before <commit>`), 'after' this one's "
+        "(bench/results/tree-ab.json)",
+    )
+    parser.add_argument(
         "--scratch", action="store_true", help="keep nothing (profiling, trying things out)"
     )
     parser.add_argument(
@@ -642,7 +676,10 @@ def main() -> None:
         action="store_true",
         help="keep the other results already in latest.json (replace only the ones measured now)",
     )
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if args.ab_tree:
+        args.ab_tree = str(Path(args.ab_tree).resolve())
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -244,13 +244,16 @@ class Giaoban(System):
         self.chair: Any = None
         self.meeting_id = 0
         self.seeded: dict[str, Any] = {}
+        # The server's code: this checkout, or another one (``--ab-tree``: an earlier commit's
+        # worktree, for before/after figures of a change in the same run).
+        self.root = Path(os.environ.get("BENCH_SERVER_ROOT") or ROOT)
 
     async def start(self) -> None:
         await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "server", "migrate"],
             env=self.env,
-            cwd=ROOT,
+            cwd=self.root,
             check=True,
             capture_output=True,
         )
@@ -276,7 +279,7 @@ class Giaoban(System):
                 "--",
                 *cmd,
             ]
-        self.process = _spawn(cmd, self.dir / "server.log", env=self.env, cwd=ROOT)
+        self.process = _spawn(cmd, self.dir / "server.log", env=self.env, cwd=self.root)
         await wait_http(f"{self.url}/api/openapi.json")
         self.pid = self._server_pid()
 
