@@ -216,6 +216,7 @@ class RedisCluster(Cluster):
         )
         self._swap = self._redis.register_script(_SWAP)
         self._known: dict[str, Node] = {}
+        self._origins: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._serving: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -231,7 +232,10 @@ class RedisCluster(Cluster):
         return LocalFirstRedisManager(self.redis_url, channel=self._key("socketio"))
 
     def origins(self) -> set[str]:
-        return {n.origin for n in self._known.values()}
+        # Every origin the deployment's nodes ever had, dead ones too: a terminal's page
+        # comes from its home node, and when that node dies its socket goes to another one
+        # with the dead node's origin (kept in Redis with no time to live).
+        return self._origins | {n.origin for n in self._known.values()}
 
     def urls(self) -> list[str]:
         return sorted({n.url for n in self._known.values()})
@@ -263,7 +267,10 @@ class RedisCluster(Cluster):
         pipe = self._redis.pipeline()
         pipe.set(self._key("node", self.node_id), self.me().dump(), px=int(self.ttl * 1000))
         pipe.sadd(self._key("nodes"), self.node_id)
-        await pipe.execute()
+        pipe.sadd(self._key("origins"), self.me().origin)
+        pipe.smembers(self._key("origins"))
+        *_, origins = await pipe.execute()
+        self._origins = {str(o) for o in origins}
         await self.nodes()
 
     async def _beating(self) -> None:

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.db import Database, migrate_sync
-from tests.conftest import POSTGRES_URL, Org, _postgres_reachable, seed_org
-from tests.server.live_kit import LiveClient
+from tests.conftest import PASSWORD, POSTGRES_URL, Org, _postgres_reachable, seed_org
+from tests.server.live_kit import LiveClient, soon
 
 REDIS_URL = os.environ.get("GIAOBAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,6 +189,36 @@ async def deployment(tmp: Path) -> AsyncIterator[Deployment]:
         async with admin.connect() as conn:
             await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def session(url: str, username: str) -> aiohttp.ClientSession:
+    """A logged-in HTTP session of ``username`` on the node at ``url``."""
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.post(f"{url}/api/session",
+                         json={"username": username, "password": PASSWORD}) as reply:  # fmt: skip
+        assert reply.status == 200, await reply.text()
+    return http
+
+
+async def cookie(url: str, username: str) -> str:
+    """The session cookie of ``username`` logged in at ``url`` (for a console's socket)."""
+    http = await session(url, username)
+    try:
+        return next(c.value for c in http.cookie_jar if c.key == "giaoban_session")
+    finally:
+        await http.close()
+
+
+async def create_meeting(deploy: Deployment, url: str) -> int:
+    """The small province's meeting (P chairs, A and B invited), made by its secretariat."""
+    assert deploy.org is not None
+    http = await session(url, "sec_p")
+    try:
+        async with http.post(f"{url}/api/meetings", json=soon(deploy.org)) as reply:
+            assert reply.status == 201, await reply.text()
+            return int((await reply.json())["id"])
+    finally:
+        await http.close()
 
 
 class FollowingClient(LiveClient):

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import sqlalchemy as sa
 
@@ -19,9 +18,16 @@ from recordings.models import RecordingSegment, SegmentState
 from server.cluster import Load, NodeUnreachable, RedisCluster
 from server.db import Database
 from server.settings import Settings, SettingsError
-from tests.conftest import PASSWORD
-from tests.server.cluster_kit import REDIS_URL, Deployment, FollowingClient, deployment
-from tests.server.live_kit import COLOURS, sees, soon
+from tests.server.cluster_kit import (
+    REDIS_URL,
+    Deployment,
+    FollowingClient,
+    cookie,
+    create_meeting,
+    deployment,
+    session,
+)
+from tests.server.live_kit import COLOURS, sees
 
 # -- the registry, placement and calls (in this process, real Redis) ------------------------
 
@@ -87,6 +93,11 @@ async def test_a_node_whose_heartbeat_lapses_is_no_longer_listed(nodes: Any) -> 
     while "n2" in {n.id for n in await watcher.nodes()}:
         assert time.monotonic() < deadline, "a silent node stayed listed"
         await asyncio.sleep(0.1)
+    assert "http://n2.example:8443" not in watcher.urls()
+    # Its pages' sockets are still accepted: a terminal at home there comes to the others.
+    assert "http://n2.example:8443" in watcher.origins()
+    latecomer = await nodes("n3")  # started after n2 died: knows its origin from Redis
+    assert "http://n2.example:8443" in latecomer.origins()
     assert time.monotonic() - (deadline - 5) >= silent.ttl - silent.heartbeat
 
 
@@ -113,35 +124,8 @@ async def test_a_call_reaches_the_other_node_and_a_dead_node_times_out(
 # -- real server processes --------------------------------------------------------------------
 
 
-async def _http(url: str, username: str) -> aiohttp.ClientSession:
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with http.post(f"{url}/api/session",
-                         json={"username": username, "password": PASSWORD}) as reply:  # fmt: skip
-        assert reply.status == 200, await reply.text()
-    return http
-
-
-async def _cookie(url: str, username: str) -> str:
-    http = await _http(url, username)
-    try:
-        return next(c.value for c in http.cookie_jar if c.key == "giaoban_session")
-    finally:
-        await http.close()
-
-
-async def _meeting(deploy: Deployment, url: str) -> int:
-    assert deploy.org is not None
-    http = await _http(url, "sec_p")
-    try:
-        async with http.post(f"{url}/api/meetings", json=soon(deploy.org)) as reply:
-            assert reply.status == 201, await reply.text()
-            return int((await reply.json())["id"])
-    finally:
-        await http.close()
-
-
 async def _timeline(url: str, meeting_id: int) -> list[dict[str, Any]]:
-    http = await _http(url, "sec_p")
+    http = await session(url, "sec_p")
     try:
         async with http.get(f"{url}/api/meetings/{meeting_id}/timeline") as reply:
             assert reply.status == 200, await reply.text()
@@ -168,7 +152,7 @@ class Halls:
 
     async def chair(self, home: str) -> FollowingClient:
         url = self.deploy.nodes[home].url
-        c = FollowingClient(url, cookie=await _cookie(url, "chair_p"), slots=("main", "chair"))
+        c = FollowingClient(url, cookie=await cookie(url, "chair_p"), slots=("main", "chair"))
         await c.connect()
         self.clients["chair"] = c
         return c
@@ -203,7 +187,7 @@ async def test_halls_at_home_on_three_nodes_are_sent_to_the_host_and_all_see_the
     async with deployment(tmp_path) as deploy:
         await deploy.start("n1", "n2", "n3")
         assert deploy.org is not None
-        meeting_id = await _meeting(deploy, deploy.nodes["n2"].url)
+        meeting_id = await create_meeting(deploy, deploy.nodes["n2"].url)
         halls = halls_of(deploy)
         homes = {"P": "n1", "A": "n2", "B": "n3"}
         for key, home in homes.items():
@@ -247,7 +231,7 @@ async def test_kill_9_of_the_host_brings_the_halls_back_on_another_node_within_1
     async with deployment(tmp_path) as deploy:
         await deploy.start("n1", "n2")
         assert deploy.org is not None
-        meeting_id = await _meeting(deploy, deploy.nodes["n1"].url)
+        meeting_id = await create_meeting(deploy, deploy.nodes["n1"].url)
         halls = halls_of(deploy)
         homes = {"P": "n1", "A": "n2", "B": "n1"}
         for key, home in homes.items():

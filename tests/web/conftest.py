@@ -184,17 +184,23 @@ def _console(message: ConsoleMessage, page: Page, errors: list[str]) -> None:
         errors.append(f"{page.url}: console: {message.text}")
 
 
+CHROMIUM_FLAGS = (
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+)
+"A hall terminal's Chromium: fake camera and microphone, no prompts, no mDNS host names."
+
+
 @pytest.fixture
 async def browsers(https_app: HttpsApp, certificate: tuple[Path, Path]) -> AsyncIterator[Browsers]:
     args = [
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        *CHROMIUM_FLAGS,
         f"--ignore-certificate-errors-spki-list={tls.spki_hash(certificate[0])}",
     ]
     async with async_playwright() as playwright:
