@@ -18,8 +18,10 @@ ADMISSION = {
     "cap": "GIAOBAN_MAX_PARTICIPANTS",
     "lag": "GIAOBAN_ADMISSION_MAX_LAG_MS",
     "cpu": "GIAOBAN_ADMISSION_MAX_CPU_PERCENT",
+    "w": "GIAOBAN_MEDIA_WORKERS",
 }
-"Admission settings a giaoban scenario may carry (``speaker-200+cap150``, ``+lag50``, ``+cpu85``)."
+"""Settings a giaoban scenario may carry: admission control (``speaker-200+cap150``,
+``+lag50``, ``+cpu85``) or media workers (``speaker-300+w2``: two worker processes)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Scenario:
     "``all-to-all`` or ``speaker``."
     halls: int
     admission: str = ""
-    "giaoban's admission control: ``capN`` (participants), ``lagN`` (ms) or ``cpuN`` (%)."
+    """giaoban's admission control: ``capN`` (participants), ``lagN`` (ms) or ``cpuN`` (%);
+    or ``wN``: N media worker processes."""
 
     @property
     def name(self) -> str:
@@ -36,11 +39,12 @@ class Scenario:
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
-        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag|cpu)\d+))?", text)
+        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag|cpu|w)\d+))?", text)
         if not match:
             raise ValueError(
                 f"unknown scenario {text!r}: all-to-all-N or speaker-N, "
-                "optionally +capN, +lagN or +cpuN (giaoban's admission control)"
+                "optionally +capN, +lagN or +cpuN (giaoban's admission control) or +wN "
+                "(giaoban's media workers)"
             )
         return cls(match[1], int(match[2]), match[3] or "")
 
@@ -48,7 +52,8 @@ class Scenario:
         """The giaoban server's settings for this scenario's admission control."""
         if not self.admission:
             return {}
-        return {ADMISSION[self.admission[:3]]: self.admission[3:]}
+        name = self.admission.rstrip("0123456789")
+        return {ADMISSION[name]: self.admission[len(name) :]}
 
     def plans(self, system: str) -> list[dict[str, Any]]:
         """One plan per hall: its sources, its slots (``from``: the hall the slot carries,

@@ -35,18 +35,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's media workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
 
 
 def cpu_split(pid: int) -> tuple[float, float]:
-    """User and system CPU time of a process, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+    """User and system CPU time of a process and its descendants, in seconds."""
+    user = system = 0
+    for each in tree(pid):
+        try:
+            with open(f"/proc/{each}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLK_TCK, system / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (all threads), in seconds."""
+    user, system = cpu_split(pid)
+    return user + system
 
 
 def machine_busy_seconds() -> float:
@@ -89,11 +115,17 @@ def receive_buffer_errors(pid: int) -> int:
 
 
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """Resident memory of a process and its descendants."""
+    total = 0
+    for each in tree(pid):
+        try:
+            with open(f"/proc/{each}/status") as f:
+                total += next(
+                    (int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:")), 0
+                )
+        except OSError:
+            continue
+    return total
 
 
 async def wait_http(url: str, deadline: float = 30.0) -> None:

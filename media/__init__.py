@@ -14,6 +14,7 @@ Wiring, for a caller::
 """
 
 from media.codecs import MediaKind, VideoCodec
+from media.connection import Connection, Slot
 from media.errors import (
     AiortcIncompatibleError,
     IncompatibleSourceError,
@@ -35,6 +36,7 @@ from media.source import PacketSink, Source
 
 __all__ = [
     "AiortcIncompatibleError",
+    "Connection",
     "ConnectionState",
     "ForwardedTrack",
     "ForwardingSettings",
@@ -50,6 +52,7 @@ __all__ = [
     "PeerClosedError",
     "PeerSettings",
     "SdpTooLargeError",
+    "Slot",
     "Source",
     "VideoCodec",
 ]

@@ -36,6 +36,7 @@ from rooms.errors import Forbidden, Invalid, NotFound, StateError
 from rooms.models import TimelineKind
 from rooms.ports import (
     Notifier,
+    PeerFactory,
     Recorder,
     RecorderFactory,
     RecordingRefused,
@@ -138,9 +139,9 @@ class Participant:
     actor: Actor
     hall_id: int | None
     can_chair: bool
-    peer: media.Peer | None = None
+    peer: media.Connection | None = None
     sources: dict[SourceRole, media.Source] = field(default_factory=dict)
-    slots: dict[str, tuple[SlotRole, media.ForwardedTrack]] = field(default_factory=dict)
+    slots: dict[str, tuple[SlotRole, media.Slot]] = field(default_factory=dict)
     """By m-line mid."""
     slot_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -156,6 +157,7 @@ class Room:
         notifier: Notifier,
         peer_settings: media.PeerSettings | None = None,
         video_codec: media.VideoCodec = media.VideoCodec.VP8,
+        peers: PeerFactory | None = None,
         grace: float = DEFAULT_GRACE,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -164,6 +166,7 @@ class Room:
         self._timeline = timeline
         self._notifier = notifier
         self._peer_settings = peer_settings or media.PeerSettings()
+        self._peers = peers
         self._grace = grace
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -247,7 +250,11 @@ class Room:
         if old_peer is not None:
             participant.peer = None
             await old_peer.close()
-        peer = media.Peer(self._peer_settings, video_codec=self._video_codec)
+        peer: media.Connection = (
+            self._peers(self.info.id, self._video_codec)
+            if self._peers is not None
+            else media.Peer(self._peer_settings, video_codec=self._video_codec)
+        )
         try:
             answer = await peer.answer(offer_sdp)
         except media.MediaError as exc:
@@ -892,6 +899,7 @@ class LiveRooms:
         notifier: Notifier,
         peer_settings: media.PeerSettings | None = None,
         video_codec: media.VideoCodec = media.VideoCodec.VP8,
+        peers: PeerFactory | None = None,
         recorders: RecorderFactory | None = None,
         grace: float = DEFAULT_GRACE,
         clock: Callable[[], datetime] = utcnow,
@@ -901,6 +909,7 @@ class LiveRooms:
         self._timeline = timeline
         self._notifier = notifier
         self._peer_settings = peer_settings
+        self._peers = peers
         self._grace = grace
         self._clock = clock
         self._rooms: dict[int, Room] = {}
@@ -915,7 +924,7 @@ class LiveRooms:
             room = Room(
                 info, timeline=self._timeline, notifier=self._notifier,
                 peer_settings=self._peer_settings, video_codec=self._video_codec,
-                grace=self._grace, clock=self._clock,
+                peers=self._peers, grace=self._grace, clock=self._clock,
             )  # fmt: skip
             if self._recorders is not None:
                 room.recorder = self._recorders(info.id, room.recording_failed)

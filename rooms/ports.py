@@ -79,3 +79,8 @@ class Recorder(Protocol):
 
 RecorderFactory = Callable[[int, Callable[[str], Awaitable[None]]], Recorder]
 """Makes the recorder of a meeting, given its id and what to call when recording fails."""
+
+
+PeerFactory = Callable[[int, media.VideoCodec], media.Connection]
+"""Makes a participant's connection, given the meeting's id (media workers keep a meeting's
+peers together) and its video codec; default: a :class:`media.Peer` in this process."""

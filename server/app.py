@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 import media
 import web as web_assets
+from media.workers import MediaWorkers
 from recordings.archive import DirectoryStore
 from recordings.archiving import Archive, SigningIdentity
 from recordings.capture import MeetingRecorder, RecordingSettings
@@ -22,7 +23,7 @@ from recordings.jobs import Elsewhere, JobRunner
 from recordings.signing import ensure_signing_identity
 from rooms.db import utcnow
 from rooms.live import LiveRooms
-from rooms.ports import Recorder
+from rooms.ports import PeerFactory, Recorder
 from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
 from server import __version__
@@ -192,7 +193,23 @@ def create_app(
         def recorder(meeting_id: int, on_failure: Callable[[str], Awaitable[None]]) -> Recorder:
             return MeetingRecorder(meeting_id, recording, db.sessions, on_failure)
 
+        workers: MediaWorkers | None = None
+        peers: PeerFactory | None = None
+        if settings.media_workers:
+            workers = MediaWorkers(settings.media_workers, peer_settings,
+                                   capacity=settings.media_worker_capacity)  # fmt: skip
+            await workers.start()
+            started = workers
+
+            def remote_peer(meeting_id: int, codec: media.VideoCodec) -> media.Connection:
+                return started.peer(group=f"meeting-{meeting_id}", video_codec=codec)
+
+            peers = remote_peer
+
+            log.info("media in %d worker processes", settings.media_workers)
+
         rooms = LiveRooms(
+            peers=peers,
             recorders=recorder,
             timeline=DbTimeline(db.sessions),
             notifier=notifier,
@@ -244,6 +261,7 @@ def create_app(
                 settings.admission_max_lag_ms,
                 max_cpu_percent=settings.admission_max_cpu_percent,
             ),
+            media_workers=workers,
         )
         app[SERVICES] = services
         signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))
@@ -279,6 +297,8 @@ def create_app(
             daily.cancel()
             await services.loop_monitor.close()
             await jobs.close()
+            if workers is not None:
+                await workers.close()
             await notifier.close()
             await sio.shutdown()
             await cluster.close()

@@ -80,6 +80,13 @@ class Settings:
     """Admission control: refuse newcomers while the event loop's thread used more than this
     share of one core (percent, 1-100) over the last 5 s (0: off). The earlier signal of the
     two: see ``server/load.py``."""
+    media_workers: int = 0
+    """Media worker processes owning the peer connections (``media/workers.py``); 0: media
+    in this process. ``GIAOBAN_MEDIA_WORKERS``: a number or ``auto`` (one per core); unset,
+    0 in the embedded mode and ``auto`` with ``GIAOBAN_REDIS_URL``."""
+    media_worker_capacity: int = 150
+    """Peers of one meeting on one media worker before the meeting spills over to another
+    (cascaded between them)."""
     redis_url: str | None = None
     """Scale-out: the Redis that links several nodes (``redis://host:6379/0``); none in the
     embedded mode (one process hosts every meeting)."""
@@ -188,6 +195,8 @@ class Settings:
             max_participants=_whole("MAX_PARTICIPANTS", 0, get),
             admission_max_lag_ms=_whole("ADMISSION_MAX_LAG_MS", 0, get),
             admission_max_cpu_percent=_percent("ADMISSION_MAX_CPU_PERCENT", get),
+            media_workers=_media_workers(get("MEDIA_WORKERS"), scaled_out=bool(get("REDIS_URL"))),
+            media_worker_capacity=max(1, _whole("MEDIA_WORKER_CAPACITY", 150, get)),
             **_cluster(get, port, public_url),
         )
 
@@ -266,6 +275,21 @@ def _video_codec(text: str | None) -> str:
     if codec not in ("vp8", "h264"):
         raise SettingsError("GIAOBAN_VIDEO_CODEC must be vp8 or h264")
     return codec
+
+
+def _media_workers(text: str | None, *, scaled_out: bool) -> int:
+    cores = os.cpu_count() or 1
+    if text is None:
+        return cores if scaled_out else 0
+    if text.strip().lower() == "auto":
+        return cores
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError("GIAOBAN_MEDIA_WORKERS must be a number of processes or auto") from None
+    if not 0 <= value <= 256:
+        raise SettingsError("GIAOBAN_MEDIA_WORKERS must be between 0 and 256")
+    return value
 
 
 def _whole(name: str, default: int, get: Callable[[str], str | None]) -> int:

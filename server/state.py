@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from media.workers import MediaWorkers
 from recordings.archiving import Archive
 from recordings.capture import RecordingSettings
 from rooms.access import Actor
@@ -35,6 +36,8 @@ class Services:
     """The event loop's lag (health reports, admission control)."""
     admission: Admission
     """Whether this node takes one more participant."""
+    media_workers: MediaWorkers | None = None
+    """The media worker processes (``GIAOBAN_MEDIA_WORKERS``); None: media in this process."""
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -22,7 +22,9 @@ def db_url(migrated: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
+def settings(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Short segments; ``@pytest.mark.env(GIAOBAN_X="…")`` adds variables."""
+    marker = request.node.get_closest_marker("env")
     return Settings.from_env(
         {
             "GIAOBAN_VAR_DIR": str(tmp_path / "var"),
@@ -31,5 +33,6 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "GIAOBAN_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
             "GIAOBAN_RECORDING_MIN_FREE_MB": "1",
             "GIAOBAN_DISK_CHECK_SECONDS": "0.2",
+            **(marker.kwargs if marker else {}),
         }
     )
