@@ -1,28 +1,21 @@
-"""The minutes ("biên bản") of a meeting as a document: PDF, DOCX and plain text.
+"""The minutes ("biên bản") of a meeting as a PDF and a DOCX.
 
 Laid out as Decree 30/2020/NĐ-CP asks (Appendix I for presentation, Appendix III form 1.9 for
-the biên bản; see docs/minutes.md). Pure functions of a ``MinutesDocument``: no database, no
-network. One list of blocks (``_body``) feeds the three renderers, so the PDF, the DOCX and
-the searchable text always say the same thing.
-
-Names are data: the governing and issuing bodies, the place and the halls come from the
-caller (settings and the unit tree), never from this module.
+the biên bản; see docs/minutes.md). Pure functions of a ``MinutesContent``
+(``recordings.minutes_content``), which says everything; the renderers add only layout.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
-from zoneinfo import ZoneInfo
 
 import docx
 from docx.document import Document as DocxDocument
@@ -46,11 +39,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-KEEP_RECORD = "Lưu: VT, Hồ sơ."
-NATIONAL_TITLE = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
-MOTTO = "Độc lập - Tự do - Hạnh phúc"
-NBSP = "\u00a0"
+from recordings.minutes_content import MinutesContent, Paragraph, Table
 
 # Page geometry (mm): A4, margins top 20, bottom 20, left 30, right 15; header columns.
 PAGE_W, PAGE_H = 210.0, 297.0
@@ -61,8 +50,7 @@ HEADER_RIGHT_W = TEXT_W - HEADER_LEFT_W  # 100
 FIRST_LINE_INDENT_MM = 10.0
 SIGNATURE_SPACE_MM = 25.0
 
-# Attendance table: column titles and widths (mm, summing to TEXT_W).
-ATTENDANCE_COLUMNS = ("TT", "Điểm cầu", "Vào lúc", "Rời lúc", "Số đại biểu", "Ghi chú")
+# Attendance table: column widths (mm, summing to TEXT_W).
 ATTENDANCE_WIDTHS = (10.0, 61.0, 22.0, 22.0, 22.0, 28.0)
 
 
@@ -123,291 +111,6 @@ DOCX_PT: dict[_Role, float] = {
     _Role.RECIPIENT: 11,
     _Role.PAGE_NUMBER: 13,
 }
-
-
-# --- the document ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpeakerTurn:
-    """A hall that spoke under an agenda item."""
-
-    hall: str
-    """The hall's display name, e.g. "Điểm cầu Lệ Thủy"."""
-    minutes: float
-    """How long it held the floor under this item, in minutes (all its turns together)."""
-
-
-@dataclass(frozen=True)
-class AgendaSection:
-    """One agenda item as it went in the meeting."""
-
-    title: str
-    presenter: str
-    """Who presented the item ("" when nobody did)."""
-    turns: tuple[SpeakerTurn, ...]
-    """Who spoke under it, in the order they first spoke."""
-    content: str
-    """What was said (the secretary's text); one paragraph per line."""
-    conclusions: str
-    """The chair's conclusions on the item ("" for none)."""
-
-
-@dataclass(frozen=True)
-class AttendanceLine:
-    """A hall's row in "Thành phần tham dự"."""
-
-    hall: str
-    joined: str
-    """When the hall joined, already formatted ("07:58"); "" if it never did."""
-    left: str
-    """When it left ("11:32"); "" if it stayed to the end or never joined."""
-    delegates: int | None
-    """Delegates the hall declared; None when not declared."""
-    present: bool | None
-    """True present, False absent, None unknown."""
-
-
-@dataclass(frozen=True)
-class MinutesDocument:
-    """Everything the minutes say. Built by the caller from settings, the meeting and its
-    timeline; rendering adds nothing but layout."""
-
-    governing_body: str
-    """The governing body's name in capitals, e.g. "UBND TỈNH QUẢNG BÌNH" (may be "")."""
-    issuing_body: str
-    """The issuing body's name in capitals, e.g. "VĂN PHÒNG UBND TỈNH"."""
-    number: str
-    """The symbol after "Số: ", e.g. "05/BB-UBND". "/BB-UBND" leaves the number blank for the
-    clerk to fill in; "" leaves the whole symbol blank."""
-    place: str
-    """The place name in the date line, e.g. "Quảng Bình" (may be "")."""
-    date: dt.date
-    """The date of the minutes (the date line)."""
-    subject: str
-    """The meeting's title, printed under "BIÊN BẢN"."""
-    started: dt.datetime
-    """When the meeting started; aware datetimes are shown in Asia/Ho_Chi_Minh."""
-    ended: dt.datetime
-    """When it ended."""
-    location: str
-    """E.g. "Điểm cầu chính: …; các điểm cầu: …"."""
-    attendance: tuple[AttendanceLine, ...]
-    chair: str
-    """ "Ông Trần Văn Phúc, Phó Chủ tịch UBND tỉnh": in full in the body; the signature block
-    shows the name alone (before the first comma, without "Ông"/"Bà")."""
-    secretary: str
-    sections: tuple[AgendaSection, ...]
-    general_conclusions: str
-    """The chair's closing conclusions ("" for none)."""
-    recording_links: tuple[str, ...]
-    """Where the recordings can be watched (URLs)."""
-    recipients: tuple[str, ...]
-    """ "Nơi nhận" lines without the leading "- "; "Lưu: VT, Hồ sơ." is added when missing."""
-    version: int = 1
-    replaces_version: int | None = None
-    """Set on a correction: the version it replaces."""
-
-
-# --- shared content --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Run:
-    text: str
-    bold: bool = False
-    italic: bool = False
-    link: str | None = None
-
-
-@dataclass(frozen=True)
-class _Para:
-    runs: tuple[_Run, ...]
-    keep_with_next: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(r.text for r in self.runs)
-
-
-@dataclass(frozen=True)
-class _Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-def _nfc(text: str) -> str:
-    """Vietnamese text in precomposed form (one code point per letter, as the font has it)."""
-    return unicodedata.normalize("NFC", text.strip())
-
-
-def _p(*runs: _Run | str, keep_with_next: bool = False) -> _Para:
-    return _Para(
-        tuple(_Run(unicodedata.normalize("NFC", r)) if isinstance(r, str) else r for r in runs),
-        keep_with_next,
-    )
-
-
-def _local(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(LOCAL_TZ) if moment.tzinfo is not None else moment
-
-
-def date_words(day: dt.date) -> str:
-    """ "ngày 05 tháng 01 năm 2026": days under 10 and months 1–2 take a leading zero."""
-    month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
-    return f"ngày {day.day:02d} tháng {month} năm {day.year}"
-
-
-def _moment_words(moment: dt.datetime) -> str:
-    local = _local(moment)
-    return f"{local.hour:02d} giờ {local.minute:02d}, {date_words(local.date())}"
-
-
-def _duration_words(minutes: float) -> str:
-    seconds = max(0, round(minutes * 60))
-    whole, rest = divmod(seconds, 60)
-    if whole and rest:
-        return f"{whole} phút {rest} giây"
-    return f"{whole} phút" if whole else f"{rest} giây"
-
-
-_HONORIFICS = ("Ông ", "Bà ", "Đồng chí ", "đồng chí ", "Đ/c ", "đ/c ")
-
-
-def signature_name(person: str) -> str:
-    """The name under a signature, without honorific or position:
-    "Ông Trần Văn Phúc, Phó Chủ tịch UBND tỉnh" → "Trần Văn Phúc"."""
-    name = _nfc(person).split(",", 1)[0].strip()
-    for honorific in _HONORIFICS:
-        if name.startswith(honorific):
-            return name[len(honorific) :].strip()
-    return name
-
-
-def number_line(doc: MinutesDocument) -> str:
-    """ "Số: 05/BB-UBND"; a blank number keeps room to write it in by hand."""
-    number = _nfc(doc.number)
-    if not number:
-        return f"Số:{NBSP * 6}/BB-…"
-    if number.startswith("/"):
-        return f"Số:{NBSP * 6}{number}"
-    return f"Số: {number}"
-
-
-def date_line(doc: MinutesDocument) -> str:
-    place = _nfc(doc.place)
-    words = date_words(doc.date)
-    return f"{place}, {words}" if place else words[0].upper() + words[1:]
-
-
-def correction_line(doc: MinutesDocument) -> str | None:
-    if doc.replaces_version is None:
-        return None
-    return f"(Bản điều chỉnh, thay thế phiên bản {doc.replaces_version})"
-
-
-def recipient_lines(doc: MinutesDocument) -> list[str]:
-    """The "Nơi nhận" lines: "- …;" each, the last "- Lưu: VT, Hồ sơ."."""
-    items = [_nfc(r).lstrip("-").strip().rstrip(";.").strip() for r in doc.recipients]
-    items = [i for i in items if i]
-    if not items or not items[-1].startswith("Lưu"):
-        items.append(KEEP_RECORD.rstrip("."))
-    return [f"- {item};" for item in items[:-1]] + [f"- {items[-1]}."]
-
-
-def _attendance_table(doc: MinutesDocument) -> _Table:
-    rows = []
-    for i, line in enumerate(doc.attendance, start=1):
-        presence = {True: "Có mặt", False: "Vắng mặt", None: ""}[line.present]
-        delegates = "" if line.delegates is None else str(line.delegates)
-        rows.append(
-            (str(i), _nfc(line.hall), _nfc(line.joined), _nfc(line.left), delegates, presence)
-        )
-    return _Table(ATTENDANCE_COLUMNS, tuple(rows))
-
-
-def _sentence(text: str) -> str:
-    """``text`` ending with a full stop (unless it already ends with punctuation)."""
-    text = _nfc(text)
-    return text if not text or text[-1] in ".!?…:;" else text + "."
-
-
-def _lines(text: str) -> list[str]:
-    return [line for line in (_nfc(x) for x in text.splitlines()) if line]
-
-
-def _body(doc: MinutesDocument) -> list[_Para | _Table]:
-    """The body from "Thời gian bắt đầu" to the closing line, in form 1.9's order."""
-    blocks: list[_Para | _Table] = [
-        _p(f"Thời gian bắt đầu: {_moment_words(doc.started)}."),
-        _p(f"Địa điểm: {_sentence(doc.location)}"),
-    ]
-    halls = len(doc.attendance)
-    declared = [a.delegates for a in doc.attendance if a.delegates is not None]
-    summary = f"{halls} điểm cầu" + (f", {sum(declared)} đại biểu" if declared else "")
-    if halls:
-        blocks += [
-            _p(f"Thành phần tham dự: {summary}, cụ thể như sau:", keep_with_next=True),
-            _attendance_table(doc),
-        ]
-    else:
-        blocks.append(_p("Thành phần tham dự: không có số liệu điểm danh."))
-    blocks += [
-        _p(f"Chủ trì (chủ toạ): {_sentence(doc.chair)}"),
-        _p(f"Thư ký (người ghi biên bản): {_sentence(doc.secretary)}"),
-        _p("Nội dung (theo diễn biến cuộc họp/hội nghị/hội thảo):", keep_with_next=True),
-    ]
-    for i, section in enumerate(doc.sections, start=1):
-        blocks.append(_p(_Run(f"{i}. {_nfc(section.title)}", bold=True), keep_with_next=True))
-        if section.presenter.strip():
-            blocks.append(_p(f"Trình bày: {_sentence(section.presenter)}"))
-        if section.turns:
-            spoke = "; ".join(
-                f"{_nfc(t.hall)} ({_duration_words(t.minutes)})" for t in section.turns
-            )
-            blocks.append(_p(f"Ý kiến phát biểu: {spoke}."))
-        blocks += [_p(line) for line in _lines(section.content)]
-        conclusions = _lines(section.conclusions)
-        if conclusions:
-            blocks.append(_p(_Run("Kết luận: ", italic=True), conclusions[0]))
-            blocks += [_p(line) for line in conclusions[1:]]
-    general = _lines(doc.general_conclusions)
-    if general:
-        blocks.append(_p(_Run("Kết luận chung: ", bold=True), general[0]))
-        blocks += [_p(line) for line in general[1:]]
-    links = [link.strip() for link in doc.recording_links if link.strip()]
-    if links:
-        blocks.append(_p("Bản ghi hình cuộc họp:", keep_with_next=True))
-        blocks += [_p("- ", _Run(link, link=link)) for link in links]
-    return blocks
-
-
-def _closing(doc: MinutesDocument) -> _Para:
-    return _p(f"Cuộc họp (hội nghị, hội thảo) kết thúc vào {_moment_words(doc.ended)}/.")
-
-
-# --- plain text ------------------------------------------------------------------------------
-
-
-def plain_text(doc: MinutesDocument) -> str:
-    """The minutes as plain text, in reading order (for full-text search and previews)."""
-    out = [_nfc(doc.governing_body)] if doc.governing_body.strip() else []
-    out += [_nfc(doc.issuing_body), number_line(doc)]
-    out += [NATIONAL_TITLE, MOTTO, date_line(doc), "", "BIÊN BẢN", _nfc(doc.subject)]
-    correction = correction_line(doc)
-    if correction:
-        out.append(correction)
-    out.append("")
-    for block in _body(doc):
-        if isinstance(block, _Para):
-            out.append(block.text)
-        else:
-            out.append("\t".join(block.header))
-            out += ["\t".join(row) for row in block.rows]
-    out += [_closing(doc).text, "", "THƯ KÝ", signature_name(doc.secretary)]
-    out += ["CHỦ TỌA", signature_name(doc.chair)]
-    out += ["", "Nơi nhận:", *recipient_lines(doc)]
-    return "\n".join(out).replace(NBSP, " ") + "\n"
 
 
 # --- PDF -------------------------------------------------------------------------------------
@@ -476,7 +179,7 @@ _NO_PADDING = [
 ]
 
 
-def _markup(para: _Para) -> str:
+def _markup(para: Paragraph) -> str:
     parts = []
     for run in para.runs:
         text = escape(run.text)
@@ -496,34 +199,35 @@ def _rule(width: float) -> platypus.Flowable:
     )
 
 
-def _pdf_header(doc: MinutesDocument) -> platypus.Flowable:
+def _pdf_header(content: MinutesContent) -> platypus.Flowable:
     """Two borderless columns: the bodies | the national title and motto; then "Số: …" |
     the date line, on one baseline."""
     left: list[platypus.Flowable] = []
-    if doc.governing_body.strip():
-        left.append(platypus.Paragraph(escape(_nfc(doc.governing_body)), _style(_Role.GOVERNING)))
-    issuing = _nfc(doc.issuing_body)
+    if content.governing_body:
+        left.append(platypus.Paragraph(escape(content.governing_body), _style(_Role.GOVERNING)))
+    issuing = content.issuing_body
     issuing_style = _style(_Role.ISSUING, bold=True)
     left.append(platypus.Paragraph(escape(issuing), issuing_style))
     issuing_w = pdfmetrics.stringWidth(issuing, issuing_style.fontName, issuing_style.fontSize)
     left.append(_rule(max(min(issuing_w, HEADER_LEFT_W * mm) * 0.4, 12 * mm)))
 
+    national, motto = content.national_title, content.motto
     national_size = _fit(
-        NATIONAL_TITLE, _face(bold=True), PDF_PT[_Role.NATIONAL], HEADER_RIGHT_W * mm, 10
+        national, _face(bold=True), PDF_PT[_Role.NATIONAL], HEADER_RIGHT_W * mm, 10
     )
     motto_style = _style(_Role.MOTTO, bold=True)
     right: list[platypus.Flowable] = [
-        platypus.Paragraph(NATIONAL_TITLE, _style(_Role.NATIONAL, bold=True, size=national_size)),
-        platypus.Paragraph(escape(MOTTO), motto_style),
-        _rule(pdfmetrics.stringWidth(MOTTO, motto_style.fontName, motto_style.fontSize)),
+        platypus.Paragraph(escape(national), _style(_Role.NATIONAL, bold=True, size=national_size)),
+        platypus.Paragraph(escape(motto), motto_style),
+        _rule(pdfmetrics.stringWidth(motto, motto_style.fontName, motto_style.fontSize)),
     ]
-    dated = date_line(doc)
+    dated = content.date_line
     date_size = _fit(dated, _face(italic=True), PDF_PT[_Role.DATE_LINE], HEADER_RIGHT_W * mm, 12)
     header = platypus.Table(
         [
             [left, right],
             [
-                platypus.Paragraph(escape(number_line(doc)), _style(_Role.NUMBER)),
+                platypus.Paragraph(escape(content.number_line), _style(_Role.NUMBER)),
                 platypus.Paragraph(
                     escape(dated), _style(_Role.DATE_LINE, italic=True, size=date_size)
                 ),
@@ -545,20 +249,21 @@ def _pdf_header(doc: MinutesDocument) -> platypus.Flowable:
     return header
 
 
-def _pdf_title(doc: MinutesDocument) -> list[platypus.Flowable]:
+def _pdf_title(content: MinutesContent) -> list[platypus.Flowable]:
     story: list[platypus.Flowable] = [
         platypus.Spacer(1, 18),
-        platypus.Paragraph("BIÊN BẢN", _style(_Role.TITLE, bold=True, spaceAfter=2)),
-        platypus.Paragraph(escape(_nfc(doc.subject)), _style(_Role.SUBJECT, bold=True)),
+        platypus.Paragraph(escape(content.title), _style(_Role.TITLE, bold=True, spaceAfter=2)),
+        platypus.Paragraph(escape(content.subject), _style(_Role.SUBJECT, bold=True)),
     ]
-    correction = correction_line(doc)
-    if correction:
-        story.append(platypus.Paragraph(escape(correction), _style(_Role.CORRECTION, italic=True)))
+    if content.correction:
+        story.append(
+            platypus.Paragraph(escape(content.correction), _style(_Role.CORRECTION, italic=True))
+        )
     story.append(platypus.Spacer(1, 14))
     return story
 
 
-def _pdf_table(table: _Table) -> list[platypus.Flowable]:
+def _pdf_table(table: Table) -> list[platypus.Flowable]:
     head = _style(_Role.TABLE, bold=True)
     centred, left = _style(_Role.TABLE), _style(_Role.TABLE, alignment=TA_LEFT)
     data = [[platypus.Paragraph(escape(h), head) for h in table.header]]
@@ -584,18 +289,15 @@ def _pdf_table(table: _Table) -> list[platypus.Flowable]:
     return [flowable, platypus.Spacer(1, 8)]
 
 
-def _pdf_ending(doc: MinutesDocument) -> platypus.Flowable:
+def _pdf_ending(content: MinutesContent) -> platypus.Flowable:
     """The closing line, the signatures and "Nơi nhận", kept on one page."""
     caption = _style(_Role.SIGNATURE, bold=True)
     space = SIGNATURE_SPACE_MM * mm
     signatures = platypus.Table(
         [
-            [platypus.Paragraph("THƯ KÝ", caption), platypus.Paragraph("CHỦ TỌA", caption)],
-            [platypus.Spacer(1, space), platypus.Spacer(1, space)],
-            [
-                platypus.Paragraph(escape(signature_name(doc.secretary)), caption),
-                platypus.Paragraph(escape(signature_name(doc.chair)), caption),
-            ],
+            [platypus.Paragraph(escape(s.caption), caption) for s in content.signatures],
+            [platypus.Spacer(1, space) for _ in content.signatures],
+            [platypus.Paragraph(escape(s.name), caption) for s in content.signatures],
         ],
         colWidths=[TEXT_W / 2 * mm, TEXT_W / 2 * mm],
     )
@@ -604,12 +306,12 @@ def _pdf_ending(doc: MinutesDocument) -> platypus.Flowable:
     line = _style(_Role.RECIPIENT, alignment=TA_LEFT, leading=PDF_PT[_Role.RECIPIENT] * 1.2)
     return platypus.KeepTogether(
         [
-            platypus.Paragraph(_markup(_closing(doc)), _style(_Role.BODY, **_BODY)),
+            platypus.Paragraph(_markup(content.closing), _style(_Role.BODY, **_BODY)),
             platypus.Spacer(1, 10),
             signatures,
             platypus.Spacer(1, 14),
-            platypus.Paragraph("Nơi nhận:", label),
-            *(platypus.Paragraph(escape(text), line) for text in recipient_lines(doc)),
+            platypus.Paragraph(escape(content.recipients_label), label),
+            *(platypus.Paragraph(escape(text), line) for text in content.recipients),
         ]
     )
 
@@ -625,26 +327,26 @@ def _page_number(canvas: Canvas, _template: Any) -> None:
     canvas.restoreState()
 
 
-def render_pdf(doc: MinutesDocument) -> bytes:
+def render_pdf(content: MinutesContent) -> bytes:
     """The minutes as an A4 PDF, DejaVu Serif embedded (subsets with a ToUnicode map, so the
     text extracts exactly), page numbers from page 2 on."""
     with _PDF_LOCK:
-        return _render_pdf(doc)
+        return _render_pdf(content)
 
 
-def _render_pdf(doc: MinutesDocument) -> bytes:
+def _render_pdf(content: MinutesContent) -> bytes:
     _register_fonts()
     body = _style(_Role.BODY, **_BODY)
     lead_in = _style(_Role.BODY, keepWithNext=1, **_BODY)
-    story: list[platypus.Flowable] = [_pdf_header(doc), *_pdf_title(doc)]
-    for block in _body(doc):
-        if isinstance(block, _Para):
+    story: list[platypus.Flowable] = [_pdf_header(content), *_pdf_title(content)]
+    for block in content.body:
+        if isinstance(block, Paragraph):
             story.append(
                 platypus.Paragraph(_markup(block), lead_in if block.keep_with_next else body)
             )
         else:
             story += _pdf_table(block)
-    story.append(_pdf_ending(doc))
+    story.append(_pdf_ending(content))
 
     out = BytesIO()
     template = platypus.SimpleDocTemplate(
@@ -654,9 +356,9 @@ def _render_pdf(doc: MinutesDocument) -> bytes:
         bottomMargin=MARGIN_BOTTOM * mm,
         leftMargin=MARGIN_LEFT * mm,
         rightMargin=MARGIN_RIGHT * mm,
-        title=_nfc(doc.subject),
-        author=_nfc(doc.issuing_body),
-        subject=f"Biên bản, phiên bản {doc.version}",
+        title=content.subject,
+        author=content.issuing_body,
+        subject=content.description,
         creator="giaoban",
         lang="vi-VN",
         initialFontName=FONT,  # otherwise every page names an unembedded Helvetica
@@ -689,7 +391,7 @@ def _child(parent: Any, tag: str) -> Any:
     return found
 
 
-def _docx_setup(document: DocxDocument, doc: MinutesDocument) -> None:
+def _docx_setup(document: DocxDocument, content: MinutesContent) -> None:
     """A4, the decree's margins, Times New Roman for every script, Vietnamese, properties."""
     section = document.sections[0]
     section.orientation = WD_ORIENT.PORTRAIT
@@ -713,9 +415,9 @@ def _docx_setup(document: DocxDocument, doc: MinutesDocument) -> None:
     fmt.space_before, fmt.space_after, fmt.line_spacing = Pt(0), Pt(0), 1.0
 
     core = document.core_properties
-    core.title = _nfc(doc.subject)
-    core.author = _nfc(doc.issuing_body)
-    core.subject = f"Biên bản, phiên bản {doc.version}"
+    core.title = content.subject
+    core.author = content.issuing_body
+    core.subject = content.description
     core.language = "vi-VN"
 
 
@@ -765,42 +467,41 @@ def _fixed_table(document: DocxDocument, rows: int, widths_mm: Sequence[float]) 
     return table
 
 
-def _docx_header(document: DocxDocument, doc: MinutesDocument) -> None:
+def _docx_header(document: DocxDocument, content: MinutesContent) -> None:
     header = _fixed_table(document, 2, (HEADER_LEFT_W, HEADER_RIGHT_W))
     left, right = header.rows[0].cells
     left_pt, right_pt = HEADER_LEFT_W * _PT_PER_MM, HEADER_RIGHT_W * _PT_PER_MM
     first = left.paragraphs[0]
-    if doc.governing_body.strip():
-        _write(first, _nfc(doc.governing_body), _Role.GOVERNING)
+    if content.governing_body:
+        _write(first, content.governing_body, _Role.GOVERNING)
         first = left.add_paragraph()
-    issuing = _nfc(doc.issuing_body)
+    issuing = content.issuing_body
     _write(first, issuing, _Role.ISSUING, bold=True)
     issuing_pt = min(_times_width(issuing, DOCX_PT[_Role.ISSUING], True), left_pt)
     _docx_rule(left, max(issuing_pt * 0.4, 12 * _PT_PER_MM), left_pt)
-    _write(right.paragraphs[0], NATIONAL_TITLE, _Role.NATIONAL, bold=True)
-    _write(right.add_paragraph(), MOTTO, _Role.MOTTO, bold=True)
-    _docx_rule(right, _times_width(MOTTO, DOCX_PT[_Role.MOTTO], True) + 2, right_pt)
+    _write(right.paragraphs[0], content.national_title, _Role.NATIONAL, bold=True)
+    _write(right.add_paragraph(), content.motto, _Role.MOTTO, bold=True)
+    _docx_rule(right, _times_width(content.motto, DOCX_PT[_Role.MOTTO], True) + 2, right_pt)
 
     number_cell, date_cell = header.rows[1].cells
-    number = _write(number_cell.paragraphs[0], number_line(doc), _Role.NUMBER)
-    dated = _write(date_cell.paragraphs[0], date_line(doc), _Role.DATE_LINE, italic=True)
+    number = _write(number_cell.paragraphs[0], content.number_line, _Role.NUMBER)
+    dated = _write(date_cell.paragraphs[0], content.date_line, _Role.DATE_LINE, italic=True)
     for paragraph in (number, dated):
         paragraph.paragraph_format.space_before = Pt(4)
     for cell in (number_cell, date_cell):
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.BOTTOM
 
 
-def _docx_title(document: DocxDocument, doc: MinutesDocument) -> None:
-    title = _write(document.add_paragraph(), "BIÊN BẢN", _Role.TITLE, bold=True)
+def _docx_title(document: DocxDocument, content: MinutesContent) -> None:
+    title = _write(document.add_paragraph(), content.title, _Role.TITLE, bold=True)
     title.paragraph_format.space_before = Pt(18)
-    last = _write(document.add_paragraph(), _nfc(doc.subject), _Role.SUBJECT, bold=True)
-    correction = correction_line(doc)
-    if correction:
-        last = _write(document.add_paragraph(), correction, _Role.CORRECTION, italic=True)
+    last = _write(document.add_paragraph(), content.subject, _Role.SUBJECT, bold=True)
+    if content.correction:
+        last = _write(document.add_paragraph(), content.correction, _Role.CORRECTION, italic=True)
     last.paragraph_format.space_after = Pt(12)
 
 
-def _docx_body_paragraph(document: DocxDocument, para: _Para) -> DocxParagraph:
+def _docx_body_paragraph(document: DocxDocument, para: Paragraph) -> DocxParagraph:
     paragraph = document.add_paragraph()
     paragraph.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     fmt = paragraph.paragraph_format
@@ -813,7 +514,7 @@ def _docx_body_paragraph(document: DocxDocument, para: _Para) -> DocxParagraph:
     return paragraph
 
 
-def _docx_table(document: DocxDocument, table: _Table) -> None:
+def _docx_table(document: DocxDocument, table: Table) -> None:
     grid = _fixed_table(document, 1 + len(table.rows), ATTENDANCE_WIDTHS)
     grid.style = document.styles["Table Grid"]
     for r, values in enumerate((table.header, *table.rows)):
@@ -825,32 +526,29 @@ def _docx_table(document: DocxDocument, table: _Table) -> None:
     document.add_paragraph()
 
 
-def _docx_ending(document: DocxDocument, doc: MinutesDocument) -> None:
-    closing = _docx_body_paragraph(document, _closing(doc))
+def _docx_ending(document: DocxDocument, content: MinutesContent) -> None:
+    closing = _docx_body_paragraph(document, content.closing)
     closing.paragraph_format.space_after = Pt(12)
     closing.paragraph_format.keep_with_next = True
 
     signatures = _fixed_table(document, 1, (TEXT_W / 2, TEXT_W / 2))
     row = signatures.rows[0]
     row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
-    for cell, caption, person in (
-        (row.cells[0], "THƯ KÝ", doc.secretary),
-        (row.cells[1], "CHỦ TỌA", doc.chair),
-    ):
-        _write(cell.paragraphs[0], caption, _Role.SIGNATURE, bold=True)
-        name = _write(cell.add_paragraph(), signature_name(person), _Role.SIGNATURE, bold=True)
+    for cell, signature in zip(row.cells, content.signatures, strict=True):
+        _write(cell.paragraphs[0], signature.caption, _Role.SIGNATURE, bold=True)
+        name = _write(cell.add_paragraph(), signature.name, _Role.SIGNATURE, bold=True)
         name.paragraph_format.space_before = Mm(SIGNATURE_SPACE_MM)
 
     label = _write(
         document.add_paragraph(),
-        "Nơi nhận:",
+        content.recipients_label,
         _Role.RECIPIENTS_LABEL,
         bold=True,
         italic=True,
         align=WD_ALIGN_PARAGRAPH.LEFT,
     )
     label.paragraph_format.space_before = Pt(12)
-    for line in recipient_lines(doc):
+    for line in content.recipients:
         _write(document.add_paragraph(), line, _Role.RECIPIENT, align=WD_ALIGN_PARAGRAPH.LEFT)
 
 
@@ -878,19 +576,19 @@ def _docx_page_numbers(document: DocxDocument) -> None:
     run._r.append(field_char("end"))
 
 
-def render_docx(doc: MinutesDocument) -> bytes:
+def render_docx(content: MinutesContent) -> bytes:
     """The minutes as a Word document: A4, the decree's margins, Times New Roman (readers
     substitute a metric-compatible font where it is missing), page numbers from page 2 on."""
     document = docx.Document()
-    _docx_setup(document, doc)
-    _docx_header(document, doc)
-    _docx_title(document, doc)
-    for block in _body(doc):
-        if isinstance(block, _Para):
+    _docx_setup(document, content)
+    _docx_header(document, content)
+    _docx_title(document, content)
+    for block in content.body:
+        if isinstance(block, Paragraph):
             _docx_body_paragraph(document, block)
         else:
             _docx_table(document, block)
-    _docx_ending(document, doc)
+    _docx_ending(document, content)
     _docx_page_numbers(document)
     out = BytesIO()
     document.save(out)

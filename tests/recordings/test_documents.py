@@ -14,15 +14,15 @@ import pypdf
 import pytest
 from docx.oxml.ns import qn
 
-from recordings.documents import (
+from recordings.documents import render_docx, render_pdf
+from recordings.minutes_content import (
     AgendaSection,
     AttendanceLine,
     MinutesDocument,
     SpeakerTurn,
+    content_of,
     date_words,
     plain_text,
-    render_docx,
-    render_pdf,
 )
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -156,12 +156,12 @@ def docx_text(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def pdf() -> bytes:
-    return render_pdf(minutes())
+    return render_pdf(content_of(minutes()))
 
 
 @pytest.fixture(scope="module")
 def docx_bytes() -> bytes:
-    return render_docx(minutes())
+    return render_docx(content_of(minutes()))
 
 
 # --- PDF -------------------------------------------------------------------------------------
@@ -200,12 +200,12 @@ def test_pdf_text_comes_back_with_every_diacritic(pdf: bytes) -> None:
 
 def test_pdf_says_what_the_plain_text_says(pdf: bytes) -> None:
     text = pdf_text(pdf)
-    for line in plain_text(minutes()).splitlines():
+    for line in plain_text(content_of(minutes())).splitlines():
         assert flat(line) in text, line
 
 
 def test_pdf_first_page_has_no_number_and_later_pages_do() -> None:
-    pages = pypdf.PdfReader(BytesIO(render_pdf(long_minutes()))).pages
+    pages = pypdf.PdfReader(BytesIO(render_pdf(content_of(long_minutes())))).pages
     assert len(pages) >= 3
     assert pages[0].extract_text().lstrip().startswith("UBND TỈNH QUẢNG BÌNH")
     for number, page in enumerate(pages[1:], start=2):
@@ -269,10 +269,10 @@ def test_docx_body_is_justified_with_a_first_line_indent(docx_bytes: bytes) -> N
 def test_correction_names_the_version_it_replaces() -> None:
     line = "(Bản điều chỉnh, thay thế phiên bản 1)"
     corrected = minutes(version=2, replaces_version=1)
-    assert line in pdf_text(render_pdf(corrected))
-    assert line in docx_text(render_docx(corrected))
-    assert line in plain_text(corrected)
-    assert "Bản điều chỉnh" not in plain_text(minutes())
+    assert line in pdf_text(render_pdf(content_of(corrected)))
+    assert line in docx_text(render_docx(content_of(corrected)))
+    assert line in plain_text(content_of(corrected))
+    assert "Bản điều chỉnh" not in plain_text(content_of(minutes()))
 
 
 def test_dates_take_leading_zeros_for_days_under_ten_and_january_february_only() -> None:
@@ -284,19 +284,19 @@ def test_dates_take_leading_zeros_for_days_under_ten_and_january_february_only()
 
 def test_times_are_shown_in_vietnam_time() -> None:
     utc = minutes(started=dt.datetime(2026, 1, 5, 1, 0, tzinfo=dt.UTC))
-    assert "Thời gian bắt đầu: 08 giờ 00, ngày 05 tháng 01 năm 2026." in plain_text(utc)
+    assert "Thời gian bắt đầu: 08 giờ 00, ngày 05 tháng 01 năm 2026." in plain_text(content_of(utc))
 
 
 def test_a_blank_number_leaves_room_for_the_clerk() -> None:
-    assert "Số:      /BB-UBND" in plain_text(minutes(number="/BB-UBND"))
-    assert "Số:      /BB-" in plain_text(minutes(number=""))
-    assert "Số: /BB-UBND" in pdf_text(render_pdf(minutes(number="/BB-UBND")))
+    assert "Số:      /BB-UBND" in plain_text(content_of(minutes(number="/BB-UBND")))
+    assert "Số:      /BB-" in plain_text(content_of(minutes(number="")))
+    assert "Số: /BB-UBND" in pdf_text(render_pdf(content_of(minutes(number="/BB-UBND"))))
 
 
 def test_recipients_always_end_with_the_archive_line() -> None:
-    lines = plain_text(minutes(recipients=("Các sở, ban, ngành;",))).splitlines()
+    lines = plain_text(content_of(minutes(recipients=("Các sở, ban, ngành;",)))).splitlines()
     assert lines[-2:] == ["- Các sở, ban, ngành;", "- Lưu: VT, Hồ sơ."]
-    assert plain_text(minutes()).count("Lưu: VT, Hồ sơ.") == 1
+    assert plain_text(content_of(minutes())).count("Lưu: VT, Hồ sơ.") == 1
 
 
 def test_place_and_bodies_come_from_the_data() -> None:
@@ -308,7 +308,7 @@ def test_place_and_bodies_come_from_the_data() -> None:
         attendance=(AttendanceLine("Điểm cầu xã Gio Linh", "07:55", "", None, None),),
         recipients=(),
     )
-    text = pdf_text(render_pdf(merged))
+    text = pdf_text(render_pdf(content_of(merged)))
     assert "Quảng Trị, ngày 05 tháng 01 năm 2026" in text
     assert "UBND TỈNH QUẢNG TRỊ" in text
     assert "Quảng Bình" not in text
@@ -316,6 +316,6 @@ def test_place_and_bodies_come_from_the_data() -> None:
 
 def test_minutes_without_attendance_or_links_still_render() -> None:
     bare = minutes(attendance=(), recording_links=(), sections=(), general_conclusions="")
-    text = pdf_text(render_pdf(bare))
+    text = pdf_text(render_pdf(content_of(bare)))
     assert "Thành phần tham dự: không có số liệu điểm danh." in text
-    assert "CHỦ TỌA" in docx_text(render_docx(bare))
+    assert "CHỦ TỌA" in docx_text(render_docx(content_of(bare)))
