@@ -13,7 +13,6 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from recordings.archiving import minutes_dir
-from recordings.documents import render_docx, render_pdf
 from recordings.minutes import MinutesPatch, apply_patch, versions_of
 from recordings.minutes_content import (
     AgendaSection,
@@ -22,6 +21,8 @@ from recordings.minutes_content import (
     SpeakerTurn,
     content_of,
 )
+from recordings.minutes_docx import render_docx
+from recordings.minutes_pdf import render_pdf
 from recordings.models import MinutesState, MinutesVersion
 from recordings.signing import sign_pdf
 from rooms.errors import NotFound, StateError

@@ -12,8 +12,8 @@ import pytest
 from asn1crypto import cms
 from cryptography import x509
 
-from recordings.documents import render_pdf
 from recordings.minutes_content import MinutesDocument, content_of
+from recordings.minutes_pdf import render_pdf
 from recordings.signing import (
     SigningError,
     ensure_signing_identity,
