@@ -1,5 +1,6 @@
-"""The minutes of the Quảng Bình demo's monthly briefing, and their text as the PDF and the
-DOCX give it back: shared by the tests of the content and of both renderers."""
+"""The minutes of the Quảng Bình demo's monthly briefing, a worded content unlike any minutes,
+and their text as the PDF and the DOCX give it back: shared by the tests of the content and of
+both renderers."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ import pypdf
 from recordings.minutes_content import (
     AgendaSection,
     AttendanceLine,
+    MinutesContent,
     MinutesDocument,
+    Paragraph,
+    Run,
+    Signature,
     SpeakerTurn,
+    Table,
 )
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -147,3 +153,40 @@ def docx_text(data: bytes) -> str:
     for table in document.tables:
         texts += [cell.text for row in table.rows for cell in row.cells]
     return flat(" ".join(texts))
+
+
+# Content no facts would give: every word differs from what content_of writes, so a renderer
+# that shows anything of its own is caught.
+GIVEN = MinutesContent(
+    governing_body="CƠ QUAN CHỦ QUẢN THỬ",
+    issuing_body="CƠ QUAN BAN HÀNH THỬ",
+    number_line="Ký hiệu: 07/TH-XYZ",
+    national_title="QUỐC HIỆU THỬ NGHIỆM",
+    motto="Tiêu ngữ - thử - nghiệm",
+    date_line="Đồng Hới, hôm nay",
+    title="TỜ GHI CHÉP",
+    subject="Phiên họp thử nghiệm kết xuất",
+    correction="(Dòng điều chỉnh thử)",
+    body=(
+        Paragraph((Run("Đoạn mở đầu có "), Run("chữ đậm", bold=True), Run(" và hết.")), True),
+        Table(
+            ("Số", "Điểm họp", "Lúc vào", "Lúc ra", "Người", "Lưu ý"),
+            (("1", "Ô một", "06:01", "", "3", "Đủ"), ("2", "Ô ba", "06:02", "09:00", "", "")),
+        ),
+        Paragraph(
+            (
+                Run("Ghi chú: ", italic=True),
+                Run("liên kết "),
+                Run("https://x.vn/1", link="https://x.vn/1"),
+            )
+        ),
+    ),
+    closing=Paragraph((Run("Dòng kết thúc thử/."),)),
+    signatures=(
+        Signature("NGƯỜI GHI", "Nguyễn Thị Ấu"),
+        Signature("NGƯỜI CHỦ TRÌ", "Phạm Văn Ưng"),
+    ),
+    recipients_label="Gửi tới:",
+    recipients=("- Nơi một;", "- Nơi cuối."),
+    description="Tài liệu thử, bản 3",
+)

@@ -8,15 +8,30 @@ from io import BytesIO
 import docx
 import pytest
 from docx.oxml.ns import qn
+from docx.table import Table as DocxTable
+from docx.text.paragraph import Paragraph as DocxParagraph
 
 from recordings.minutes_content import content_of
 from recordings.minutes_docx import render_docx
-from tests.recordings.minutes_kit import EXPECTED, docx_text, minutes
+from tests.recordings.minutes_kit import EXPECTED, GIVEN, docx_text, flat, minutes
 
 
 @pytest.fixture(scope="module")
 def docx_bytes() -> bytes:
     return render_docx(content_of(minutes()))
+
+
+def reading_order(data: bytes) -> list[str]:
+    """The document's text in the order it is read: each paragraph, each table row."""
+    document = docx.Document(BytesIO(data))
+    out = []
+    for child in document.element.body.iterchildren():
+        if child.tag == qn("w:p"):
+            out.append(DocxParagraph(child, document).text)
+        elif child.tag == qn("w:tbl"):
+            for row in DocxTable(child, document).rows:
+                out.append(" ".join(cell.text for cell in row.cells))
+    return [flat(text) for text in out if flat(text)]
 
 
 def test_docx_has_the_same_labels_and_names(docx_bytes: bytes) -> None:
@@ -69,3 +84,53 @@ def test_docx_of_a_correction_names_the_version_it_replaces() -> None:
 def test_docx_of_minutes_without_attendance_or_links_still_renders() -> None:
     bare = minutes(attendance=(), recording_links=(), sections=(), general_conclusions="")
     assert "CHỦ TỌA" in docx_text(render_docx(content_of(bare)))
+
+
+# --- the contract: the content given, all of it, in order, and nothing else ---------------
+
+
+def test_docx_renders_the_content_it_is_given_in_reading_order() -> None:
+    assert reading_order(render_docx(GIVEN)) == [
+        "CƠ QUAN CHỦ QUẢN THỬ CƠ QUAN BAN HÀNH THỬ QUỐC HIỆU THỬ NGHIỆM Tiêu ngữ - thử - nghiệm",
+        "Ký hiệu: 07/TH-XYZ Đồng Hới, hôm nay",
+        "TỜ GHI CHÉP",
+        "Phiên họp thử nghiệm kết xuất",
+        "(Dòng điều chỉnh thử)",
+        "Đoạn mở đầu có chữ đậm và hết.",
+        "Số Điểm họp Lúc vào Lúc ra Người Lưu ý",
+        "1 Ô một 06:01 3 Đủ",
+        "2 Ô ba 06:02 09:00",
+        "Ghi chú: liên kết https://x.vn/1",
+        "Dòng kết thúc thử/.",
+        "NGƯỜI GHI Nguyễn Thị Ấu NGƯỜI CHỦ TRÌ Phạm Văn Ưng",
+        "Gửi tới:",
+        "- Nơi một;",
+        "- Nơi cuối.",
+    ]
+
+
+def test_docx_keeps_the_runs_styles_and_the_lead_ins_with_what_follows() -> None:
+    document = docx.Document(BytesIO(render_docx(GIVEN)))
+    opening = next(p for p in document.paragraphs if p.text.startswith("Đoạn mở đầu"))
+    assert [(r.text, bool(r.bold)) for r in opening.runs] == [
+        ("Đoạn mở đầu có ", False),
+        ("chữ đậm", True),
+        (" và hết.", False),
+    ]
+    assert opening.paragraph_format.keep_with_next
+    note = next(p for p in document.paragraphs if p.text.startswith("Ghi chú"))
+    assert [(r.text, bool(r.italic)) for r in note.runs] == [
+        ("Ghi chú: ", True),
+        ("liên kết ", False),
+        ("https://x.vn/1", False),
+    ]
+    assert not note.paragraph_format.keep_with_next
+
+
+def test_docx_properties_are_the_contents() -> None:
+    core = docx.Document(BytesIO(render_docx(GIVEN))).core_properties
+    assert (core.title, core.author, core.subject) == (
+        "Phiên họp thử nghiệm kết xuất",
+        "CƠ QUAN BAN HÀNH THỬ",
+        "Tài liệu thử, bản 3",
+    )

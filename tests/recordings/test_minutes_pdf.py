@@ -12,7 +12,7 @@ import pytest
 
 from recordings.minutes_content import AttendanceLine, content_of, plain_text
 from recordings.minutes_pdf import render_pdf
-from tests.recordings.minutes_kit import EXPECTED, flat, long_minutes, minutes, pdf_text
+from tests.recordings.minutes_kit import EXPECTED, GIVEN, flat, long_minutes, minutes, pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,58 @@ def test_pdf_of_minutes_without_attendance_or_links_still_renders() -> None:
     bare = minutes(attendance=(), recording_links=(), sections=(), general_conclusions="")
     text = pdf_text(render_pdf(content_of(bare)))
     assert "Thành phần tham dự: không có số liệu điểm danh." in text
+
+
+# --- the contract: the content given, all of it, in order, and nothing else ---------------
+
+
+def test_pdf_renders_the_content_it_is_given_in_reading_order() -> None:
+    text = pdf_text(render_pdf(GIVEN))
+    position = 0
+    for piece in (
+        "CƠ QUAN CHỦ QUẢN THỬ",
+        "CƠ QUAN BAN HÀNH THỬ",
+        "QUỐC HIỆU THỬ NGHIỆM",
+        "Tiêu ngữ - thử - nghiệm",
+        "Ký hiệu: 07/TH-XYZ",
+        "Đồng Hới, hôm nay",
+        "TỜ GHI CHÉP",
+        "Phiên họp thử nghiệm kết xuất",
+        "(Dòng điều chỉnh thử)",
+        "Đoạn mở đầu có chữ đậm và hết.",
+        "Số Điểm họp Lúc vào Lúc ra Người Lưu ý",
+        "1 Ô một 06:01 3 Đủ",
+        "2 Ô ba 06:02 09:00",
+        "Ghi chú: liên kết https://x.vn/1",
+        "Dòng kết thúc thử/.",
+        "NGƯỜI GHI NGƯỜI CHỦ TRÌ",
+        "Nguyễn Thị Ấu Phạm Văn Ưng",
+        "Gửi tới:",
+        "- Nơi một;",
+        "- Nơi cuối.",
+    ):
+        found = text.find(piece, position)
+        assert found >= 0, f"{piece!r} missing after {text[position - 40 : position]!r}"
+        position = found + len(piece)
+
+
+def test_pdf_adds_no_words_of_its_own() -> None:
+    text = pdf_text(render_pdf(GIVEN))
+    for word in ("BIÊN BẢN", "THƯ KÝ", "CHỦ TỌA", "Nơi nhận", "CỘNG HÒA", "Độc lập", "Số:"):
+        assert word not in text, word
+
+
+def test_pdf_properties_are_the_contents() -> None:
+    info = pypdf.PdfReader(BytesIO(render_pdf(GIVEN))).metadata
+    assert info is not None
+    assert (info.title, info.author, info.subject) == (
+        "Phiên họp thử nghiệm kết xuất",
+        "CƠ QUAN BAN HÀNH THỬ",
+        "Tài liệu thử, bản 3",
+    )
+
+
+def test_pdf_links_the_runs_that_carry_a_link() -> None:
+    page: Any = pypdf.PdfReader(BytesIO(render_pdf(GIVEN))).pages[0]
+    uris = [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", [])]
+    assert uris == ["https://x.vn/1"]
