@@ -12,9 +12,17 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from recordings import documents
 from recordings.archiving import minutes_dir
 from recordings.minutes import MinutesPatch, apply_patch, versions_of
+from recordings.minutes_content import (
+    AgendaSection,
+    AttendanceLine,
+    MinutesDocument,
+    SpeakerTurn,
+    content_of,
+)
+from recordings.minutes_docx import render_docx
+from recordings.minutes_pdf import render_pdf
 from recordings.models import MinutesState, MinutesVersion
 from recordings.signing import sign_pdf
 from rooms.errors import NotFound, StateError
@@ -64,8 +72,8 @@ async def _version(call: Call, meeting: Meeting) -> tuple[MinutesVersion, list[M
     return row, rows
 
 
-def to_document(content: dict[str, Any], version: int, replaces: int | None) -> Any:
-    """The stored content as a :class:`recordings.documents.MinutesDocument`."""
+def to_document(content: dict[str, Any], version: int, replaces: int | None) -> MinutesDocument:
+    """The stored content as a :class:`recordings.minutes_content.MinutesDocument`."""
 
     def moment(value: str | None) -> datetime:
         return datetime.fromisoformat(value) if value else datetime.now().astimezone()
@@ -73,7 +81,7 @@ def to_document(content: dict[str, Any], version: int, replaces: int | None) -> 
     def hhmm(value: str | None) -> str:
         return datetime.fromisoformat(value).strftime("%H:%M") if value else ""
 
-    return documents.MinutesDocument(
+    return MinutesDocument(
         governing_body=content.get("governing_body", ""),
         issuing_body=content.get("issuing_body", ""),
         number=content.get("number", ""),
@@ -84,7 +92,7 @@ def to_document(content: dict[str, Any], version: int, replaces: int | None) -> 
         ended=moment(content.get("ended")),
         location=content.get("location", ""),
         attendance=tuple(
-            documents.AttendanceLine(
+            AttendanceLine(
                 hall=a["hall"],
                 joined=hhmm(a.get("joined")),
                 left=hhmm(a.get("left")),
@@ -96,11 +104,11 @@ def to_document(content: dict[str, Any], version: int, replaces: int | None) -> 
         chair=content.get("chair", ""),
         secretary=content.get("secretary", ""),
         sections=tuple(
-            documents.AgendaSection(
+            AgendaSection(
                 title=s.get("title", ""),
                 presenter=s.get("presenter", ""),
                 turns=tuple(
-                    documents.SpeakerTurn(hall=t["hall"], minutes=float(t["minutes"]))
+                    SpeakerTurn(hall=t["hall"], minutes=float(t["minutes"]))
                     for t in s.get("turns", [])
                 ),
                 content=s.get("content", ""),
@@ -144,19 +152,19 @@ async def approve_minutes(call: Call) -> MinutesOut:
     if row.state is not MinutesState.DRAFT:
         raise StateError("this version is approved already")
     replaced = next((r.version for r in rows if r.id == row.replaces_id), None)
-    document = to_document(row.content, row.version, replaced)
+    content = content_of(to_document(row.content, row.version, replaced))
     identity = call.services.archive.identity
     directory = minutes_dir(call.services.recording, meeting.id)
 
     def render() -> str:
-        pdf = documents.render_pdf(document)
+        pdf = render_pdf(content)
         signed = sign_pdf(
             pdf, identity.cert, identity.key, reason="Phê duyệt biên bản",
             location=row.content.get("place", ""), signer_name=meeting.chair_user.full_name,
         )  # fmt: skip
         directory.mkdir(parents=True, exist_ok=True)
         _write(directory / f"v{row.version}.pdf", signed)
-        _write(directory / f"v{row.version}.docx", documents.render_docx(document))
+        _write(directory / f"v{row.version}.docx", render_docx(content))
         return hashlib.sha256(signed).hexdigest()
 
     row.pdf_sha256 = await asyncio.to_thread(render)
@@ -205,9 +213,9 @@ async def minutes_file(call: Call) -> web.StreamResponse:
         path = minutes_dir(call.services.recording, meeting.id) / f"v{row.version}.{suffix}"
         return web.FileResponse(path, headers={**headers, "Content-Type": media_type})
     replaced = next((r.version for r in rows if r.id == row.replaces_id), None)
-    document = to_document(row.content, row.version, replaced)
-    render = documents.render_pdf if suffix == "pdf" else documents.render_docx
-    body = await asyncio.to_thread(render, document)
+    content = content_of(to_document(row.content, row.version, replaced))
+    render = render_pdf if suffix == "pdf" else render_docx
+    body = await asyncio.to_thread(render, content)
     return web.Response(body=body, content_type=media_type, headers=headers)
 
 

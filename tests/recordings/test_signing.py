@@ -12,7 +12,8 @@ import pytest
 from asn1crypto import cms
 from cryptography import x509
 
-from recordings.documents import MinutesDocument, render_pdf
+from recordings.minutes_content import MinutesDocument, content_of
+from recordings.minutes_pdf import render_pdf
 from recordings.signing import (
     SigningError,
     ensure_signing_identity,
@@ -40,23 +41,25 @@ def stranger(tmp_path_factory: pytest.TempPathFactory) -> Identity:
 def pdf() -> bytes:
     tz = dt.timezone(dt.timedelta(hours=7))
     return render_pdf(
-        MinutesDocument(
-            governing_body="UBND TỈNH QUẢNG BÌNH",
-            issuing_body="VĂN PHÒNG UBND TỈNH",
-            number="05/BB-UBND",
-            place="Quảng Bình",
-            date=dt.date(2026, 1, 5),
-            subject="Hội nghị giao ban trực tuyến",
-            started=dt.datetime(2026, 1, 5, 8, 0, tzinfo=tz),
-            ended=dt.datetime(2026, 1, 5, 9, 0, tzinfo=tz),
-            location="Hội trường UBND tỉnh Quảng Bình",
-            attendance=(),
-            chair="Trần Văn Phúc",
-            secretary="Lê Thị Hồng Nhung",
-            sections=(),
-            general_conclusions="",
-            recording_links=(),
-            recipients=(),
+        content_of(
+            MinutesDocument(
+                governing_body="UBND TỈNH QUẢNG BÌNH",
+                issuing_body="VĂN PHÒNG UBND TỈNH",
+                number="05/BB-UBND",
+                place="Quảng Bình",
+                date=dt.date(2026, 1, 5),
+                subject="Hội nghị giao ban trực tuyến",
+                started=dt.datetime(2026, 1, 5, 8, 0, tzinfo=tz),
+                ended=dt.datetime(2026, 1, 5, 9, 0, tzinfo=tz),
+                location="Hội trường UBND tỉnh Quảng Bình",
+                attendance=(),
+                chair="Trần Văn Phúc",
+                secretary="Lê Thị Hồng Nhung",
+                sections=(),
+                general_conclusions="",
+                recording_links=(),
+                recipients=(),
+            )
         )
     )
 
