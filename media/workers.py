@@ -214,6 +214,8 @@ class WorkerProcess:
             self._ready.set_exception(MediaError(f"media worker {self.name} exited at start"))
         if self._writer is not None:
             self._writer.close()
+        if was_alive:
+            self.pool._replace(self)
 
     async def stop(self) -> None:
         """Close the control socket (the worker closes its peers and exits) and wait."""
@@ -429,7 +431,9 @@ class MediaWorkers:
         self.relay_host = relay_host
         self.capacity = capacity
         self.secret = secrets.token_urlsafe(24)
-        self.workers = [WorkerProcess(self, f"w{i + 1}") for i in range(count)]
+        self._names = itertools.count(1)
+        self.workers = [WorkerProcess(self, f"w{next(self._names)}") for _ in range(count)]
+        self._starting: set[asyncio.Task[None]] = set()
         self.closing = False
         self._groups: dict[str, list[WorkerProcess]] = {}
         self._relays: dict[tuple[str, str], int] = {}
@@ -451,6 +455,8 @@ class MediaWorkers:
     async def close(self) -> None:
         """Stop every worker (their peers close); safe twice."""
         self.closing = True
+        for task in list(self._starting):
+            await cancel_and_wait(task)
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         for link in self._links:
             await link.close()
@@ -459,6 +465,31 @@ class MediaWorkers:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
+
+    def _replace(self, dead: WorkerProcess) -> None:
+        """A worker died: start another in its place (its peers are gone: their halls
+        reconnect, and are placed on the workers running)."""
+        if self.closing or dead not in self.workers:
+            return
+        replacement = WorkerProcess(self, f"w{next(self._names)}")
+        self.workers[self.workers.index(dead)] = replacement
+        for group, used in self._groups.items():
+            self._groups[group] = [w for w in used if w is not dead]
+        task = asyncio.get_running_loop().create_task(self._start_replacement(replacement))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start_replacement(self, worker: WorkerProcess) -> None:
+        for attempt in range(1, 6):
+            if self.closing:
+                return
+            try:
+                await worker.start()
+                logger.warning("media worker %s replaces the one that died", worker.name)
+                return
+            except MediaError as exc:
+                logger.error("media worker %s did not start (%s); again", worker.name, exc)
+                await asyncio.sleep(min(30.0, attempt * 2.0))
 
     def place(self, group: str | None = None) -> WorkerProcess:
         """The worker for a new peer of ``group``: the group's, while it has room."""

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from rooms.db import utcnow
 from server.api.routing import Auth, Call, Endpoint, json_response
-from server.api.schemas import HealthOut
+from server.api.schemas import HealthOut, MediaWorkerOut
 
 log = logging.getLogger("giaoban.health")
 
@@ -21,6 +21,7 @@ async def health(call: Call) -> web.Response:
         log.warning("health: database unreachable: %s", exc)
         database = "unreachable"
     rooms = call.services.live.rooms
+    workers = call.services.media_workers
     body = HealthOut(
         status="ok" if database == "ok" else "degraded",
         version=call.services.version,
@@ -30,6 +31,10 @@ async def health(call: Call) -> web.Response:
         participants=rooms.participants(),
         event_loop_lag_ms=call.services.loop_monitor.lag_ms(),
         event_loop_cpu_percent=call.services.loop_monitor.cpu_percent(),
+        media_workers=[
+            MediaWorkerOut(name=w.name, alive=w.alive, peers=w.load)
+            for w in (workers.workers if workers is not None else [])
+        ],
     )
     return json_response(body.model_dump(mode="json"), 200 if database == "ok" else 503)
 

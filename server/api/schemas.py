@@ -261,6 +261,17 @@ class HealthOut(BaseModel):
         description="The share of one core the event loop's thread used over the last 10 s; "
         "past about 85 % a node forwarding media is close to its limit"
     )
+    media_workers: list[MediaWorkerOut] = Field(
+        default_factory=list,
+        description="The media worker processes (GIAOBAN_MEDIA_WORKERS); empty: media in the "
+        "server's own process. A worker that dies is replaced",
+    )
+
+
+class MediaWorkerOut(BaseModel):
+    name: str = Field(description="The worker's name on this node (w1, w2, …)")
+    alive: bool
+    peers: int = Field(description="Connections it carries")
 
 
 class FeedOut(BaseModel):

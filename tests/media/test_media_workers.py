@@ -171,7 +171,7 @@ async def test_peers_of_a_group_share_a_worker_until_it_is_full() -> None:
         await pool.close()
 
 
-async def test_a_worker_ends_when_its_parent_goes_and_a_killed_one_ends_its_sources(
+async def test_a_worker_ends_when_its_parent_goes_and_a_dead_one_is_replaced(
     pool: MediaWorkers, clients: list[Client]
 ) -> None:
     w1, w2 = pool.workers
@@ -182,7 +182,12 @@ async def test_a_worker_ends_when_its_parent_goes_and_a_killed_one_ends_its_sour
     async with asyncio.timeout(10):
         await w1.process.wait()
     os.kill(w2.pid, signal.SIGKILL)
-    await until(lambda: video(red).ended, deadline=10)
+    await until(lambda: video(red).ended, deadline=10)  # its sources end here
     assert not w2.alive
-    with pytest.raises(Exception, match="no media worker"):
-        pool.place()
+    # Both are replaced; a hall that reconnects is placed on a new one and works.
+    await until(lambda: all(w.alive for w in pool.workers), deadline=30)
+    assert {w.name for w in pool.workers} == {"w3", "w4"}
+    blue = await publish(pool, pool.place(), BLUE, clients)
+    client, peer = await subscribe(pool, pool.place(), clients)
+    peer.outgoing[0].switch_source(video(blue))
+    await next_frame_of(client.received_track(0), BLUE, deadline=10)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from server.state import SERVICES
@@ -49,6 +50,12 @@ async def test_a_meeting_larger_than_a_worker_is_cascaded_and_leaves_nothing_beh
     # Four participants, two per worker: the meeting spans both.
     stats = await workers.stats()
     assert [s["peers"] for s in stats] == [2, 2], stats
+    async with aiohttp.ClientSession() as http, http.get(server.make_url("/api/health")) as r:
+        health = await r.json()
+    assert health["media_workers"] == [
+        {"name": "w1", "alive": True, "peers": 2},
+        {"name": "w2", "alive": True, "peers": 2},
+    ]
     assert (await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]}))["ok"]
     for key in ("P", "B"):
         await sees(meeting.halls[key], "main", GREEN)
