@@ -3,6 +3,7 @@ every word the pages show in both languages."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -44,15 +45,23 @@ def test_no_static_file_reaches_outside_the_server():
             assert "@import" not in text and "@font-face" not in text, path
 
 
-def _dictionary(source: str, name: str) -> dict[str, str]:
-    block = re.search(rf"^const {name} = \{{\n(.*?)^\}};", source, re.S | re.M)
-    assert block, f"no dictionary {name} in i18n.js"
-    return dict(re.findall(r'^\s*"([\w.]+)": "((?:[^"\\]|\\.)*)",$', block.group(1), re.M))
+def _dictionary(name: str) -> dict[str, str]:
+    words: dict[str, str] = json.loads((STATIC_DIR / "i18n" / f"{name}.json").read_text("utf-8"))
+    assert all(isinstance(v, str) for v in words.values()), f"{name}.json: not all text"
+    return words
+
+
+async def test_the_translations_are_served_as_json(clients):
+    client = await clients()
+    for name in ("vi", "en"):
+        reply = await client.get(f"/static/i18n/{name}.json")
+        assert reply.status == 200
+        assert reply.headers["Content-Type"].startswith("application/json")
+        assert json.loads(reply.text) == _dictionary(name)
 
 
 def test_every_word_is_in_vietnamese_and_in_english():
-    source = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
-    vi, en = _dictionary(source, "vi"), _dictionary(source, "en")
+    vi, en = _dictionary("vi"), _dictionary("en")
     assert len(vi) > 100
     assert vi.keys() == en.keys(), sorted(vi.keys() ^ en.keys())
     placeholders = re.compile(r"\{\w+\}")
@@ -69,8 +78,7 @@ def test_every_word_is_in_vietnamese_and_in_english():
 
 
 def test_the_terminal_speaks_vietnamese_with_its_diacritics():
-    source = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
-    vi = _dictionary(source, "vi")
+    vi = _dictionary("vi")
     for word in ("Xin phát biểu", "Điểm danh", "Đang kết nối lại…", "Chủ trì", "Tắt micrô",
                  "Bật micrô", "Giao quyền phát biểu", "Thu hồi quyền phát biểu",
                  "Bắt đầu cuộc họp", "Kết thúc cuộc họp", "Có mặt", "Số đại biểu"):  # fmt: skip
