@@ -144,7 +144,7 @@ async def run_clients(conn: Connection, subscribers: int) -> dict[str, Any]:
         client = subscriber_client(1, 1)
         for transceiver in client.receiving:  # count, do not decode
             kind = transceiver.kind
-            aiortc_patch.enable_passthrough(
+            aiortc_patch.receive.enable_passthrough(
                 transceiver.receiver,
                 mime_type="video/VP8" if kind == "video" else "audio/opus",
                 clock_rate=90_000 if kind == "video" else 48_000,

@@ -88,12 +88,12 @@ class Hall:
         audio = ClipAudioTrack(self.clip, start, self.sent)
         roles = []
         video_t = pc.addTransceiver(self.video, direction="sendonly")
-        aiortc_patch.on_keyframe_request(video_t.sender, self.video.request_keyframe)
+        aiortc_patch.send.on_keyframe_request(video_t.sender, self.video.request_keyframe)
         audio_t = pc.addTransceiver(audio, direction="sendonly")
         # The publishers send pre-encoded packets: media's lean send loop keeps the load
         # generator's own cost down (the same for every system under test).
-        aiortc_patch.enable_fast_send(video_t.sender)
-        aiortc_patch.enable_fast_send(audio_t.sender)
+        aiortc_patch.send.enable_fast_send(video_t.sender)
+        aiortc_patch.send.enable_fast_send(audio_t.sender)
         roles.append((video_t, self.plan["video_source"]))
         roles.append((audio_t, "mic"))
         return roles

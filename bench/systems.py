@@ -241,13 +241,13 @@ async def _login(http: aiohttp.ClientSession, url: str, username: str) -> None:
 BASELINE_SERVER = """
 import sys
 from media import aiortc_patch
-aiortc_patch.enable_fast_send = lambda sender: None
-aiortc_patch.throttle_remb = lambda receiver, interval: None
-aiortc_patch.BoundedJitterBuffer._remove_complete_frame = lambda self: None
-aiortc_patch.enable_fast_receive = lambda dtls: None
+aiortc_patch.send.enable_fast_send = lambda sender: None
+aiortc_patch.estimator.throttle_remb = lambda receiver, interval: None
+aiortc_patch.jitter.BoundedJitterBuffer._remove_complete_frame = lambda self: None
+aiortc_patch.receive.enable_fast_receive = lambda dtls: None
 import aiortc.rate
-aiortc_patch._RemoteBitrateEstimator = aiortc.rate.RemoteBitrateEstimator
-aiortc_patch._speed_up_estimator = lambda estimator: None
+aiortc_patch.estimator._RemoteBitrateEstimator = aiortc.rate.RemoteBitrateEstimator
+aiortc_patch.estimator._speed_up_estimator = lambda estimator: None
 from server.cli import main
 sys.exit(main(["serve"]))
 """

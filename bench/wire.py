@@ -63,7 +63,7 @@ TICKER = Ticker()
 "This process's clock (each load-generator process has its own)."
 
 
-class _ClipTrack(MediaStreamTrack, aiortc_patch.DirectTrack):
+class _ClipTrack(MediaStreamTrack, aiortc_patch.send.DirectTrack):
     """Frames every ``period`` seconds from ``start`` (wall clock), pushed to the sender by
     :data:`TICKER` (media's direct path: the frame is packetised, protected and sent at once)."""
 
@@ -72,11 +72,13 @@ class _ClipTrack(MediaStreamTrack, aiortc_patch.DirectTrack):
         self._start = start
         self._period = period
         self._n = 0
-        self._send: aiortc_patch.DirectFrameSender | None = None
+        self._send: aiortc_patch.send.DirectFrameSender | None = None
         TICKER.add(self)
 
     def attach_direct(
-        self, send: aiortc_patch.DirectFrameSender, on_stop: Callable[[BaseException | None], None]
+        self,
+        send: aiortc_patch.send.DirectFrameSender,
+        on_stop: Callable[[BaseException | None], None],
     ) -> None:
         self._send = send
 
@@ -101,7 +103,7 @@ class _ClipTrack(MediaStreamTrack, aiortc_patch.DirectTrack):
             self._n += 1
             due += self._period
 
-    def _send_next(self, send: aiortc_patch.DirectFrameSender, now: float) -> None:
+    def _send_next(self, send: aiortc_patch.send.DirectFrameSender, now: float) -> None:
         raise NotImplementedError
 
 
@@ -122,7 +124,7 @@ class ClipVideoTrack(_ClipTrack):
     def request_keyframe(self) -> None:
         self._key_wanted = True
 
-    def _send_next(self, send: aiortc_patch.DirectFrameSender, now: float) -> None:
+    def _send_next(self, send: aiortc_patch.send.DirectFrameSender, now: float) -> None:
         clip = self._clip
         if self._key_wanted and now - self._last_key_at > 0.3:
             self._index = clip.next_keyframe(self._index)
@@ -146,7 +148,7 @@ class ClipAudioTrack(_ClipTrack):
         self._clip = clip
         self._log = log
 
-    def _send_next(self, send: aiortc_patch.DirectFrameSender, now: float) -> None:
+    def _send_next(self, send: aiortc_patch.send.DirectFrameSender, now: float) -> None:
         self._log.audio.append(time.time())
         send(self._clip.audio[self._n % len(self._clip.audio)], self._n * OPUS_FRAME)
 
@@ -160,7 +162,7 @@ class SendLog:
 
 
 def on_keyframe_request(sender: RTCRtpSender, track: ClipVideoTrack) -> None:
-    aiortc_patch.on_keyframe_request(sender, track.request_keyframe)
+    aiortc_patch.send.on_keyframe_request(sender, track.request_keyframe)
 
 
 @dataclass
@@ -228,7 +230,7 @@ def count_rtp(receiver: RTCRtpReceiver, kind: str, log: ReceiveLog) -> None:
     The receiver's decoder thread ends at once (media's passthrough dispatcher).
     """
     aiortc_patch.install()
-    aiortc_patch.enable_passthrough(
+    aiortc_patch.receive.enable_passthrough(
         receiver,
         mime_type="video/VP8" if kind == "video" else "audio/opus",
         clock_rate=90_000 if kind == "video" else 48_000,
@@ -282,7 +284,7 @@ def fast_receive(pc: RTCPeerConnection) -> None:
     on two shared cores. Video is decrypted, reassembled and checked as before.
     """
     for transport in {t.receiver.transport for t in pc.getTransceivers()}:
-        aiortc_patch.enable_fast_receive(transport)
+        aiortc_patch.receive.enable_fast_receive(transport)
         by_header: dict[int, Callable[[], None]] = {}
         transport._bench_count_by_header = by_header  # type: ignore[attr-defined]
         for protocol in transport.transport._connection._protocols:

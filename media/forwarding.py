@@ -1,7 +1,7 @@
 """A forwarded track: what a subscriber's sender reads, fed by a switchable source.
 
 ``recv()`` returns ``av.Packet``s, so aiortc's ``RTCRtpSender`` packetises them with
-``encoder.pack()`` and never encodes. A sender on :func:`media.aiortc_patch.enable_fast_send`'s
+``encoder.pack()`` and never encodes. A sender on :func:`media.aiortc_patch.send.enable_fast_send`'s
 path does not read at all: it attaches itself (``attach_direct``) and every frame a source
 hands the track is sent there and then, in the receive path's callback (no queue, no task
 wake-up per subscriber and frame). The track keeps its own monotonic timestamps across
@@ -21,7 +21,7 @@ from collections.abc import Callable
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media.aiortc_patch import DirectFrameSender, DirectTrack
+from media.aiortc_patch.send import DirectFrameSender, DirectTrack
 from media.codecs import MediaKind, frame_seconds, same_codec
 from media.errors import IncompatibleSourceError
 from media.settings import ForwardingSettings

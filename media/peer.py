@@ -185,7 +185,7 @@ class Peer:
 
         # BUNDLE: every transceiver now shares one DTLS transport.
         for transport in {t.receiver.transport for t in self._pc.getTransceivers()}:
-            aiortc_patch.enable_fast_receive(transport)
+            aiortc_patch.receive.enable_fast_receive(transport)
         if self._on_source is not None:
             for source in self._sources:
                 self._on_source(source)
@@ -283,8 +283,8 @@ class Peer:
         transceiver = self._pc.addTransceiver(track or kind.value, direction=direction)
         transceiver.setCodecPreferences(self._codec_preferences(kind))
         if track is not None:
-            aiortc_patch.on_keyframe_request(transceiver.sender, track.request_keyframe)
-            aiortc_patch.enable_fast_send(transceiver.sender)
+            aiortc_patch.send.on_keyframe_request(transceiver.sender, track.request_keyframe)
+            aiortc_patch.send.enable_fast_send(transceiver.sender)
             self._outgoing.append(track)
         if direction in ("recvonly", "sendrecv"):
             self._sources.append(self._make_source(kind, codec, mid, media, transceiver))
@@ -303,7 +303,7 @@ class Peer:
         receiver = transceiver.receiver
 
         async def send_keyframe_request() -> bool:
-            return await aiortc_patch.send_pli(receiver)
+            return await aiortc_patch.receive.send_pli(receiver)
 
         source = Source(
             kind=kind,
@@ -327,7 +327,7 @@ class Peer:
                 jitter.audio_max_delay,
                 OPUS_CLOCK_RATE,
             )
-        aiortc_patch.enable_passthrough(
+        aiortc_patch.receive.enable_passthrough(
             receiver,
             mime_type=codec,
             clock_rate=clock_rate,
@@ -339,7 +339,7 @@ class Peer:
             idle=lambda: source.idle,
             on_skipped=source.note_skipped,
         )
-        aiortc_patch.throttle_remb(receiver, jitter.remb_interval)
+        aiortc_patch.estimator.throttle_remb(receiver, jitter.remb_interval)
         return source
 
     def _codec_preferences(self, kind: MediaKind) -> list[RTCRtpCodecCapability]:

@@ -28,7 +28,7 @@ from media_testkit import (
 )
 
 from media import ForwardedTrack, Peer, VideoCodec
-from media.aiortc_patch import DirectFrameSender
+from media.aiortc_patch.send import DirectFrameSender
 from media.codecs import is_keyframe
 
 
@@ -128,7 +128,7 @@ async def test_three_publishers_reach_subscribers_without_any_server_side_encode
             audio = row[3 + slot]
             assert audio.count() - before[3 + slot] >= 30 * elapsed, "audio frames missing"
     # VP8 and Opus frames are packetised by media's own send loop
-    # (aiortc_patch.enable_fast_send): the server makes no encoder at all.
+    # (aiortc_patch.send.enable_fast_send): the server makes no encoder at all.
     assert not spy.server_encoders, "the server made an encoder"
     assert spy.server_encode_calls == 0, "the server re-encoded media"
     assert spy.client_encode_calls > 0

@@ -1,5 +1,5 @@
 """ICE consent freshness (RFC 7675): a peer that answers late keeps its connection, a peer
-that stops answering loses it (``media.aiortc_patch``'s consent checks)."""
+that stops answering loses it (``media.aiortc_patch.consent``)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import aioice.ice
 import pytest
 from media_testkit import until, within
 
-from media import aiortc_patch
+from media import AiortcIncompatibleError, aiortc_patch
 
 
 @pytest.fixture
 def quick_consent(monkeypatch: pytest.MonkeyPatch) -> None:
     """Consent checks every 0.1 s on average; a connection expires after 1 s unanswered."""
     aiortc_patch.install()
-    monkeypatch.setattr(aiortc_patch, "CONSENT_INTERVAL", 0.1)
-    monkeypatch.setattr(aiortc_patch, "CONSENT_EXPIRY", 1.0)
-    monkeypatch.setattr(aiortc_patch, "CONSENT_RETRANSMISSIONS", 1)
+    monkeypatch.setattr(aiortc_patch.consent, "CONSENT_INTERVAL", 0.1)
+    monkeypatch.setattr(aiortc_patch.consent, "CONSENT_EXPIRY", 1.0)
+    monkeypatch.setattr(aiortc_patch.consent, "CONSENT_RETRANSMISSIONS", 1)
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.1)  # aioice's own, had it run
 
 
@@ -85,3 +85,12 @@ async def test_a_peer_that_stops_answering_loses_its_connection(
     await until(lambda: a._closed, deadline=10)
     with pytest.raises(ConnectionError):
         await a.send(b"anyone?")
+
+
+def test_the_guard_names_what_an_upgrade_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert aiortc_patch.consent.check() == []
+    monkeypatch.delattr(aioice.ice.Connection, "build_request")
+    problems = aiortc_patch.consent.check()
+    assert any("build_request" in problem for problem in problems), problems
+    with pytest.raises(AiortcIncompatibleError, match="build_request"):
+        aiortc_patch.check_hooks()

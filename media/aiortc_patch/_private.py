@@ -1,0 +1,30 @@
+"""Helpers the hook modules share: aiortc's name-mangled private attributes, RTP and NTP
+arithmetic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiortc import RTCRtpReceiver, RTCRtpSender
+
+from media.errors import AiortcIncompatibleError
+
+RTP_TS_MASK = 0xFFFFFFFF
+RTP_TS_HALF = 0x80000000
+
+NTP_OFFSET_S = 2_208_988_800
+NTP_ONE = 1 << 32
+NTP_OFFSET_MS = NTP_OFFSET_S * 1000
+"""Milliseconds from the NTP epoch (1900) to the Unix epoch: aiortc's ``clock.current_ms()``
+without its ``datetime`` arithmetic."""
+
+
+def receiver_attribute(receiver: RTCRtpReceiver, name: str) -> Any:
+    mangled = f"_RTCRtpReceiver__{name}"
+    if not hasattr(receiver, mangled):
+        raise AiortcIncompatibleError(f"RTCRtpReceiver has no {mangled}: aiortc changed")
+    return getattr(receiver, mangled)
+
+
+def sender_attribute(sender: RTCRtpSender, name: str) -> Any:
+    return getattr(sender, f"_RTCRtpSender__{name}")

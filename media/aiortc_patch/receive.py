@@ -1,0 +1,511 @@
+"""The receive path: encoded frames straight from the RTP packets, no decoder.
+
+Hooks (aiortc 1.16):
+
+- **Passthrough.** ``RTCRtpReceiver._handle_rtp_packet`` adds each packet to the receiver's
+  private ``__jitter_buffer`` and puts each reassembled ``(codec, JitterFrame)`` on its private
+  ``__decoder_queue``, on the event loop, for the decoder thread. :func:`enable_passthrough`
+  replaces both, per receiver: a :class:`media.aiortc_patch.jitter.BoundedJitterBuffer` hands
+  every ready frame to a :class:`PassthroughQueue`, which wraps it as an ``av.Packet`` and
+  calls back right there: no decoder, no thread hop, and receivers that are not switched (a
+  client peer in the same process, a future decoding consumer) keep decoding.
+- **The decoder thread.** :func:`install` replaces ``aiortc.rtcrtpreceiver.decoder_worker``
+  (the module global the receiver starts as a thread in ``receive()``) by a dispatcher: for a
+  passthrough receiver the thread ends at once, for any other it runs aiortc's own worker.
+- **Fast RTP handling.** :func:`enable_fast_receive` handles a DTLS transport's SRTP
+  datagrams in aioice's datagram callback, synchronously, and a passthrough receiver's
+  packets in :func:`_fast_rtp_handler` (what ``_handle_rtp_packet`` does, without its
+  coroutines).
+- **Keyframe requests to a publisher.** :func:`send_pli` calls the receiver's
+  ``_send_rtcp_pli(ssrc)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import inspect
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+import aioice.stun
+import aiortc
+import aiortc.rate
+import aiortc.rtcrtpreceiver
+import av
+import pylibsrtp
+from aiortc import RTCRtpReceiver, clock
+from aiortc.codecs import depayload, is_rtx
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
+
+from media.aiortc_patch._private import (
+    NTP_OFFSET_MS,
+    RTP_TS_HALF,
+    RTP_TS_MASK,
+    receiver_attribute,
+)
+from media.aiortc_patch.jitter import BoundedJitterBuffer
+from media.codecs import is_keyframe
+
+logger = logging.getLogger(__name__)
+
+
+def check() -> list[str]:
+    """What the passthrough receive path and the fast RTP handler rely on."""
+    problems: list[str] = []
+    worker = getattr(aiortc.rtcrtpreceiver, "decoder_worker", None)
+    if worker is None:
+        problems.append("aiortc.rtcrtpreceiver.decoder_worker is gone")
+    elif list(inspect.signature(worker).parameters) != [
+        "loop",
+        "input_q",
+        "output_q",
+        "decode_error",
+    ]:
+        problems.append("aiortc.rtcrtpreceiver.decoder_worker changed its parameters")
+    problems.extend(
+        f"RTCRtpReceiver.{name} is gone"
+        for name in ("_handle_rtp_packet", "_send_rtcp_pli", "getSynchronizationSources")
+        if not hasattr(RTCRtpReceiver, name)
+    )
+    receiver_init = inspect.getsource(RTCRtpReceiver.__init__)
+    for attribute in ("self.__decoder_queue", "self.__jitter_buffer", "self.__decoder_thread"):
+        if attribute not in receiver_init:
+            problems.append(f"RTCRtpReceiver no longer sets {attribute}")
+    handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    for needle in (
+        "self.__jitter_buffer.add(packet)",
+        "self.__decoder_queue.put((codec, encoded_frame))",
+    ):
+        if needle not in handle_rtp:
+            problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer calls {needle}")
+    dtls_source = inspect.getsource(RTCDtlsTransport)
+    for needle in (
+        "self._rx_srtp",
+        "self.__rx_bytes",
+        "self.__rx_packets",
+        "self._rtp_router",
+        "self._rtp_header_extensions_map",
+        "self._rx_srtp.unprotect(data)",
+        "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)",
+    ):
+        if needle not in dtls_source:
+            problems.append(f"RTCDtlsTransport no longer has {needle}")
+    if "self.receiver.data_received(data, self.local_candidate.component)" not in (
+        inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    ):
+        problems.append("aioice's StunProtocol no longer hands data to Connection.data_received")
+    if "self._protocols" not in inspect.getsource(aioice.ice.Connection.__init__):
+        problems.append("aioice's Connection no longer keeps its _protocols")
+    if "self._queue.put_nowait((data, component))" not in inspect.getsource(
+        aioice.ice.Connection.data_received
+    ):
+        problems.append("aioice's Connection.data_received no longer queues the datagram")
+    receiver_source = inspect.getsource(RTCRtpReceiver)
+    for name in ("active_ssrc", "codecs", "remote_streams", "rtx_ssrc", "nack_generator",
+                 "kind", "rtcp_ssrc", "remote_bitrate_estimator"):  # fmt: skip
+        if not re.search(rf"self\.__{name}(: [^=]+)? = ", receiver_source):
+            problems.append(f"RTCRtpReceiver no longer sets self.__{name}")
+    handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    for needle in (
+        "self.__remote_bitrate_estimator.add(",
+        "self.__active_ssrc[packet.ssrc] = clock.current_datetime()",
+        "self.__remote_streams[packet.ssrc].add(packet)",
+        "unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)",
+        "self.__nack_generator.add(packet)",
+        "depayload(codec, packet.payload)",
+        "await self._send_rtcp_pli(packet.ssrc)",
+    ):
+        if needle not in handle_rtp:
+            problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer does {needle}")
+    return problems
+
+
+_install_lock = threading.Lock()
+_original_decoder_worker: Callable[..., None] | None = None
+
+
+def install() -> None:
+    """Replace aiortc's decoder thread by :func:`_dispatching_decoder_worker`; once."""
+    global _original_decoder_worker
+    with _install_lock:
+        if _original_decoder_worker is not None:
+            return
+        _original_decoder_worker = aiortc.rtcrtpreceiver.decoder_worker
+        aiortc.rtcrtpreceiver.decoder_worker = _dispatching_decoder_worker
+
+
+def installed() -> bool:
+    """Whether :func:`install` has run."""
+    return _original_decoder_worker is not None
+
+
+def _dispatching_decoder_worker(
+    loop: asyncio.AbstractEventLoop,
+    input_q: queue.Queue[Any],
+    output_q: asyncio.Queue[Any],
+    decode_error: threading.Event,
+) -> None:
+    """aiortc's decoder thread: ends at once for a passthrough receiver, else decodes."""
+    if isinstance(input_q, PassthroughQueue):
+        return
+    assert _original_decoder_worker is not None
+    _original_decoder_worker(loop, input_q, output_q, decode_error)
+
+
+PacketCallback = Callable[[av.Packet], None]
+
+
+class PassthroughQueue(queue.Queue[Any]):
+    """Stands in for a receiver's decoder queue: encoded frames become ``av.Packet``s.
+
+    Frames normally come straight from the receiver's :class:`BoundedJitterBuffer`
+    (:meth:`deliver`, every frame that is ready, with its raw RTP timestamp); aiortc then puts
+    nothing here but ``None`` when the receiver stops. A ``(codec, JitterFrame)`` aiortc puts
+    anyway (its timestamp already unwrapped) is handled too. Each frame is handed to
+    ``on_packet`` at once, as an ``av.Packet`` with ``pts`` the unwrapped RTP timestamp
+    (0 for the first frame), ``time_base`` 1/clock rate, ``is_keyframe`` from the payload,
+    and ``is_corrupt`` set on a non-key frame that follows a skipped hole (its references are
+    lost). Nothing here raises into aiortc: an exception in the receive path would end the
+    whole DTLS transport.
+    """
+
+    def __init__(
+        self,
+        on_packet: PacketCallback,
+        on_end: Callable[[], None],
+        *,
+        mime_type: str,
+        clock_rate: int,
+    ) -> None:
+        super().__init__()
+        self._on_packet: PacketCallback | None = on_packet
+        self._on_end: Callable[[], None] | None = on_end
+        self._mime_type = mime_type
+        self._time_base = fractions.Fraction(1, clock_rate)
+        self._last_timestamp: int | None = None
+        self._pts = 0
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            self._end()
+            # Ends aiortc's own worker too, should install() not have run.
+            super().put(None)
+            return
+        codec, frame = item
+        self._hand_over(frame, frame.timestamp, codec.mimeType)
+
+    def deliver(self, frame: JitterFrame) -> None:
+        """Take a frame from the jitter buffer (raw RTP timestamp)."""
+        last, self._last_timestamp = self._last_timestamp, frame.timestamp
+        if last is not None:
+            delta = (frame.timestamp - last) & RTP_TS_MASK
+            self._pts += delta - (1 << 32) if delta >= RTP_TS_HALF else delta
+        self._hand_over(frame, self._pts, self._mime_type)
+
+    def _hand_over(self, frame: JitterFrame, pts: int, mime_type: str) -> None:
+        on_packet = self._on_packet
+        if on_packet is None:
+            return
+        try:
+            packet = av.Packet(frame.data)
+            packet.pts = pts
+            packet.dts = pts
+            packet.time_base = self._time_base
+            key = is_keyframe(mime_type, frame.data)
+            packet.is_keyframe = key
+            if not key and getattr(frame, "discontinuity", False):
+                packet.is_corrupt = True
+            on_packet(packet)
+        except Exception:
+            logger.exception("passthrough of a received frame failed")
+
+    def _end(self) -> None:
+        on_end = self._on_end
+        self._on_packet = None
+        self._on_end = None
+        if on_end is not None:
+            try:
+                on_end()
+            except Exception:
+                logger.exception("end of a passthrough receiver failed")
+
+
+def enable_passthrough(
+    receiver: RTCRtpReceiver,
+    *,
+    mime_type: str,
+    clock_rate: int,
+    on_packet: PacketCallback,
+    on_end: Callable[[], None],
+    capacity: int,
+    max_delay: int,
+    on_audio_level: Callable[[int], None] | None = None,
+    idle: Callable[[], bool] | None = None,
+    on_skipped: Callable[[int, bool], None] | None = None,
+) -> BoundedJitterBuffer:
+    """Make ``receiver`` hand its encoded frames to ``on_packet`` instead of decoding them.
+
+    Installs a :class:`PassthroughQueue` as its decoder queue and a
+    :class:`BoundedJitterBuffer` (``capacity`` packets, holes skipped after ``max_delay`` RTP
+    ticks) that delivers to it. Call before the receiver starts (after the transceiver
+    exists, before the connection is up); ``on_end`` is called once when the receiver stops.
+    ``mime_type`` and ``clock_rate`` are those of the one codec negotiated for the m-line.
+    ``on_audio_level`` gets the level (RFC 6464: 0 loudest to 127 silent, in -dBov) each
+    packet carries in its ``ssrc-audio-level`` header extension. While ``idle()`` is true
+    the fast receive path (:func:`enable_fast_receive`) assembles no frames and calls
+    ``on_skipped(payload bytes, ends a frame)`` per packet instead.
+    """
+    if receiver_attribute(receiver, "decoder_thread") is not None:
+        raise RuntimeError("the receiver has already started: enable passthrough before")
+    receiver_attribute(receiver, "decoder_queue")
+    receiver_attribute(receiver, "jitter_buffer")
+    passthrough = PassthroughQueue(on_packet, on_end, mime_type=mime_type, clock_rate=clock_rate)
+    buffer = BoundedJitterBuffer(
+        capacity=capacity,
+        max_delay=max_delay,
+        is_video=mime_type.lower().startswith("video/"),
+        on_frame=passthrough.deliver,
+        on_audio_level=on_audio_level,
+    )
+    receiver._RTCRtpReceiver__decoder_queue = passthrough  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
+    receiver._giaoban_handle_rtp = _fast_rtp_handler(  # type: ignore[attr-defined]
+        receiver, buffer, idle, on_skipped, on_audio_level
+    )
+    return buffer
+
+
+def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
+    """Handle ``dtls``'s incoming SRTP media in aioice's datagram callback, synchronously.
+
+    aiortc puts every datagram on aioice's connection queue; the DTLS transport's task wakes
+    up for it, and unprotects, parses and routes the packet down two more coroutines to the
+    receiver. Here, once DTLS is up, an RTP datagram is unprotected, parsed and routed at
+    once, and a receiver prepared by :func:`enable_passthrough` handles it synchronously
+    (:func:`_fast_rtp_handler`): no queue, no task wake-up per packet. Anything else (STUN
+    was already answered by aioice; DTLS, RTCP, media before the handshake) takes aiortc's
+    path as before. Call once the transports are final (after ``setLocalDescription``).
+    """
+    if getattr(dtls, "_giaoban_fast_receive", False):
+        return
+    connection = dtls.transport._connection
+    enqueue = connection.data_received
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+    now = time.time
+
+    def data_received(data: bytes, component: int) -> None:
+        srtp = dtls._rx_srtp
+        if (
+            srtp is None
+            or len(data) < 12
+            or not 127 < data[0] < 192
+            or 192 <= data[1] <= 208  # RTCP
+            or dtls._state != DtlsState.CONNECTED
+        ):
+            enqueue(data, component)
+            return
+        arrival_time_ms = int(now() * 1000) + NTP_OFFSET_MS
+        dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        try:
+            packet = RtpPacket.parse(srtp.unprotect(data), extensions)
+        except (pylibsrtp.Error, ValueError):
+            return  # as aiortc: a packet that does not authenticate or parse is dropped
+        receiver = router.route_rtp(packet)
+        if receiver is None:
+            return
+        handle = getattr(receiver, "_giaoban_handle_rtp", None)
+        try:
+            if handle is not None:
+                handle(packet, arrival_time_ms)
+            else:  # a receiver left on aiortc's path
+                task = loop.create_task(receiver._handle_rtp_packet(packet, arrival_time_ms))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except Exception:
+            logger.exception("fast receive of an RTP packet failed")
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    # aioice tries to parse every datagram as STUN first; RTP and RTCP (first byte 128-191;
+    # STUN's is 0-3, DTLS's 20-63) go straight on.
+    for protocol in connection._protocols:
+        stun_received = protocol.datagram_received
+        component = protocol.local_candidate.component
+
+        def datagram_received(
+            data: bytes, addr: Any, stun_received: Any = stun_received, component: int = component
+        ) -> None:
+            if data and data[0] > 127:
+                data_received(data, component)
+            else:
+                stun_received(data, addr)
+
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
+    dtls._giaoban_fast_receive = True  # type: ignore[attr-defined]
+
+
+_ACTIVE_SSRC_RESOLUTION_MS = 100
+
+
+def _fast_rtp_handler(
+    receiver: RTCRtpReceiver,
+    buffer: BoundedJitterBuffer,
+    idle: Callable[[], bool] | None = None,
+    on_skipped: Callable[[int, bool], None] | None = None,
+    on_audio_level: Callable[[int], None] | None = None,
+) -> Callable[[RtpPacket, int], None]:
+    """A synchronous ``receiver._handle_rtp_packet`` for a passthrough receiver.
+
+    Does what aiortc's does (bandwidth estimate and REMB, the sources seen, RTCP statistics,
+    RTX unwrapping, NACKs, depayloading, the jitter buffer, PLI after a loss) with the RTCP it
+    sends (rare: REMB is throttled, NACK and PLI follow losses) as tasks of their own.
+
+    While ``idle()`` (nobody takes the frames: a hall's camera that no other hall is shown),
+    a packet is only counted (``on_skipped(payload bytes, ends a frame)``), its audio level
+    read, and kept in the RTCP statistics and the bandwidth estimate: no NACK, no
+    reassembly. When frames are wanted again, skipping goes on to the end of the current
+    frame (a frame assembled from its middle could pass for a keyframe); from the next
+    packet the jitter buffer and the NACK state start afresh and the first frame is marked
+    as following a loss (a video source then waits for a keyframe and asks for one).
+    """
+    loop = asyncio.get_running_loop()
+    estimator = receiver_attribute(receiver, "remote_bitrate_estimator")
+    active_ssrc: dict[int, Any] = receiver_attribute(receiver, "active_ssrc")
+    codecs: dict[int, RTCRtpCodecParameters] = receiver_attribute(receiver, "codecs")
+    remote_streams: dict[int, StreamStatistics] = receiver_attribute(receiver, "remote_streams")
+    rtx_ssrc: dict[int, int] = receiver_attribute(receiver, "rtx_ssrc")
+    nack = receiver_attribute(receiver, "nack_generator")
+    is_video = receiver_attribute(receiver, "kind") == "video"
+    tasks: set[asyncio.Task[None]] = set()
+    active_at: dict[int, int] = {}
+    rtx_types: dict[int, bool] = {}
+    frame_bytes = 0
+    skipping = False
+    after_frame_end = False
+
+    def spawn(coroutine: Any) -> None:
+        task = loop.create_task(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        nonlocal frame_bytes, skipping, after_frame_end
+        if not receiver._enabled:
+            return
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            # Once per frame (its last packet, all its bytes): the estimator groups a frame's
+            # packets by send time anyway, and this halves its cost.
+            frame_bytes += len(packet.payload) + packet.padding_size
+            remb = None
+            if packet.marker:
+                remb = estimator.add(
+                    abs_send_time=packet.extensions.abs_send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=frame_bytes,
+                    ssrc=packet.ssrc,
+                )
+                frame_bytes = 0
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+            if rtcp_ssrc is not None and remb is not None:
+                spawn(
+                    receiver._send_rtcp(
+                        RtcpPsfbPacket(
+                            fmt=RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=pack_remb_fci(*remb),
+                        )
+                    )
+                )
+        if arrival_time_ms - active_at.get(packet.ssrc, 0) >= _ACTIVE_SSRC_RESOLUTION_MS:
+            # The sources seen (getSynchronizationSources: the PLI's target), to 0.1 s.
+            active_at[packet.ssrc] = arrival_time_ms
+            active_ssrc[packet.ssrc] = clock.current_datetime()
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stream = remote_streams.get(packet.ssrc)
+        if stream is None:
+            stream = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        rtx = rtx_types.get(packet.payload_type)
+        if rtx is None:
+            rtx = rtx_types[packet.payload_type] = is_rtx(codec)
+        idle_now = idle is not None and idle()
+        if skipping or idle_now:
+            if rtx:
+                return
+            if skipping and after_frame_end and not idle_now:
+                # Wanted again, and this packet starts a frame: resume with it.
+                skipping = False
+                buffer.restart()
+                if nack is not None:
+                    nack.max_seq = None
+                    nack.missing.clear()
+            else:
+                skipping = True
+                after_frame_end = bool(packet.marker) or not is_video
+                if on_audio_level is not None and packet.extensions.audio_level is not None:
+                    on_audio_level(packet.extensions.audio_level[1])
+                if on_skipped is not None:
+                    on_skipped(len(packet.payload), after_frame_end)
+                return
+        if rtx:
+            original_ssrc = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if (
+                original_ssrc is None
+                or len(packet.payload) < 2
+                or not isinstance(apt, int)
+                or apt not in codecs
+            ):
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            codec = codecs[apt]
+        if nack is not None and nack.add(packet):
+            spawn(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)))
+        try:
+            packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
+        except ValueError:
+            return
+        pli_flag, _ = buffer.add(packet)
+        if pli_flag and is_video:
+            spawn(receiver._send_rtcp_pli(packet.ssrc))
+
+    return handle
+
+
+def is_passthrough(receiver: RTCRtpReceiver) -> bool:
+    """Whether :func:`enable_passthrough` was applied to ``receiver``."""
+    return isinstance(receiver_attribute(receiver, "decoder_queue"), PassthroughQueue)
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> bool:
+    """Send an RTCP PLI for the stream ``receiver`` gets; ``False`` if none arrived yet."""
+    sources = receiver.getSynchronizationSources()
+    if not sources:
+        return False
+    ssrc = max(sources, key=lambda source: source.timestamp).source
+    await receiver._send_rtcp_pli(ssrc)
+    return True

@@ -1,0 +1,379 @@
+"""The send path: forwarded frames packetised, protected and sent synchronously.
+
+Hooks (aiortc 1.16):
+
+- **Direct send.** :func:`enable_fast_send` replaces a forwarding sender's ``_run_rtp`` loop
+  (started by ``RTCRtpSender.send``): VP8 and Opus frames are packetised here and each packet
+  is protected (the DTLS transport's ``_tx_srtp``) and sent on aioice's nominated pair
+  (``RTCIceTransport._connection._nominated``) synchronously; it keeps the sender's private
+  RTP history (NACK, RTX), sender-report counters and the DTLS transport's byte counts. A
+  :class:`DirectTrack` (``media.ForwardedTrack``) pushes its frames to it.
+- **Keyframe requests from a subscriber.** A PLI or FIR received by an ``RTCRtpSender`` only
+  calls its ``_send_keyframe()``, which sets a flag that forwarding ignores;
+  :func:`on_keyframe_request` wraps that method, per sender, to call back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import inspect
+import logging
+import re
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+import aioice.stun
+import aiortc
+import aiortc.rate
+import aiortc.rtcrtpreceiver
+import av
+from aiortc import RTCRtpSender, rtp
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTP_HISTORY_SIZE,
+    RtpPacket,
+)
+from aiortc.utils import random16, random32
+from av.audio.frame import AudioFrame
+from av.frame import Frame
+
+from media.aiortc_patch._private import (
+    NTP_OFFSET_S,
+    NTP_ONE,
+    sender_attribute,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def check() -> list[str]:
+    """What the fast send path and the keyframe-request hook rely on."""
+    import aiortc.codecs.vpx
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    problems: list[str] = [
+        f"RTCRtpSender.{name} is gone"
+        for name in ("_handle_rtcp_packet", "_send_keyframe", "_run_rtp", "_next_encoded_frame")
+        if not hasattr(RTCRtpSender, name)
+    ]
+    if "self._send_keyframe()" not in inspect.getsource(RTCRtpSender._handle_rtcp_packet):
+        problems.append("RTCRtpSender._handle_rtcp_packet no longer calls _send_keyframe()")
+    if "self.__encoder.pack(data)" not in inspect.getsource(RTCRtpSender._next_encoded_frame):
+        problems.append("RTCRtpSender no longer packs pre-encoded packets without encoding")
+    sender_source = inspect.getsource(RTCRtpSender)
+    for name in ("rtp_history", "rtp_header_extensions_map", "mid", "track", "encoder",
+                 "force_keyframe",
+                 "ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count",
+                 "rtp_started", "rtp_exited"):  # fmt: skip
+        if not re.search(rf"self\.__{name}(: [^=]+)? = ", sender_source):
+            problems.append(f"RTCRtpSender no longer sets self.__{name}")
+    if getattr(aiortc.codecs.vpx, "PACKET_MAX", None) != _VP8_PAYLOAD_MAX + 4:
+        problems.append("aiortc's VP8 packet size changed (PACKET_MAX)")
+    if "self._run_rtp(" not in inspect.getsource(RTCRtpSender.send):
+        problems.append("RTCRtpSender.send no longer starts self._run_rtp")
+    dtls_source = inspect.getsource(RTCDtlsTransport)
+    for needle in ("self._tx_srtp", "self.__tx_bytes", "self.__tx_packets", "self._state"):
+        if needle not in dtls_source:
+            problems.append(f"RTCDtlsTransport no longer has {needle}")
+    if "self._connection = " not in inspect.getsource(RTCIceTransport.__init__):
+        problems.append("RTCIceTransport no longer has _connection")
+    if "self._nominated" not in inspect.getsource(aioice.ice.Connection):
+        problems.append("aioice's Connection no longer has _nominated")
+    if "active_pair.protocol.send_data(data, active_pair.remote_addr)" not in inspect.getsource(
+        aioice.ice.Connection.sendto
+    ):
+        problems.append("aioice's Connection.sendto no longer sends on the nominated pair")
+    import asyncio.selector_events
+
+    transport_source = inspect.getsource(
+        asyncio.selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+    )
+    for needle in ("self._sock.sendto(data, addr)", "if not self._buffer:", "self._conn_lost"):
+        if needle not in transport_source:
+            problems.append(f"asyncio's datagram transport no longer has {needle}")
+    return problems
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` whenever ``sender`` receives a PLI or FIR from its remote peer."""
+    original = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        original()
+        try:
+            callback()
+        except Exception:
+            logger.exception("keyframe request callback failed")
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+# -- the send path -------------------------------------------------------------------------
+
+
+def enable_fast_send(sender: RTCRtpSender) -> None:
+    """Replace ``sender``'s RTP loop by :func:`_fast_run_rtp` (call before it starts).
+
+    aiortc's ``RTCRtpSender._run_rtp`` does, for every packet, two NTP clock reads (through
+    ``datetime``), a full header serialisation with its extension map, and five nested
+    coroutine calls down to ``transport.sendto`` (``RTCDtlsTransport._send_rtp``,
+    ``RTCIceTransport._send``, aioice's ``Connection.send``, ``sendto``, ``send_data``). For a
+    forwarded (pre-encoded) track this loop reads the clock once per frame, serialises one
+    header per frame and patches the sequence number and marker bit for the frame's other
+    packets, and protects and sends each packet synchronously on the selected candidate
+    pair's socket. What the sender's RTCP side reads is kept as aiortc keeps it: the
+    retransmission history (NACK, RTX), the sender-report counters and timestamps, and the
+    DTLS transport's byte and packet counts.
+    """
+    sender._run_rtp = types.MethodType(_fast_run_rtp, sender)  # type: ignore[method-assign]
+
+
+_VP8_PAYLOAD_MAX = 1300 - 4
+"aiortc's PACKET_MAX less the 4-byte descriptor (X, I bits, 15-bit picture id)."
+
+
+def _vp8_payloads(frame: bytes, picture_id: int) -> list[bytes]:
+    """``frame`` as aiortc's ``Vp8Encoder._packetize`` splits it, descriptors included."""
+    picture = (0x8000 | picture_id).to_bytes(2, "big")
+    first = b"\x90\x80" + picture
+    rest = b"\x80\x80" + picture
+    return [
+        (rest if start else first) + frame[start : start + _VP8_PAYLOAD_MAX]
+        for start in range(0, len(frame), _VP8_PAYLOAD_MAX)
+    ]
+
+
+class _RtpWriter:
+    """Packetises, protects and sends one sender's frames synchronously (see
+    :func:`enable_fast_send`); raises ``ConnectionError`` or ``OSError`` when it cannot."""
+
+    def __init__(self, sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
+        self.sender = sender
+        self.sequence_number = random16() % 32768  # as aiortc's random_sequence_number()
+        self.timestamp_origin = random32()
+        self.history: dict[int, RtpPacket] = sender_attribute(sender, "rtp_history")
+        self.extensions_map = sender_attribute(sender, "rtp_header_extensions_map")
+        self.mid = sender_attribute(sender, "mid")
+        self.payload_type: int = codec.payloadType or 0
+        self.ssrc = sender._ssrc
+        self.dtls: Any = sender.transport
+        mime = codec.mimeType.lower()
+        self.is_vp8 = mime == "video/vp8"
+        self.packs_itself = self.is_vp8 or mime == "audio/opus"
+        "VP8 and Opus are packetised here; H.264 and the rest by aiortc's encoder objects."
+        self.picture_id = random16() % 32768
+        self.clock_base = fractions.Fraction(1, codec.clockRate)
+
+    def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
+        """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
+        ``frame_timestamp``."""
+        if self.is_vp8:
+            payloads = _vp8_payloads(frame, self.picture_id)
+            self.picture_id = (self.picture_id + 1) & 0x7FFF
+        else:
+            payloads = [frame]
+        self.send(payloads, frame_timestamp, None)
+
+    def send(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> None:
+        """Send one frame's payloads as RTP packets (the last one with the marker bit)."""
+        dtls = self.dtls
+        if dtls._state != DtlsState.CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        # aioice's Connection.sendto: the selected pair of component 1.
+        pair = dtls.transport._connection._nominated.get(1)
+        udp = pair.protocol.transport if pair is not None else None
+        if udp is None:
+            raise ConnectionError("Cannot send data, not connected")
+        address = pair.remote_addr
+        # The socket itself while asyncio's transport has nothing buffered (its sendto adds
+        # checks and a call per packet); the transport when the socket would block or fails.
+        sock = udp._sock if not udp._buffer and not udp._conn_lost else None
+        protect = dtls._tx_srtp.protect
+        timestamp = (self.timestamp_origin + frame_timestamp) & 0xFFFFFFFF
+        ntp = int((time.time() + NTP_OFFSET_S) * NTP_ONE)  # clock.current_ntp_time()
+        history = self.history
+        payload_type = self.payload_type
+        sequence_number = self.sequence_number
+        last = len(payloads) - 1
+        header = b""
+        header_length = 0
+        sent_bytes = 0
+        octets = 0
+        for index, payload in enumerate(payloads):
+            packet = RtpPacket(
+                payload_type=payload_type,
+                marker=1 if index == last else 0,
+                sequence_number=sequence_number,
+                timestamp=timestamp,
+                ssrc=self.ssrc,
+                payload=payload,
+            )
+            packet.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
+            packet.extensions.mid = self.mid
+            if audio_level is not None:
+                packet.extensions.audio_level = (False, -audio_level)
+            history[sequence_number % RTP_HISTORY_SIZE] = packet
+            if not header:
+                data = packet.serialize(self.extensions_map)
+                header_length = len(data) - len(payload)
+                header = data[:header_length]
+            else:
+                # Same header but for the marker bit and the sequence number.
+                data = b"".join(
+                    (
+                        header[:1],
+                        bytes(((packet.marker << 7) | payload_type,)),
+                        sequence_number.to_bytes(2, "big"),
+                        header[4:header_length],
+                        payload,
+                    )
+                )
+            data = protect(data)
+            if sock is not None:
+                try:
+                    sock.sendto(data, address)
+                except OSError:
+                    sock = None
+                    udp.sendto(data, address)
+            else:
+                udp.sendto(data, address)
+            sent_bytes += len(data)
+            octets += len(payload)
+            sequence_number = (sequence_number + 1) & 0xFFFF
+        self.sequence_number = sequence_number
+        count = last + 1
+        dtls._RTCDtlsTransport__tx_bytes += sent_bytes
+        dtls._RTCDtlsTransport__tx_packets += count
+        sender: Any = self.sender
+        sender._RTCRtpSender__ntp_timestamp = ntp
+        sender._RTCRtpSender__rtp_timestamp = timestamp
+        sender._RTCRtpSender__octet_count += octets
+        sender._RTCRtpSender__packet_count += count
+
+
+DirectFrameSender = Callable[[bytes, int], None]
+"Sends one encoded frame (its bytes, its RTP timestamp) at once; see :class:`DirectTrack`."
+
+
+class DirectTrack:
+    """What a track offers to be pushed to its fast sender rather than read with ``recv()``.
+
+    :meth:`attach_direct` hands the track a function that sends a frame synchronously (raising
+    ``ConnectionError`` or ``OSError`` when it cannot) and a function to call once, with the
+    error, when the track must stop being sent that way; :meth:`detach_direct` takes them back.
+    A track that has them calls the first for every frame instead of queueing it: no queue,
+    no task wake-up, no copy per subscriber and frame.
+    """
+
+    def attach_direct(
+        self, send: DirectFrameSender, on_stop: Callable[[BaseException | None], None]
+    ) -> None:
+        raise NotImplementedError
+
+    def detach_direct(self) -> None:
+        raise NotImplementedError
+
+
+async def _fast_run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
+    sender_attribute(self, "rtp_started").set()
+    writer = _RtpWriter(self, codec)
+    mangled = "_RTCRtpSender__"
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            track = sender_attribute(self, "track")
+            if not track:
+                await asyncio.sleep(0.02)
+                continue
+            if writer.packs_itself and isinstance(track, DirectTrack):
+                await _run_direct(self, track, writer, loop)
+                continue
+            audio_level = None
+            if not writer.packs_itself:
+                # H.264 and the rest: aiortc's own path (Annex-B parsing, STAP-A/FU-A).
+                encoded = await self._next_encoded_frame(codec)
+                if encoded is None:
+                    continue
+                writer.send(encoded.payloads, encoded.timestamp, encoded.audio_level)
+                continue
+            data = await track.recv()
+            if not self._enabled:
+                continue
+            if (
+                isinstance(data, av.Packet)
+                and data.pts is not None
+                and data.time_base == writer.clock_base
+            ):
+                # A pre-encoded frame: packetised here, VP8 with this sender's picture ids as
+                # aiortc's Vp8Encoder.pack would, Opus as it is; no encoder object, no
+                # time-base arithmetic.
+                writer.send_frame(bytes(data), data.pts)
+                continue
+            # Anything else as aiortc's _next_encoded_frame does it.
+            encoder = sender_attribute(self, "encoder")
+            if encoder is None:
+                encoder = aiortc.rtcrtpsender.get_encoder(codec)
+                setattr(self, mangled + "encoder", encoder)
+            if isinstance(data, Frame):
+                if isinstance(data, AudioFrame):
+                    audio_level = rtp.compute_audio_level_dbov(data)
+                force_keyframe = sender_attribute(self, "force_keyframe")
+                setattr(self, mangled + "force_keyframe", False)
+                payloads, frame_timestamp = await loop.run_in_executor(
+                    None, encoder.encode, data, force_keyframe
+                )
+            else:
+                payloads, frame_timestamp = encoder.pack(data)
+            if payloads:
+                writer.send(payloads, frame_timestamp, audio_level)
+    except (asyncio.CancelledError, ConnectionError, MediaStreamError, OSError):
+        pass
+    except Exception:
+        logger.exception("forwarding RTP loop failed")
+    track = sender_attribute(self, "track")
+    if track:
+        track.stop()
+        setattr(self, mangled + "track", None)
+    setattr(self, mangled + "encoder", None)
+    sender_attribute(self, "rtp_exited").set()
+
+
+async def _run_direct(
+    sender: RTCRtpSender,
+    track: DirectTrack,
+    writer: _RtpWriter,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Let ``track`` push its frames through ``writer`` until it stops, the connection fails
+    (raised here) or the sender's track is replaced (returns)."""
+    stopped: asyncio.Future[BaseException | None] = loop.create_future()
+
+    def send(frame: bytes, frame_timestamp: int) -> None:
+        if sender._RTCRtpSender__track is not track:  # type: ignore[attr-defined]
+            stop(None)  # replaceTrack(): the loop picks the new track up
+            return
+        if not sender._enabled:
+            return
+        try:
+            writer.send_frame(frame, frame_timestamp)
+        except (ConnectionError, OSError) as exc:
+            stop(exc)
+
+    def stop(error: BaseException | None) -> None:
+        if not stopped.done():
+            stopped.set_result(error)
+
+    track.attach_direct(send, stop)
+    try:
+        error = await stopped
+    finally:
+        track.detach_direct()
+    if error is not None:
+        raise error
