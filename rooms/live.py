@@ -31,6 +31,7 @@ from typing import Any
 import media
 from media.tasks import cancel_and_wait, log_failure
 from rooms.access import Actor, ActorKind
+from rooms.agenda import Agenda
 from rooms.db import utcnow
 from rooms.errors import Forbidden, Invalid, NotFound, StateError
 from rooms.models import TimelineKind
@@ -42,6 +43,7 @@ from rooms.ports import (
     Timeline,
     TimelineEntry,
 )
+from rooms.roll_call import RollCall
 
 log = logging.getLogger("giaoban.room")
 
@@ -107,14 +109,6 @@ class MeetingInfo:
 
 
 @dataclass
-class RollCall:
-    started_at: datetime
-    answers: dict[int, tuple[bool, int]] = field(default_factory=dict)
-    """hall id → (present, delegates)."""
-    active: bool = True
-
-
-@dataclass
 class HallState:
     hall_id: int
     name: str
@@ -174,8 +168,8 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.floor: int | None = None
         self.hands: list[int] = []
-        self.roll_call: RollCall | None = None
-        self.agenda_index = -1
+        self.roll_call = RollCall(len(self.halls))
+        self.agenda = Agenda(info.agenda)
         self.voice_activated = False
         self.recording = False
         self.closed = False
@@ -364,26 +358,19 @@ class Room:
 
     async def start_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            self.roll_call = RollCall(self._clock())
+            self.roll_call.start(self._clock())
             await self._submit(TimelineKind.ROLL_CALL_STARTED, None, by)
 
     async def end_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            if self.roll_call is None or not self.roll_call.active:
-                raise StateError("no roll call is running")
-            self.roll_call.active = False
-            await self._submit(TimelineKind.ROLL_CALL_ENDED, None, by, dict(self._tally()))
+            tally = self.roll_call.end()
+            await self._submit(TimelineKind.ROLL_CALL_ENDED, None, by, dict(tally))
 
     async def next_agenda_item(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            if self.agenda_index + 1 >= len(self.info.agenda):
-                raise StateError("this is the last agenda item")
-            self.agenda_index += 1
+            title = self.agenda.next()
             await self._submit(
-                TimelineKind.AGENDA_ITEM,
-                None,
-                by,
-                {"index": self.agenda_index, "title": self.info.agenda[self.agenda_index]},
+                TimelineKind.AGENDA_ITEM, None, by, {"index": self.agenda.index, "title": title}
             )
 
     async def set_voice_activated(self, participant_id: str, enabled: bool) -> None:
@@ -489,9 +476,7 @@ class Room:
 
     async def answer_roll_call(self, participant_id: str, present: bool, delegates: int) -> None:
         async with self._as_hall(participant_id) as hall:
-            if self.roll_call is None or not self.roll_call.active:
-                raise StateError("no roll call is running")
-            self.roll_call.answers[hall.hall_id] = (present, delegates)
+            self.roll_call.answer(hall.hall_id, present, delegates)
             await self._submit(
                 TimelineKind.ROLL_CALL_ANSWER,
                 hall.hall_id,
@@ -569,17 +554,19 @@ class Room:
                     self.hands.remove(hall.hall_id)
                     hall.hand_raised_at = None
             elif e.kind is TimelineKind.AGENDA_ITEM:
-                self.agenda_index = int(e.data.get("index", -1))
+                self.agenda.replay(int(e.data.get("index", -1)))
             elif e.kind is TimelineKind.ROLL_CALL_STARTED:
-                self.roll_call = RollCall(e.at)
-            elif e.kind is TimelineKind.ROLL_CALL_ANSWER and self.roll_call and hall is not None:
-                delegates = e.data.get("delegates")
-                self.roll_call.answers[hall.hall_id] = (
-                    bool(e.data.get("present")),
-                    delegates if isinstance(delegates, int) else 0,
-                )
-            elif e.kind is TimelineKind.ROLL_CALL_ENDED and self.roll_call:
-                self.roll_call.active = False
+                self.roll_call.start(e.at)
+            elif e.kind is TimelineKind.ROLL_CALL_ANSWER and hall is not None:
+                if self.roll_call.running:
+                    delegates = e.data.get("delegates")
+                    self.roll_call.answer(
+                        hall.hall_id,
+                        bool(e.data.get("present")),
+                        delegates if isinstance(delegates, int) else 0,
+                    )
+            elif e.kind is TimelineKind.ROLL_CALL_ENDED and self.roll_call.running:
+                self.roll_call.end()
             elif e.kind is TimelineKind.RECORDING_STARTED:
                 self.recording = True
             elif e.kind is TimelineKind.RECORDING_STOPPED:
@@ -605,17 +592,6 @@ class Room:
 
     def state(self) -> dict[str, Any]:
         """The room as every participant may see it."""
-        roll_call = None
-        if self.roll_call is not None:
-            roll_call = {
-                "active": self.roll_call.active,
-                "started_at": self.roll_call.started_at.isoformat(),
-                "answers": {
-                    str(h): {"present": p, "delegates": d}
-                    for h, (p, d) in self.roll_call.answers.items()
-                },
-                "tally": self._tally(),
-            }
         return {
             "meeting_id": self.info.id,
             "title": self.info.title,
@@ -625,8 +601,8 @@ class Room:
             "recording": self.recording,
             "recording_problem": self.recording_problem,
             "hands": list(self.hands),
-            "agenda": {"index": self.agenda_index, "items": list(self.info.agenda)},
-            "roll_call": roll_call,
+            "agenda": self.agenda.state(),
+            "roll_call": self.roll_call.state(),
             "halls": [
                 {
                     "hall_id": h.hall_id,
@@ -725,16 +701,6 @@ class Room:
         if not muted:
             hall.unmuted_order = time.monotonic()
         await self._submit(TimelineKind.MUTE, hall.hall_id, by, {"muted": muted, "locked": locked})
-
-    def _tally(self) -> dict[str, int]:
-        answers = self.roll_call.answers if self.roll_call else {}
-        present = [d for p, d in answers.values() if p]
-        return {
-            "halls": len(self.halls),
-            "answered": len(answers),
-            "present": len(present),
-            "delegates": sum(present),
-        }
 
     def _gone(self, hall: HallState) -> None:
         hall.presence = Presence.ABSENT

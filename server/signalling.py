@@ -413,7 +413,7 @@ class Signalling:
     async def next_agenda_item(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
         room, pid = self._room(client)
         await room.next_agenda_item(pid)
-        return ok(index=room.agenda_index)
+        return ok(index=room.agenda.index)
 
     async def set_voice_activated(
         self, sid: str, client: Client, data: EnabledIn
