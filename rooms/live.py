@@ -1,18 +1,19 @@
 """The live Room: the in-memory session of one meeting while it runs.
 
-A Room knows which halls are connected, who holds the floor, who is muted, the raised hands,
-the roll call and the agenda item; it decides what each participant receives and switches the
-media accordingly (``media.Peer`` slots, no renegotiation); it writes every event to the
-timeline and tells the clients. State changes are applied one at a time (one lock per Room),
-in the order they arrive.
+A Room keeps who is in the meeting (the halls' presence, the participants and their media)
+and applies actions one at a time (one lock per Room), in the order they arrive: it asks the
+collaborator the action concerns, writes what changed to the timeline, switches the media
+(``media.Peer`` slots, no renegotiation) and tells the clients. It creates and owns them:
 
-What each hall receives (see ``docs/protocol.md``): the chair hall's camera on its ``chair``
-slot (not the chair hall itself), the floor holder's camera on its ``main`` slot (the chair
-hall's when nobody holds the floor; the same main screen for every hall, the speaker
-included), and the microphones of unmuted halls (not its own) on its
-``audio`` slots, the chair hall first, then the floor holder, then the others by when they
-were unmuted. Halls join muted, except the chair hall; giving a hall the floor opens its
-microphone and taking the floor back closes it.
+- ``floor`` (:class:`rooms.floor.Floor`): the floor holder, the raised hands and the halls'
+  microphones;
+- ``voice`` (:class:`rooms.voice.VoiceActivation`): when the floor follows the loudest hall;
+- ``roll_call`` (:class:`rooms.roll_call.RollCall`) and ``agenda``
+  (:class:`rooms.agenda.Agenda`);
+- ``slots`` (:class:`rooms.slots.Slots`): which hall each participant's slots show.
+
+Recording (the marks in the timeline, the meeting's :class:`rooms.ports.Recorder`) stays with
+the Room.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from rooms.ports import (
     TimelineEntry,
 )
 from rooms.roll_call import RollCall
+from rooms.slots import OnAir, SlotRole, Slots, SourceRole
 from rooms.voice import VoiceActivation
 
 log = logging.getLogger("giaoban.room")
@@ -58,25 +60,6 @@ class Presence(enum.StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     REMOVED = "removed"
-
-
-class SourceRole(enum.StrEnum):
-    """What a hall publishes on an m-line."""
-
-    CAMERA = "camera"
-    MIC = "mic"
-    THUMB = "thumb"
-    SCREEN = "screen"
-
-
-class SlotRole(enum.StrEnum):
-    """What a participant receives on an m-line."""
-
-    MAIN = "main"
-    CHAIR = "chair"
-    SCREEN = "screen"
-    AUDIO = "audio"
-    THUMB = "thumb"
 
 
 SOURCE_KINDS = {
@@ -163,6 +146,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.floor = Floor(info.halls, info.chair_hall_id)
         self.voice = VoiceActivation(info.chair_hall_id)
+        self.slots = Slots(info.chair_hall_id)
         self.roll_call = RollCall(len(self.halls))
         self.agenda = Agenda(info.agenda)
         self.recording = False
@@ -693,50 +677,43 @@ class Room:
         if peer is not None:
             await peer.close()
 
-    def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
-        if hall_id is None:
-            return None
-        hall = self.halls.get(hall_id)
+    def _publisher(self, hall_id: int | None) -> Participant | None:
+        """The hall's connected participant, whose sources it publishes."""
+        hall = self.halls.get(hall_id) if hall_id is not None else None
         if hall is None or hall.participant is None:
             return None
-        participant = self.participants.get(hall.participant)
-        return participant.sources.get(role) if participant else None
+        return self.participants.get(hall.participant)
+
+    def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
+        publisher = self._publisher(hall_id)
+        return publisher.sources.get(role) if publisher is not None else None
+
+    def _connected(self) -> list[int]:
+        """The halls with a connection, in the meeting's order."""
+        return [h.hall_id for h in self.halls.values() if h.participant is not None]
+
+    def _on_air(self) -> OnAir:
+        """What the halls send now, for slot assignment."""
+        connected = self._connected()
+        publishing = {
+            (h, role)
+            for h in connected
+            if (publisher := self._publisher(h)) is not None
+            for role in publisher.sources
+        }
+        return OnAir(self.floor.holder, self.floor.heard(set(connected)), connected, publishing)
 
     async def _rewire(self) -> None:
-        """Point every participant's slots at the sources they should receive now."""
-        chair, holder = self.info.chair_hall_id, self.floor.holder
-        connected = [h.hall_id for h in self.halls.values() if h.participant is not None]
-        audible = self.floor.heard(set(connected))
+        """Point every participant's slots at the sources slot assignment chooses now."""
+        on_air = self._on_air()
         changed: list[Participant] = []
         for participant in self.participants.values():
-            own = participant.hall_id
-            # One main screen for every hall, the speaking hall included (it sees itself
-            # as the others see it): the floor holder, or the chair hall.
-            main_hall = holder if holder is not None else chair
-            wanted: dict[SlotRole, list[int | None]] = {
-                SlotRole.MAIN: [main_hall],
-                SlotRole.CHAIR: [chair if chair != own else None],
-                SlotRole.SCREEN: [holder if holder is not None else chair],
-                SlotRole.AUDIO: [h for h in audible if h != own],
-                SlotRole.THUMB: [h for h in connected if h != own],
-            }
-            role_source = {
-                SlotRole.MAIN: SourceRole.CAMERA,
-                SlotRole.CHAIR: SourceRole.CAMERA,
-                SlotRole.SCREEN: SourceRole.SCREEN,
-                SlotRole.AUDIO: SourceRole.MIC,
-                SlotRole.THUMB: SourceRole.THUMB,
-            }
-            used: dict[SlotRole, int] = {}
+            roles = {mid: role for mid, (role, _) in participant.slots.items()}
+            chosen = self.slots.assign(participant.hall_id, roles, on_air)
             labels: dict[str, dict[str, Any]] = {}
-            for mid, (slot, track) in participant.slots.items():
-                index = used.get(slot, 0)
-                used[slot] = index + 1
-                halls = wanted[slot]
-                hall_id: int | None = halls[index] if index < len(halls) else None
-                source = self._source(hall_id, role_source[slot])
-                if source is None:
-                    hall_id = None
+            for mid, (role, track) in participant.slots.items():
+                hall_id = chosen[mid]
+                source = self._source(hall_id, role.source)
                 if track.source is not source:
                     try:
                         track.switch_source(source)
@@ -745,7 +722,7 @@ class Room:
                         track.switch_source(None)
                         hall_id = None
                 labels[mid] = {
-                    "role": slot.value,
+                    "role": role.value,
                     "hall_id": hall_id,
                     "name": self.halls[hall_id].name if hall_id is not None else None,
                 }
@@ -765,10 +742,9 @@ class Room:
         halls heard (``rooms.voice``)."""
         while True:
             await asyncio.sleep(interval)
-            connected = {h.hall_id for h in self.halls.values() if h.participant is not None}
             levels = {
                 h: level
-                for h in self.floor.heard(connected)
+                for h in self.floor.heard(set(self._connected()))
                 if (source := self._source(h, SourceRole.MIC)) is not None
                 and (level := source.audio_level) is not None
             }

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from media.tasks import log_failure
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, StateError
-from rooms.live import Room, SlotRole, SourceRole
+from rooms.live import Room
 from rooms.models import MeetingState, RoleName
 from rooms.scheduling import load_tree
+from rooms.slots import SlotRole, SourceRole
 from server.auth import person_by_cookie, terminal_by_token
 from server.live import (
     NAMESPACE,
