@@ -677,16 +677,13 @@ class Room:
         if peer is not None:
             await peer.close()
 
-    def _publisher(self, hall_id: int | None) -> Participant | None:
-        """The hall's connected participant, whose sources it publishes."""
+    def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
+        """What the hall's connected terminal publishes as ``role``, if it does."""
         hall = self.halls.get(hall_id) if hall_id is not None else None
         if hall is None or hall.participant is None:
             return None
-        return self.participants.get(hall.participant)
-
-    def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
-        publisher = self._publisher(hall_id)
-        return publisher.sources.get(role) if publisher is not None else None
+        participant = self.participants.get(hall.participant)
+        return participant.sources.get(role) if participant else None
 
     def _connected(self) -> list[int]:
         """The halls with a connection, in the meeting's order."""
@@ -696,10 +693,7 @@ class Room:
         """What the halls send now, for slot assignment."""
         connected = self._connected()
         publishing = {
-            (h, role)
-            for h in connected
-            if (publisher := self._publisher(h)) is not None
-            for role in publisher.sources
+            (h, role) for h in connected for role in SourceRole if self._source(h, role) is not None
         }
         return OnAir(self.floor.holder, self.floor.heard(set(connected)), connected, publishing)
 
