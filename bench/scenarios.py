@@ -73,7 +73,7 @@ class Scenario:
             slots = [{"kind": "video", "role": "thumb", "from": h} for h in video_from]
             audio_slots = 2 if system == "giaoban" else len(audio_from)
         else:
-            # rooms.live: one main screen for every hall, the floor holder included (it sees
+            # rooms.slots: one main screen for every hall, the floor holder included (it sees
             # itself as the others do); the chair hall's camera on the chair slot of the others.
             main = FLOOR
             video_from = [main] if i == CHAIR else [main, CHAIR]

@@ -1,18 +1,19 @@
 """The live Room: the in-memory session of one meeting while it runs.
 
-A Room knows which halls are connected, who holds the floor, who is muted, the raised hands,
-the roll call and the agenda item; it decides what each participant receives and switches the
-media accordingly (``media.Peer`` slots, no renegotiation); it writes every event to the
-timeline and tells the clients. State changes are applied one at a time (one lock per Room),
-in the order they arrive.
+A Room keeps who is in the meeting (the halls' presence, the participants and their media)
+and applies actions one at a time (one lock per Room), in the order they arrive: it asks the
+collaborator the action concerns, writes what changed to the timeline, switches the media
+(``media.Peer`` slots, no renegotiation) and tells the clients. It creates and owns them:
 
-What each hall receives (see ``docs/protocol.md``): the chair hall's camera on its ``chair``
-slot (not the chair hall itself), the floor holder's camera on its ``main`` slot (the chair
-hall's when nobody holds the floor; the same main screen for every hall, the speaker
-included), and the microphones of unmuted halls (not its own) on its
-``audio`` slots, the chair hall first, then the floor holder, then the others by when they
-were unmuted. Halls join muted, except the chair hall; giving a hall the floor opens its
-microphone and taking the floor back closes it.
+- ``floor`` (:class:`rooms.floor.Floor`): the floor holder, the raised hands and the halls'
+  microphones;
+- ``voice`` (:class:`rooms.voice.VoiceActivation`): when the floor follows the loudest hall;
+- ``roll_call`` (:class:`rooms.roll_call.RollCall`) and ``agenda``
+  (:class:`rooms.agenda.Agenda`);
+- ``slots`` (:class:`rooms.slots.Slots`): which hall each participant's slots show.
+
+Recording (the marks in the timeline, the meeting's :class:`rooms.ports.Recorder`) stays with
+the Room.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from typing import Any
 import media
 from media.tasks import cancel_and_wait, log_failure
 from rooms.access import Actor, ActorKind
+from rooms.agenda import Agenda
 from rooms.db import utcnow
 from rooms.errors import Forbidden, Invalid, NotFound, StateError
+from rooms.floor import Floor, FloorChange, FloorMoved, HandMoved, MicSet
 from rooms.models import TimelineKind
 from rooms.ports import (
     Notifier,
@@ -43,6 +46,9 @@ from rooms.ports import (
     Timeline,
     TimelineEntry,
 )
+from rooms.roll_call import RollCall
+from rooms.slots import OnAir, SlotRole, Slots, SourceRole
+from rooms.voice import VoiceActivation
 
 log = logging.getLogger("giaoban.room")
 
@@ -55,25 +61,6 @@ class Presence(enum.StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     REMOVED = "removed"
-
-
-class SourceRole(enum.StrEnum):
-    """What a hall publishes on an m-line."""
-
-    CAMERA = "camera"
-    MIC = "mic"
-    THUMB = "thumb"
-    SCREEN = "screen"
-
-
-class SlotRole(enum.StrEnum):
-    """What a participant receives on an m-line."""
-
-    MAIN = "main"
-    CHAIR = "chair"
-    SCREEN = "screen"
-    AUDIO = "audio"
-    THUMB = "thumb"
 
 
 SOURCE_KINDS = {
@@ -108,23 +95,11 @@ class MeetingInfo:
 
 
 @dataclass
-class RollCall:
-    started_at: datetime
-    answers: dict[int, tuple[bool, int]] = field(default_factory=dict)
-    """hall id → (present, delegates)."""
-    active: bool = True
-
-
-@dataclass
 class HallState:
     hall_id: int
     name: str
     presence: Presence = Presence.ABSENT
-    muted: bool = True
-    mic_locked: bool = False
-    hand_raised_at: datetime | None = None
     participant: str | None = None
-    unmuted_order: float = 0.0
     ever_joined: bool = False
     grace_task: asyncio.Task[None] | None = None
     link: dict[str, float] | None = None
@@ -170,16 +145,13 @@ class Room:
         self._grace = grace
         self._clock = clock
         self._lock = asyncio.Lock()
-        self.halls = {
-            hall_id: HallState(hall_id, name, muted=hall_id != info.chair_hall_id)
-            for hall_id, name in info.halls.items()
-        }
+        self.halls = {hall_id: HallState(hall_id, name) for hall_id, name in info.halls.items()}
         self.participants: dict[str, Participant] = {}
-        self.floor: int | None = None
-        self.hands: list[int] = []
-        self.roll_call: RollCall | None = None
-        self.agenda_index = -1
-        self.voice_activated = False
+        self.floor = Floor(info.halls, info.chair_hall_id)
+        self.voice = VoiceActivation(info.chair_hall_id)
+        self.slots = Slots(info.chair_hall_id)
+        self.roll_call = RollCall(len(self.halls))
+        self.agenda = Agenda(info.agenda)
         self.recording = False
         self.closed = False
         self._va_task: asyncio.Task[None] | None = None
@@ -323,23 +295,22 @@ class Room:
             hall = self._hall(hall_id)
             if hall.presence is Presence.REMOVED:
                 raise StateError("the hall was removed from the meeting", field="hall_id")
-            await self._set_floor(hall_id, by)
+            await self._record_floor(self.floor.give(hall_id), by)
 
     async def take_floor(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            await self._set_floor(None, by)
+            await self._record_floor(self.floor.take(), by)
 
     async def mute(self, participant_id: str, hall_id: int, muted: bool, lock: bool) -> None:
         """Mute or unmute one hall; ``lock`` keeps it from unmuting itself."""
         async with self._chair(participant_id) as by:
-            await self._set_muted(self._hall(hall_id), muted, by, locked=lock and muted)
+            self._hall(hall_id)
+            await self._record_floor(self.floor.mute(hall_id, muted, lock=lock), by)
 
     async def mute_all(self, participant_id: str, muted: bool) -> None:
         """Mute (or unmute) every hall but the chair hall."""
         async with self._chair(participant_id) as by:
-            for hall in self.halls.values():
-                if hall.hall_id != self.info.chair_hall_id:
-                    await self._set_muted(hall, muted, by, locked=False)
+            await self._record_floor(self.floor.mute_all(muted), by)
 
     async def remove_hall(self, participant_id: str, hall_id: int) -> None:
         async with self._chair(participant_id) as by:
@@ -352,10 +323,7 @@ class Room:
                 self.recorder.detach(hall_id)
             self._cancel_grace(hall)
             hall.presence = Presence.REMOVED
-            hall.hand_raised_at = None
-            self.hands = [h for h in self.hands if h != hall_id]
-            if self.floor == hall_id:
-                await self._set_floor(None, by)
+            await self._record_floor(self.floor.remove(hall_id), by)
             await self._submit(TimelineKind.REMOVED, hall_id, by)
             if removed is not None:
                 await self._dispose(removed)
@@ -371,33 +339,29 @@ class Room:
 
     async def start_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            self.roll_call = RollCall(self._clock())
+            self.roll_call.start(self._clock())
             await self._submit(TimelineKind.ROLL_CALL_STARTED, None, by)
 
     async def end_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            if self.roll_call is None or not self.roll_call.active:
-                raise StateError("no roll call is running")
-            self.roll_call.active = False
-            await self._submit(TimelineKind.ROLL_CALL_ENDED, None, by, dict(self._tally()))
+            tally = self.roll_call.end()
+            await self._submit(TimelineKind.ROLL_CALL_ENDED, None, by, dict(tally))
 
     async def next_agenda_item(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
-            if self.agenda_index + 1 >= len(self.info.agenda):
-                raise StateError("this is the last agenda item")
-            self.agenda_index += 1
+            title = self.agenda.next()
             await self._submit(
-                TimelineKind.AGENDA_ITEM,
-                None,
-                by,
-                {"index": self.agenda_index, "title": self.info.agenda[self.agenda_index]},
+                TimelineKind.AGENDA_ITEM, None, by, {"index": self.agenda.index, "title": title}
             )
 
     async def set_voice_activated(self, participant_id: str, enabled: bool) -> None:
         async with self._chair(participant_id) as by:
-            if enabled == self.voice_activated:
+            if enabled == self.voice.enabled:
                 return
-            self.voice_activated = enabled
+            if enabled:
+                self.voice.start()
+            else:
+                self.voice.stop()
             await self._submit(TimelineKind.VOICE_ACTIVATED, None, by, {"enabled": enabled})
             if enabled:
                 self._va_task = asyncio.create_task(self._follow_voice())
@@ -461,23 +425,15 @@ class Room:
 
     async def raise_hand(self, participant_id: str, raised: bool) -> None:
         async with self._as_hall(participant_id) as hall:
-            if raised and hall.hall_id not in self.hands:
-                hall.hand_raised_at = self._clock()
-                self.hands.append(hall.hall_id)
-            elif not raised and hall.hall_id in self.hands:
-                hall.hand_raised_at = None
-                self.hands.remove(hall.hall_id)
-            else:
-                return
-            await self._submit(
-                TimelineKind.HAND, hall.hall_id, f"hall:{hall.hall_id}", {"raised": raised}
-            )
+            floor = self.floor
+            changes = floor.raise_hand(hall.hall_id) if raised else floor.lower_hand(hall.hall_id)
+            await self._record_floor(changes, f"hall:{hall.hall_id}")
 
     async def set_own_mute(self, participant_id: str, muted: bool) -> None:
         async with self._as_hall(participant_id) as hall:
-            if not muted and hall.mic_locked:
-                raise Forbidden("the chair has locked this hall's microphone")
-            await self._set_muted(hall, muted, f"hall:{hall.hall_id}", locked=False)
+            await self._record_floor(
+                self.floor.mute_own(hall.hall_id, muted), f"hall:{hall.hall_id}"
+            )
 
     async def report_link(self, participant_id: str, loss: float, rtt_ms: float) -> None:
         """A terminal's view of its connection (from WebRTC stats), shown on the chair console.
@@ -496,9 +452,7 @@ class Room:
 
     async def answer_roll_call(self, participant_id: str, present: bool, delegates: int) -> None:
         async with self._as_hall(participant_id) as hall:
-            if self.roll_call is None or not self.roll_call.active:
-                raise StateError("no roll call is running")
-            self.roll_call.answers[hall.hall_id] = (present, delegates)
+            self.roll_call.answer(hall.hall_id, present, delegates)
             await self._submit(
                 TimelineKind.ROLL_CALL_ANSWER,
                 hall.hall_id,
@@ -563,36 +517,32 @@ class Room:
         """Rebuild the state of a meeting that was live before a restart from its timeline."""
         for e in events:
             hall = self.halls.get(e.hall_id) if e.hall_id is not None else None
-            if e.kind is TimelineKind.FLOOR:
-                self.floor = e.hall_id
-            elif e.kind is TimelineKind.MUTE and hall is not None:
-                hall.muted = bool(e.data.get("muted"))
-                hall.mic_locked = bool(e.data.get("locked"))
-            elif e.kind is TimelineKind.HAND and hall is not None:
-                if e.data.get("raised") and hall.hall_id not in self.hands:
-                    self.hands.append(hall.hall_id)
-                    hall.hand_raised_at = e.at
-                elif not e.data.get("raised") and hall.hall_id in self.hands:
-                    self.hands.remove(hall.hall_id)
-                    hall.hand_raised_at = None
+            change = _floor_change(e)
+            if change is not None:
+                self.floor.replay(change)
             elif e.kind is TimelineKind.AGENDA_ITEM:
-                self.agenda_index = int(e.data.get("index", -1))
+                self.agenda.replay(int(e.data.get("index", -1)))
             elif e.kind is TimelineKind.ROLL_CALL_STARTED:
-                self.roll_call = RollCall(e.at)
-            elif e.kind is TimelineKind.ROLL_CALL_ANSWER and self.roll_call and hall is not None:
-                delegates = e.data.get("delegates")
-                self.roll_call.answers[hall.hall_id] = (
-                    bool(e.data.get("present")),
-                    delegates if isinstance(delegates, int) else 0,
-                )
-            elif e.kind is TimelineKind.ROLL_CALL_ENDED and self.roll_call:
-                self.roll_call.active = False
+                self.roll_call.start(e.at)
+            elif e.kind is TimelineKind.ROLL_CALL_ANSWER and hall is not None:
+                if self.roll_call.running:
+                    delegates = e.data.get("delegates")
+                    self.roll_call.answer(
+                        hall.hall_id,
+                        bool(e.data.get("present")),
+                        delegates if isinstance(delegates, int) else 0,
+                    )
+            elif e.kind is TimelineKind.ROLL_CALL_ENDED and self.roll_call.running:
+                self.roll_call.end()
             elif e.kind is TimelineKind.RECORDING_STARTED:
                 self.recording = True
             elif e.kind is TimelineKind.RECORDING_STOPPED:
                 self.recording = False
             elif e.kind is TimelineKind.VOICE_ACTIVATED:
-                self.voice_activated = bool(e.data.get("enabled"))
+                if e.data.get("enabled"):
+                    self.voice.start()
+                else:
+                    self.voice.stop()
             elif e.kind is TimelineKind.REMOVED and hall is not None:
                 hall.presence = Presence.REMOVED
             elif e.kind in (TimelineKind.JOIN, TimelineKind.RECONNECT) and hall is not None:
@@ -602,7 +552,7 @@ class Room:
         for hall in self.halls.values():
             if hall.presence is Presence.RECONNECTING:
                 hall.grace_task = asyncio.create_task(self._expire(hall))
-        if self.voice_activated:
+        if self.voice.enabled:
             self._va_task = asyncio.create_task(self._follow_voice())
 
     def connected(self, hall_id: int | None) -> bool:
@@ -612,36 +562,25 @@ class Room:
 
     def state(self) -> dict[str, Any]:
         """The room as every participant may see it."""
-        roll_call = None
-        if self.roll_call is not None:
-            roll_call = {
-                "active": self.roll_call.active,
-                "started_at": self.roll_call.started_at.isoformat(),
-                "answers": {
-                    str(h): {"present": p, "delegates": d}
-                    for h, (p, d) in self.roll_call.answers.items()
-                },
-                "tally": self._tally(),
-            }
         return {
             "meeting_id": self.info.id,
             "title": self.info.title,
             "chair_hall_id": self.info.chair_hall_id,
-            "floor_hall_id": self.floor,
-            "voice_activated": self.voice_activated,
+            "floor_hall_id": self.floor.holder,
+            "voice_activated": self.voice.enabled,
             "recording": self.recording,
             "recording_problem": self.recording_problem,
-            "hands": list(self.hands),
-            "agenda": {"index": self.agenda_index, "items": list(self.info.agenda)},
-            "roll_call": roll_call,
+            "hands": self.floor.hands,
+            "agenda": self.agenda.state(),
+            "roll_call": self.roll_call.state(),
             "halls": [
                 {
                     "hall_id": h.hall_id,
                     "name": h.name,
                     "presence": h.presence.value,
-                    "muted": h.muted,
-                    "mic_locked": h.mic_locked,
-                    "hand_raised": h.hand_raised_at is not None,
+                    "muted": self.floor.mic(h.hall_id).muted,
+                    "mic_locked": self.floor.mic(h.hall_id).locked,
+                    "hand_raised": self.floor.hand_raised(h.hall_id),
                     "link": h.link if h.participant is not None else None,
                 }
                 for h in self.halls.values()
@@ -708,40 +647,18 @@ class Room:
                  data or "")  # fmt: skip
         return saved
 
-    async def _set_floor(self, hall_id: int | None, by: str) -> None:
-        previous = self.floor
-        if previous == hall_id:
-            return
-        self.floor = hall_id
-        await self._submit(TimelineKind.FLOOR, hall_id, by, {"previous": previous})
-        if previous is not None and previous != self.info.chair_hall_id:
-            await self._set_muted(self.halls[previous], True, by, locked=False)
-        if hall_id is not None:
-            hall = self.halls[hall_id]
-            if hall.hall_id in self.hands:
-                self.hands.remove(hall.hall_id)
-                hall.hand_raised_at = None
-                await self._submit(TimelineKind.HAND, hall_id, by, {"raised": False})
-            await self._set_muted(hall, False, by, locked=False)
-
-    async def _set_muted(self, hall: HallState, muted: bool, by: str, *, locked: bool) -> None:
-        if hall.muted == muted and hall.mic_locked == locked:
-            return
-        hall.muted = muted
-        hall.mic_locked = locked
-        if not muted:
-            hall.unmuted_order = time.monotonic()
-        await self._submit(TimelineKind.MUTE, hall.hall_id, by, {"muted": muted, "locked": locked})
-
-    def _tally(self) -> dict[str, int]:
-        answers = self.roll_call.answers if self.roll_call else {}
-        present = [d for p, d in answers.values() if p]
-        return {
-            "halls": len(self.halls),
-            "answered": len(answers),
-            "present": len(present),
-            "delegates": sum(present),
-        }
+    async def _record_floor(self, changes: Sequence[FloorChange], by: str) -> None:
+        """Write the floor's changes to the timeline, in the order they were made."""
+        for change in changes:
+            if isinstance(change, FloorMoved):
+                data: dict[str, Any] = {"previous": change.previous}
+                await self._submit(TimelineKind.FLOOR, change.holder, by, data)
+            elif isinstance(change, HandMoved):
+                data = {"raised": change.raised}
+                await self._submit(TimelineKind.HAND, change.hall_id, by, data)
+            else:
+                data = {"muted": change.muted, "locked": change.locked}
+                await self._submit(TimelineKind.MUTE, change.hall_id, by, data)
 
     def _gone(self, hall: HallState) -> None:
         hall.presence = Presence.ABSENT
@@ -752,8 +669,8 @@ class Room:
             if hall.presence is Presence.RECONNECTING:
                 hall.grace_task = None
                 self._gone(hall)
-                if self.floor == hall.hall_id:
-                    await self._set_floor(None, "system")
+                if self.floor.holder == hall.hall_id:
+                    await self._record_floor(self.floor.take(), "system")
                 await self._rewire()
         await self._changed()
 
@@ -768,60 +685,36 @@ class Room:
             await peer.close()
 
     def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
-        if hall_id is None:
-            return None
-        hall = self.halls.get(hall_id)
+        """What the hall's connected terminal publishes as ``role``, if it does."""
+        hall = self.halls.get(hall_id) if hall_id is not None else None
         if hall is None or hall.participant is None:
             return None
         participant = self.participants.get(hall.participant)
         return participant.sources.get(role) if participant else None
 
-    def _audible(self) -> list[int]:
-        """Unmuted connected halls, in the order their audio is given to slots."""
-        chair, floor = self.info.chair_hall_id, self.floor
+    def _connected(self) -> list[int]:
+        """The halls with a connection, in the meeting's order."""
+        return [h.hall_id for h in self.halls.values() if h.participant is not None]
 
-        def priority(hall: HallState) -> tuple[int, float]:
-            rank = 0 if hall.hall_id == chair else 1 if hall.hall_id == floor else 2
-            return rank, hall.unmuted_order
-
-        halls = [h for h in self.halls.values() if not h.muted and h.participant is not None]
-        return [h.hall_id for h in sorted(halls, key=priority)]
+    def _on_air(self) -> OnAir:
+        """What the halls send now, for slot assignment."""
+        connected = self._connected()
+        publishing = {
+            (h, role) for h in connected for role in SourceRole if self._source(h, role) is not None
+        }
+        return OnAir(self.floor.holder, self.floor.heard(set(connected)), connected, publishing)
 
     async def _rewire(self) -> None:
-        """Point every participant's slots at the sources they should receive now."""
-        chair = self.info.chair_hall_id
-        audible = self._audible()
-        connected = [h.hall_id for h in self.halls.values() if h.participant is not None]
+        """Point every participant's slots at the sources slot assignment chooses now."""
+        on_air = self._on_air()
         changed: list[Participant] = []
         for participant in self.participants.values():
-            own = participant.hall_id
-            # One main screen for every hall, the speaking hall included (it sees itself
-            # as the others see it): the floor holder, or the chair hall.
-            main_hall = self.floor if self.floor is not None else chair
-            wanted: dict[SlotRole, list[int | None]] = {
-                SlotRole.MAIN: [main_hall],
-                SlotRole.CHAIR: [chair if chair != own else None],
-                SlotRole.SCREEN: [self.floor if self.floor is not None else chair],
-                SlotRole.AUDIO: [h for h in audible if h != own],
-                SlotRole.THUMB: [h for h in connected if h != own],
-            }
-            role_source = {
-                SlotRole.MAIN: SourceRole.CAMERA,
-                SlotRole.CHAIR: SourceRole.CAMERA,
-                SlotRole.SCREEN: SourceRole.SCREEN,
-                SlotRole.AUDIO: SourceRole.MIC,
-                SlotRole.THUMB: SourceRole.THUMB,
-            }
-            used: dict[SlotRole, int] = {}
+            roles = {mid: role for mid, (role, _) in participant.slots.items()}
+            chosen = self.slots.assign(participant.hall_id, roles, on_air)
             labels: dict[str, dict[str, Any]] = {}
-            for mid, (slot, track) in participant.slots.items():
-                index = used.get(slot, 0)
-                used[slot] = index + 1
-                halls = wanted[slot]
-                hall_id: int | None = halls[index] if index < len(halls) else None
-                source = self._source(hall_id, role_source[slot])
-                if source is None:
-                    hall_id = None
+            for mid, (role, track) in participant.slots.items():
+                hall_id = chosen[mid]
+                source = self._source(hall_id, role.source)
                 if track.source is not source:
                     try:
                         track.switch_source(source)
@@ -830,7 +723,7 @@ class Room:
                         track.switch_source(None)
                         hall_id = None
                 labels[mid] = {
-                    "role": slot.value,
+                    "role": role.value,
                     "hall_id": hall_id,
                     "name": self.halls[hall_id].name if hall_id is not None else None,
                 }
@@ -845,37 +738,24 @@ class Room:
 
     # -- voice-activated floor ------------------------------------------------------------
 
-    async def _follow_voice(self, interval: float = 0.2, hold: float = 1.5) -> None:
-        """The floor follows the loudest unmuted hall (the chair hall is always seen on its own
-        slot), once it has been louder than the floor holder by a margin for ``hold`` seconds."""
-        leader: int | None = None
-        since = 0.0
+    async def _follow_voice(self, interval: float = 0.2) -> None:
+        """Give the floor to the hall the voice activation names, from the audio levels of the
+        halls heard (``rooms.voice``)."""
         while True:
             await asyncio.sleep(interval)
             levels = {
                 h: level
-                for h in self._audible()
-                if h != self.info.chair_hall_id
-                and (source := self._source(h, SourceRole.MIC)) is not None
+                for h in self.floor.heard(set(self._connected()))
+                if (source := self._source(h, SourceRole.MIC)) is not None
                 and (level := source.audio_level) is not None
             }
-            if not levels:
-                continue
-            loudest = max(levels, key=lambda h: levels[h])
-            current = levels.get(self.floor, -1.0) if self.floor is not None else -1.0
-            if loudest == self.floor or levels[loudest] < current + VOICE_MARGIN:
-                leader = None
-                continue
-            now = time.monotonic()
-            if loudest != leader:
-                leader, since = loudest, now
-            elif now - since >= hold:
+            loudest = self.voice.hear(levels, self.floor.holder, time.monotonic())
+            if loudest is not None:
                 async with self._lock:
-                    if self.voice_activated and not self.closed:
-                        await self._set_floor(loudest, "voice")
+                    if self.voice.enabled and not self.closed:
+                        await self._record_floor(self.floor.give(loudest), "voice")
                         await self._rewire()
                 await self._changed()
-                leader = None
 
     async def _stop_voice(self) -> None:
         task, self._va_task = self._va_task, None
@@ -884,9 +764,6 @@ class Room:
 
 LINK_INTERVAL = 1.0
 """Seconds between two broadcasts of the halls' link reports."""
-
-VOICE_MARGIN = 0.1
-"""How much louder (audio level, 0..1) a hall must be than the floor holder to take it."""
 
 
 class LiveRooms:
@@ -951,3 +828,17 @@ class LiveRooms:
 
     def rooms(self) -> Sequence[Room]:
         return list(self._rooms.values())
+
+
+def _floor_change(e: TimelineEntry) -> FloorChange | None:
+    """The change of the floor a timeline event records, if it records one."""
+    if e.kind is TimelineKind.FLOOR:
+        previous = e.data.get("previous")
+        return FloorMoved(e.hall_id, previous if isinstance(previous, int) else None)
+    if e.hall_id is None:
+        return None
+    if e.kind is TimelineKind.MUTE:
+        return MicSet(e.hall_id, bool(e.data.get("muted")), bool(e.data.get("locked")))
+    if e.kind is TimelineKind.HAND:
+        return HandMoved(e.hall_id, bool(e.data.get("raised")))
+    return None

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from media.tasks import log_failure
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, StateError
-from rooms.live import Room, SlotRole, SourceRole
+from rooms.live import Room
 from rooms.models import MeetingState, RoleName
 from rooms.scheduling import load_tree
+from rooms.slots import SlotRole, SourceRole
 from server.auth import person_by_cookie, terminal_by_token
 from server.live import (
     NAMESPACE,
@@ -413,7 +414,7 @@ class Signalling:
     async def next_agenda_item(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
         room, pid = self._room(client)
         await room.next_agenda_item(pid)
-        return ok(index=room.agenda_index)
+        return ok(index=room.agenda.index)
 
     async def set_voice_activated(
         self, sid: str, client: Client, data: EnabledIn
