@@ -53,7 +53,12 @@ class Scenario:
         if not self.admission:
             return {}
         name = self.admission.rstrip("0123456789")
-        return {ADMISSION[name]: self.admission[len(name) :]}
+        value = self.admission[len(name) :]
+        env = {ADMISSION[name]: value}
+        if name == "w":
+            # The meeting (its halls and the chair's console) split evenly over the workers.
+            env["GIAOBAN_MEDIA_WORKER_CAPACITY"] = str(-(-(self.halls + 1) // max(1, int(value))))
+        return env
 
     def plans(self, system: str) -> list[dict[str, Any]]:
         """One plan per hall: its sources, its slots (``from``: the hall the slot carries,

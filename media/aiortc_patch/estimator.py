@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import inspect
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +27,6 @@ from aiortc.rate import MIN_FRAME_PERIOD_HISTORY_LENGTH, RateCounter, RemoteBitr
 from media.aiortc_patch._private import (
     receiver_attribute,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def check() -> list[str]:

@@ -12,7 +12,6 @@ packet). The receive path (:mod:`media.aiortc_patch.receive`) installs it per re
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from aiortc import RTCRtpReceiver
@@ -26,8 +25,6 @@ from media.aiortc_patch._private import (
     RTP_TS_MASK,
     receiver_attribute,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def check() -> list[str]:

@@ -34,9 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
-import aioice.stun
 import aiortc
-import aiortc.rate
 import aiortc.rtcrtpreceiver
 import av
 import pylibsrtp

@@ -26,10 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
-import aioice.stun
 import aiortc
-import aiortc.rate
-import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 import av
 from aiortc import RTCRtpSender, rtp
 from aiortc.mediastreams import MediaStreamError
