@@ -216,15 +216,7 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
     # internals
 
     def _check_compatible(self, source: Source) -> None:
-        if source.kind is not self.media_kind:
-            raise IncompatibleSourceError(
-                f"a {source.kind} source cannot feed the {self.kind} track {self.label}"
-            )
-        if self.codec is not None and not same_codec(source.codec, self.codec):
-            raise IncompatibleSourceError(
-                f"source {source.id} sends {source.codec} but track {self.label} was "
-                f"negotiated for {self.codec}; media is forwarded without transcoding"
-            )
+        check_compatible(source, self.media_kind, self.codec, self.label)
 
     def _drop_queue(self) -> None:
         self.frames_dropped += len(self._queue)
@@ -284,3 +276,17 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         self._last_out_wall = now
         self.packets_forwarded += 1
         return out
+
+
+def check_compatible(source: Source, kind: MediaKind, codec: str | None, track: str) -> None:
+    """Raise :class:`IncompatibleSourceError` unless ``source`` can feed a track of ``kind``
+    negotiated for ``codec`` (``None``: any): forwarding never transcodes."""
+    if source.kind is not kind:
+        raise IncompatibleSourceError(
+            f"a {source.kind} source cannot feed the {kind.value} track {track}"
+        )
+    if codec is not None and not same_codec(source.codec, codec):
+        raise IncompatibleSourceError(
+            f"source {source.id} sends {source.codec} but track {track} was negotiated for "
+            f"{codec}; media is forwarded without transcoding"
+        )

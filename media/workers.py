@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from media.codecs import MediaKind, VideoCodec, same_codec
+from media.codecs import MediaKind, VideoCodec
 from media.errors import (
     IncompatibleSourceError,
     MediaError,
@@ -36,6 +36,7 @@ from media.errors import (
     PeerClosedError,
     SdpTooLargeError,
 )
+from media.forwarding import check_compatible
 from media.peer import ConnectionState
 from media.relay import RelayLink, serve_links
 from media.settings import PeerSettings
@@ -304,15 +305,7 @@ class RemoteTrack:
         if source is not None:
             if not isinstance(source, RemoteSource):
                 raise IncompatibleSourceError(f"{source!r} is not a source of a media worker")
-            if source.kind is not self.media_kind:
-                raise IncompatibleSourceError(
-                    f"a {source.kind} source cannot feed the {self.kind} track {self!r}"
-                )
-            if self.codec is not None and not same_codec(source.codec, self.codec):
-                raise IncompatibleSourceError(
-                    f"source {source.id} sends {source.codec} but track {self!r} was negotiated "
-                    f"for {self.codec}; media is forwarded without transcoding"
-                )
+            check_compatible(source, self.media_kind, self.codec, repr(self))
         if self.peer.closed:
             return
         pool, worker = self.peer.worker.pool, self.peer.worker

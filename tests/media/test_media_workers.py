@@ -62,6 +62,13 @@ async def subscribe(pool: MediaWorkers, worker: WorkerProcess,
     return client, peer
 
 
+async def no_copies_on(pool: MediaWorkers, index: int, deadline: float = 5.0) -> None:
+    """Wait until worker ``index`` holds no relayed copy any more."""
+    async with asyncio.timeout(deadline):
+        while (await pool.stats())[index]["relayed"]:  # noqa: ASYNC110 (polled: no event)
+            await asyncio.sleep(0.1)
+
+
 def video(peer: RemotePeer) -> Source:
     return next(s for s in peer.sources if s.kind is MediaKind.VIDEO)
 
@@ -96,10 +103,7 @@ async def test_switching_to_a_source_of_another_worker_shows_it(
     peer.outgoing[0].switch_source(video(blue))  # the cascaded copy is no longer needed
     await next_frame_of(client.received_track(0), BLUE, deadline=10)
     assert not pool._relays
-    deadline = asyncio.get_running_loop().time() + 5
-    while (await pool.stats())[1]["relayed"]:
-        assert asyncio.get_running_loop().time() < deadline, "the relay was kept"
-        await asyncio.sleep(0.1)
+    await no_copies_on(pool, 1)
 
 
 class Keeper:
@@ -149,10 +153,7 @@ async def test_a_closed_publisher_ends_its_sources_here_and_on_the_far_worker(
     source = video(red)
     await red.close()
     assert source.ended
-    deadline = asyncio.get_running_loop().time() + 5
-    while (await pool.stats())[1]["relayed"]:
-        assert asyncio.get_running_loop().time() < deadline, "the far copy did not end"
-        await asyncio.sleep(0.1)
+    await no_copies_on(pool, 1)
 
 
 async def test_peers_of_a_group_share_a_worker_until_it_is_full() -> None:
