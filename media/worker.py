@@ -235,19 +235,22 @@ class Worker:
                 forwarded.switch_source(source)
 
     async def _link(self, host: str, port: int) -> RelayLink:
-        link = self.links.get((host, port))
+        """The link to ``host:port``, dialled once however many relays wait for it."""
+        key = (host, port)
+        link = self.links.get(key)
         if link is not None and not link.closed:
             return link
-        pending = self._dialling.get((host, port))
+        pending = self._dialling.get(key)
         if pending is None:
             pending = asyncio.ensure_future(open_link(host, port, secret=self.secret))
-            self._dialling[(host, port)] = pending
-            try:
-                link = await pending
-            finally:
-                del self._dialling[(host, port)]
-            self.links[(host, port)] = link
-            return link
+            self._dialling[key] = pending
+
+            def dialled(f: asyncio.Future[RelayLink]) -> None:
+                del self._dialling[key]
+                if not f.cancelled() and f.exception() is None:
+                    self.links[key] = f.result()
+
+            pending.add_done_callback(dialled)
         return await asyncio.shield(pending)
 
     # internals

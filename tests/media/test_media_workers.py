@@ -53,12 +53,15 @@ async def publish(pool: MediaWorkers, worker: WorkerProcess, colour: Yuv,
     return peer
 
 
-async def subscribe(pool: MediaWorkers, worker: WorkerProcess,
-                    clients: list[Client]) -> tuple[Client, RemotePeer]:  # fmt: skip
+async def watch(pool: MediaWorkers, worker: WorkerProcess, source: Source, colour: Yuv,
+                clients: list[Client]) -> tuple[Client, RemotePeer]:  # fmt: skip
+    """A subscriber on ``worker`` switched to ``source``, once it shows ``colour``."""
     client = subscriber_client(1, 1)
     clients.append(client)
     peer = pool.peer(worker=worker)
     await connect(client, peer)
+    peer.outgoing[0].switch_source(source)
+    await next_frame_of(client.received_track(0), colour, deadline=10)
     return client, peer
 
 
@@ -78,12 +81,8 @@ async def test_a_subscriber_on_another_worker_sees_the_publisher_through_the_cas
 ) -> None:
     w1, w2 = pool.workers
     red = await publish(pool, w1, RED, clients)
-    near_client, near = await subscribe(pool, w1, clients)
-    far_client, far = await subscribe(pool, w2, clients)
-    near.outgoing[0].switch_source(video(red))
-    far.outgoing[0].switch_source(video(red))
-    await next_frame_of(near_client.received_track(0), RED, deadline=10)
-    await next_frame_of(far_client.received_track(0), RED, deadline=10)
+    await watch(pool, w1, video(red), RED, clients)
+    await watch(pool, w2, video(red), RED, clients)
     stats = {s["worker"]: s for s in await pool.stats()}
     assert stats["w2"]["relayed"] == 1  # one copy crossed, for the far subscriber
     assert stats["w1"]["relayed"] == 0
@@ -95,9 +94,7 @@ async def test_switching_to_a_source_of_another_worker_shows_it(
     w1, w2 = pool.workers
     red = await publish(pool, w1, RED, clients)
     blue = await publish(pool, w2, BLUE, clients)
-    client, peer = await subscribe(pool, w2, clients)
-    peer.outgoing[0].switch_source(video(blue))
-    await next_frame_of(client.received_track(0), BLUE, deadline=10)
+    client, peer = await watch(pool, w2, video(blue), BLUE, clients)
     peer.outgoing[0].switch_source(video(red))
     await next_frame_of(client.received_track(0), RED, deadline=10)
     peer.outgoing[0].switch_source(video(blue))  # the cascaded copy is no longer needed
@@ -147,9 +144,7 @@ async def test_a_closed_publisher_ends_its_sources_here_and_on_the_far_worker(
 ) -> None:
     w1, w2 = pool.workers
     red = await publish(pool, w1, RED, clients)
-    client, far = await subscribe(pool, w2, clients)
-    far.outgoing[0].switch_source(video(red))
-    await next_frame_of(client.received_track(0), RED, deadline=10)
+    await watch(pool, w2, video(red), RED, clients)
     source = video(red)
     await red.close()
     assert source.ended
@@ -189,6 +184,4 @@ async def test_a_worker_ends_when_its_parent_goes_and_a_dead_one_is_replaced(
     await until(lambda: all(w.alive for w in pool.workers), deadline=30)
     assert {w.name for w in pool.workers} == {"w3", "w4"}
     blue = await publish(pool, pool.place(), BLUE, clients)
-    client, peer = await subscribe(pool, pool.place(), clients)
-    peer.outgoing[0].switch_source(video(blue))
-    await next_frame_of(client.received_track(0), BLUE, deadline=10)
+    await watch(pool, pool.place(), video(blue), BLUE, clients)
