@@ -3,7 +3,10 @@
 Started by :class:`media.workers.MediaWorkers` (``python -m media.worker --fd N``) on one end
 of a socket pair; it ends when that socket closes (its parent is gone, even after a kill -9).
 The parent drives it with the control protocol below; media never crosses the control
-socket. A source another process needs (a subscriber on another worker, the recorder in the
+socket. A *media node* (``--listen HOST:PORT``, :func:`run_node`; a district's machine) serves
+the same protocol over TCP to any controller that first sends ``{"hello": secret}`` (else
+``{"event": "refused"}`` and the connection closes); each connection is a worker of its own
+and its peers close when it goes. A source another process needs (a subscriber on another worker, the recorder in the
 parent) is sent there over a cascade link (:mod:`media.relay`), one copy per process.
 
 Control messages are length-prefixed (u32) JSON objects. A request ``{"id": n, "op": ...}``
@@ -30,7 +33,8 @@ request                arguments                                     answer
 =====================  ==============================================================
 event                  meaning
 =====================  ==============================================================
-``ready``              first message: ``relay_port`` (its cascade listener), ``pid``
+``ready``              first message: ``relay_host``, ``relay_port`` (its cascade
+                       listener), ``pid``
 ``levels``             ``{source id: audio level}``, every 0.1 s while any is known
 ``ended``              ``source``: a source of one of its peers ended
 ``state``              ``peer``, ``state``: a connection state changed
@@ -43,6 +47,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -68,6 +73,8 @@ LENGTH = struct.Struct(">I")
 MAX_CONTROL = 1024 * 1024
 "The largest control message (an SDP is at most 64 kB)."
 LEVELS_INTERVAL = 0.1
+HELLO_TIMEOUT = 5.0
+"Seconds a controller of a media node has to say the secret."
 CONCURRENT = frozenset({"answer", "relay"})
 
 
@@ -301,14 +308,19 @@ class Worker:
             await link.close()
 
 
-async def run(fd: int, settings: PeerSettings, *, relay_host: str, secret: str) -> None:
-    """Serve the control socket ``fd`` until it closes."""
-    sock = socket.socket(fileno=fd)
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
+async def serve(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    settings: PeerSettings,
+    *,
+    relay_host: str,
+    secret: str,
+) -> None:
+    """Serve one controller on ``reader``/``writer`` until it goes; then close its peers."""
     worker = Worker(writer, settings, relay_host=relay_host, secret=secret)
     server = await serve_links(relay_host, 0, secret=secret, on_link=worker.accept)
     port = server.sockets[0].getsockname()[1]
-    worker.emit("ready", relay_port=port, pid=os.getpid())
+    worker.emit("ready", relay_host=relay_host, relay_port=port, pid=os.getpid())
     levels = asyncio.create_task(worker.send_levels(), name="media worker levels")
     running: set[asyncio.Task[None]] = set()
     # Requests are handled in order; the two that wait on the network (an answer gathers ICE
@@ -319,7 +331,7 @@ async def run(fd: int, settings: PeerSettings, *, relay_host: str, secret: str) 
             try:
                 message = await read_message(reader)
             except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-                break  # the parent is gone (or is not speaking this protocol)
+                break  # the controller is gone (or is not speaking this protocol)
             if message.get("op") in CONCURRENT:
                 task = asyncio.create_task(worker.handle(message))
                 running.add(task)
@@ -337,9 +349,75 @@ async def run(fd: int, settings: PeerSettings, *, relay_host: str, secret: str) 
         writer.close()
 
 
+async def run(fd: int, settings: PeerSettings, *, relay_host: str, secret: str) -> None:
+    """A worker process of a pool: serve the control socket ``fd`` until it closes."""
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    await serve(reader, writer, settings, relay_host=relay_host, secret=secret)
+
+
+def keep_alive(writer: asyncio.StreamWriter) -> None:
+    """TCP keepalive on a control connection: a peer machine that vanished is noticed in
+    about 11 s (5 s idle, then 3 probes 2 s apart)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+async def run_node(
+    host: str,
+    port: int,
+    settings: PeerSettings,
+    *,
+    relay_host: str,
+    secret: str,
+    on_listening: Callable[[str, int], None] | None = None,
+) -> None:
+    """A media node (a district's, say): serve controllers over TCP at ``host:port``.
+
+    Each controller (a signalling node placing peers here) first sends ``{"hello":
+    secret}``; a wrong or late one is disconnected. Each connection is a worker of its own,
+    with its own cascade listener on ``relay_host``; its peers close when it goes.
+    """
+    if not secret:
+        raise ValueError("a media node needs a secret")
+
+    async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                hello = await read_message(reader)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError):
+            hello = {}
+        said = str(hello.get("hello", "")).encode()
+        if not hmac.compare_digest(said, secret.encode()):
+            logger.warning("media node: %s did not say the secret; disconnected", peer)
+            write_message(writer, {"event": "refused", "reason": "wrong secret"})
+            writer.close()
+            return
+        keep_alive(writer)
+        logger.info("media node: controller %s connected", peer)
+        await serve(reader, writer, settings, relay_host=relay_host, secret=secret)
+        logger.info("media node: controller %s gone; its peers are closed", peer)
+
+    server = await asyncio.start_server(control, host, port)
+    bound = server.sockets[0].getsockname()
+    if on_listening is not None:
+        on_listening(bound[0], bound[1])
+    async with server:
+        await server.serve_forever()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="giaoban media worker")
-    parser.add_argument("--fd", type=int, required=True, help="the control socket")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--fd", type=int, help="the control socket (a worker of a pool)")
+    mode.add_argument("--listen", metavar="HOST:PORT",
+                      help="serve controllers over TCP (a media node)")  # fmt: skip
     parser.add_argument("--relay-host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -351,7 +429,17 @@ def main(argv: list[str] | None = None) -> None:
     # The parent's own PeerSettings (trusted: the parent wrote it for its child).
     settings = pickle.loads(base64.b64decode(raw)) if raw else PeerSettings()
     secret = os.environ.pop("GIAOBAN_MEDIA_WORKER_SECRET", "")
-    asyncio.run(run(args.fd, settings, relay_host=args.relay_host, secret=secret))
+    if args.fd is not None:
+        asyncio.run(run(args.fd, settings, relay_host=args.relay_host, secret=secret))
+        return
+    host, _, port = str(args.listen).rpartition(":")
+    asyncio.run(run_node(host or "0.0.0.0", int(port), settings, relay_host=args.relay_host,
+                         secret=secret, on_listening=announce))  # fmt: skip
+
+
+def announce(host: str, port: int) -> None:
+    """Say where a media node listens, on standard output (what starts it reads it)."""
+    print(f"media node listening on {host}:{port}", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from media.codecs import MediaKind, VideoCodec
@@ -42,7 +43,7 @@ from media.relay import RelayLink, serve_links
 from media.settings import PeerSettings
 from media.source import LEVEL_STALE, PacketSink, Source
 from media.tasks import cancel_and_wait
-from media.worker import read_message, write_message
+from media.worker import keep_alive, read_message, write_message
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +73,19 @@ class WorkerProcess:
     def __init__(self, pool: MediaWorkers, name: str) -> None:
         self.pool = pool
         self.name = name
+        self.tag = name
+        "Unique among the workers this pool has had: the ids of what lives there start with it."
         self.process: asyncio.subprocess.Process | None = None
         self.pid = 0
+        self.relay_host = pool.relay_host
+        "Where its cascade listener is dialled."
         self.relay_port = 0
         self.peers: dict[str, RemotePeer] = {}
         self.sources: dict[str, RemoteSource] = {}
         "This worker's sources, by their id there."
         self.alive = False
+        self.last_error: str | None = None
+        "Why its last start failed (cleared when it starts)."
         self._writer: asyncio.StreamWriter | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -93,6 +100,7 @@ class WorkerProcess:
         return len(self.peers)
 
     async def start(self) -> None:
+        """Start the process and wait for its ``ready``."""
         parent, child = socket.socketpair()
         env = {
             **os.environ,
@@ -110,7 +118,12 @@ class WorkerProcess:
         finally:
             child.close()
         self.pid = self.process.pid
-        reader, self._writer = await asyncio.open_unix_connection(sock=parent)
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        await self._greeted(reader, writer)
+
+    async def _greeted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read the control connection; wait for the worker's ``ready``."""
+        self._writer = writer
         self._ready = asyncio.get_running_loop().create_future()
         self._reading = asyncio.create_task(self._read(reader), name=f"media worker {self.name}")
         try:
@@ -119,7 +132,9 @@ class WorkerProcess:
         except TimeoutError:
             await self.stop()
             raise MediaError(f"media worker {self.name} did not start") from None
+        self.relay_host = str(ready.get("relay_host") or self.pool.relay_host)
         self.relay_port = int(ready["relay_port"])
+        self.pid = int(ready.get("pid") or self.pid)
         self.alive = True
         logger.info("media worker %s started (pid %s)", self.name, self.pid)
 
@@ -183,6 +198,10 @@ class WorkerProcess:
         if event == "ready":
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(message)
+        elif event == "refused":
+            if self._ready is not None and not self._ready.done():
+                reason = message.get("reason")
+                self._ready.set_exception(MediaError(f"{self.name} refused us: {reason}"))
         elif event == "levels":
             now = time.monotonic()
             for sid, level in message["levels"].items():
@@ -234,6 +253,40 @@ class WorkerProcess:
         self._gone()
 
 
+_connections = itertools.count(1)
+
+
+class MediaNode(WorkerProcess):
+    """A media node on another machine (:func:`media.worker.run_node`), e.g. a district's:
+    a worker reached over TCP, whose peers are the halls of its ``zone``."""
+
+    def __init__(self, pool: MediaWorkers, name: str, host: str, port: int) -> None:
+        super().__init__(pool, name)
+        self.address = (host, port)
+        self.tag = f"{name}.{next(_connections)}"  # a new connection to a node starts afresh
+
+    def __repr__(self) -> str:
+        host, port = self.address
+        return f"<MediaNode {self.name} {host}:{port} peers={len(self.peers)}>"
+
+    async def start(self) -> None:
+        host, port = self.address
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                reader, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError) as exc:
+            raise MediaError(f"media node {self.name} at {host}:{port}: {exc!r}") from None
+        keep_alive(writer)
+        write_message(writer, {"hello": self.pool.secret})
+        await self._greeted(reader, writer)
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        await cancel_and_wait(self._reading)
+        self._gone()
+
+
 class RemoteSource(Source):
     """A source that lives in a worker; here, its description and latest audio level.
 
@@ -247,7 +300,7 @@ class RemoteSource(Source):
         self.worker = worker
         self.remote_id = remote_id
         "Its id in its worker."
-        self.id = f"{worker.name}/{remote_id}"
+        self.id = f"{worker.tag}/{remote_id}"
         self.remote_level: tuple[float, float] | None = None
         "The last level the worker reported, and when (``time.monotonic()``)."
         self._relayed_here = False
@@ -342,7 +395,7 @@ class RemotePeer:
         self.worker = worker
         self.video_codec = video_codec
         self.group = group
-        self.id = f"{worker.name}-peer-{next(_peer_ids)}"
+        self.id = f"{worker.tag}-peer-{next(_peer_ids)}"
         self.connection_state = ConnectionState.NEW
         self._sources: list[RemoteSource] = []
         self._outgoing: list[RemoteTrack] = []
@@ -417,19 +470,31 @@ class MediaWorkers:
         *,
         relay_host: str = "127.0.0.1",
         capacity: int = DEFAULT_CAPACITY,
+        nodes: Mapping[str, tuple[str, int]] | None = None,
+        secret: str | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("at least one media worker")
+        if nodes and not secret:
+            raise ValueError("media nodes need the shared secret")
         self.settings = settings or PeerSettings()
         self.relay_host = relay_host
         self.capacity = capacity
-        self.secret = secrets.token_urlsafe(24)
+        self.secret = secret or secrets.token_urlsafe(24)
         self._names = itertools.count(1)
-        self.workers = [WorkerProcess(self, f"w{next(self._names)}") for _ in range(count)]
+        self.workers: list[WorkerProcess] = [
+            WorkerProcess(self, f"w{next(self._names)}") for _ in range(count)
+        ]
+        self.nodes = [MediaNode(self, zone, host, port) for zone, (host, port) in
+                      (nodes or {}).items()]  # fmt: skip
+        "Media nodes by zone (their name): the peers of a zone go there while it is up."
+        clash = {n.name for n in self.nodes} & {w.name for w in self.workers}
+        if clash:
+            raise ValueError(f"media node names {sorted(clash)} are worker names")
         self._starting: set[asyncio.Task[None]] = set()
         self.closing = False
         self._groups: dict[str, list[WorkerProcess]] = {}
-        self._relays: dict[tuple[str, str], int] = {}
+        self._relays: dict[tuple[str, WorkerProcess], int] = {}
         "How many slots of a worker use a source of another one: (source id, worker)."
         self._server: asyncio.Server | None = None
         self._links: list[RelayLink] = []
@@ -444,13 +509,18 @@ class MediaWorkers:
         except BaseException:
             await self.close()
             raise
+        # A media node that is down now is dialled again until it is up: its halls are
+        # placed here meanwhile.
+        for node in self.nodes:
+            self._keep_starting(node)
 
     async def close(self) -> None:
         """Stop every worker (their peers close); safe twice."""
         self.closing = True
         for task in list(self._starting):
             await cancel_and_wait(task)
-        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in [*self.workers, *self.nodes]),
+                             return_exceptions=True)  # fmt: skip
         for link in self._links:
             await link.close()
         if self._server is not None:
@@ -461,31 +531,52 @@ class MediaWorkers:
 
     def _replace(self, dead: WorkerProcess) -> None:
         """A worker died: start another in its place (its peers are gone: their halls
-        reconnect, and are placed on the workers running)."""
-        if self.closing or dead not in self.workers:
+        reconnect, and are placed on the workers running). A media node is dialled again."""
+        if self.closing:
+            return
+        for group, used in self._groups.items():
+            self._groups[group] = [w for w in used if w is not dead]
+        if isinstance(dead, MediaNode):
+            if dead in self.nodes:
+                host, port = dead.address
+                again = MediaNode(self, dead.name, host, port)
+                self.nodes[self.nodes.index(dead)] = again
+                self._keep_starting(again)
+            return
+        if dead not in self.workers:
             return
         replacement = WorkerProcess(self, f"w{next(self._names)}")
         self.workers[self.workers.index(dead)] = replacement
-        for group, used in self._groups.items():
-            self._groups[group] = [w for w in used if w is not dead]
-        task = asyncio.get_running_loop().create_task(self._start_replacement(replacement))
+        self._keep_starting(replacement)
+
+    def _keep_starting(self, worker: WorkerProcess) -> None:
+        task = asyncio.get_running_loop().create_task(self._start_again(worker))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
 
-    async def _start_replacement(self, worker: WorkerProcess) -> None:
-        for attempt in range(1, 6):
+    async def _start_again(self, worker: WorkerProcess) -> None:
+        """Start ``worker``, again after a pause while it fails (a node: for as long as it
+        takes, every 30 s at most; a process: five times)."""
+        attempts = itertools.count(1) if isinstance(worker, MediaNode) else range(1, 6)
+        for attempt in attempts:
             if self.closing:
                 return
             try:
                 await worker.start()
-                logger.warning("media worker %s replaces the one that died", worker.name)
+                worker.last_error = None
+                logger.warning("media worker %s is up", worker.name)
                 return
             except MediaError as exc:
+                worker.last_error = str(exc)
                 logger.error("media worker %s did not start (%s); again", worker.name, exc)
                 await asyncio.sleep(min(30.0, attempt * 2.0))
 
-    def place(self, group: str | None = None) -> WorkerProcess:
-        """The worker for a new peer of ``group``: the group's, while it has room."""
+    def place(self, group: str | None = None, zone: str | None = None) -> WorkerProcess:
+        """The worker for a new peer of ``group``: the media node named ``zone`` while it
+        is up, else the group's worker while it has room."""
+        node = next((n for n in self.nodes if n.name == zone and n.alive), None)
+        if node is not None:
+            return node
         alive = [w for w in self.workers if w.alive]
         if not alive:
             raise WorkerGone("no media worker is running")
@@ -500,10 +591,12 @@ class MediaWorkers:
         self._groups[group] = [*used, chosen]
         return chosen
 
-    def peer(self, *, group: str | None = None, video_codec: VideoCodec = VideoCodec.VP8,
+    def peer(self, *, group: str | None = None, zone: str | None = None,
+             video_codec: VideoCodec = VideoCodec.VP8,
              worker: WorkerProcess | None = None) -> RemotePeer:  # fmt: skip
         """A new peer, on ``worker`` or where :meth:`place` puts it."""
-        return RemotePeer(worker or self.place(group), video_codec=video_codec, group=group)
+        chosen = worker or self.place(group, zone)
+        return RemotePeer(chosen, video_codec=video_codec, group=group)
 
     def forget(self, group: str) -> None:
         """The group has ended: its next peers are placed afresh."""
@@ -511,8 +604,12 @@ class MediaWorkers:
 
     async def stats(self) -> list[dict[str, Any]]:
         out = []
-        for w in self.workers:
+        for w in [*self.workers, *self.nodes]:
             entry: dict[str, Any] = {"worker": w.name, "pid": w.pid, "alive": w.alive}
+            if isinstance(w, MediaNode):
+                entry["address"] = "{}:{}".format(*w.address)
+            if w.last_error:
+                entry["error"] = w.last_error
             if w.alive:
                 with contextlib.suppress(MediaError):
                     entry.update(await w.call("stats"))
@@ -522,22 +619,22 @@ class MediaWorkers:
     # cascades
 
     def _hold_relay(self, source: RemoteSource, to: WorkerProcess) -> None:
-        key = (source.id, to.name)
+        key = (source.id, to)
         count = self._relays.get(key, 0)
         self._relays[key] = count + 1
         if count == 0:
-            source.worker.send("relay", source=source.remote_id, host=self.relay_host,
+            source.worker.send("relay", source=source.remote_id, host=to.relay_host,
                                port=to.relay_port, key=source.id)  # fmt: skip
 
     def _release_relay(self, source: RemoteSource, to: WorkerProcess) -> None:
-        key = (source.id, to.name)
+        key = (source.id, to)
         count = self._relays.get(key, 0) - 1
         if count > 0:
             self._relays[key] = count
             return
         self._relays.pop(key, None)
         if source.worker.alive and not source.ended:
-            source.worker.send("unrelay", source=source.remote_id, host=self.relay_host,
+            source.worker.send("unrelay", source=source.remote_id, host=to.relay_host,
                                port=to.relay_port)  # fmt: skip
 
     def _relay_here(self, source: RemoteSource) -> None:

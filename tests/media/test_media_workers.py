@@ -11,21 +11,11 @@ from collections.abc import AsyncIterator
 
 import av
 import pytest
-from aiortc import RTCSessionDescription
-from media_testkit import (
-    BLUE,
-    RED,
-    Client,
-    Yuv,
-    next_frame_of,
-    offer,
-    publisher_client,
-    subscriber_client,
-    until,
-)
+from media_testkit import BLUE, RED, Client, next_frame_of, until
+from workers_kit import no_copies_on, publish, relayed_on, video, watch
 
 from media import MediaKind, NegotiationError, Source
-from media.workers import MediaWorkers, RemotePeer, WorkerProcess
+from media.workers import MediaWorkers
 
 pytestmark = pytest.mark.slow
 
@@ -38,44 +28,6 @@ async def pool() -> AsyncIterator[MediaWorkers]:
     await workers.close()
 
 
-async def connect(client: Client, peer: RemotePeer, deadline: float = 10.0) -> None:
-    answer = await peer.answer(await offer(client))
-    await client.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    await until(lambda: client.pc.connectionState == "connected", deadline=deadline)
-
-
-async def publish(pool: MediaWorkers, worker: WorkerProcess, colour: Yuv,
-                  clients: list[Client]) -> RemotePeer:  # fmt: skip
-    client = publisher_client(colour)
-    clients.append(client)
-    peer = pool.peer(worker=worker)
-    await connect(client, peer)
-    return peer
-
-
-async def watch(pool: MediaWorkers, worker: WorkerProcess, source: Source, colour: Yuv,
-                clients: list[Client]) -> tuple[Client, RemotePeer]:  # fmt: skip
-    """A subscriber on ``worker`` switched to ``source``, once it shows ``colour``."""
-    client = subscriber_client(1, 1)
-    clients.append(client)
-    peer = pool.peer(worker=worker)
-    await connect(client, peer)
-    peer.outgoing[0].switch_source(source)
-    await next_frame_of(client.received_track(0), colour, deadline=10)
-    return client, peer
-
-
-async def no_copies_on(pool: MediaWorkers, index: int, deadline: float = 5.0) -> None:
-    """Wait until worker ``index`` holds no relayed copy any more."""
-    async with asyncio.timeout(deadline):
-        while (await pool.stats())[index]["relayed"]:  # noqa: ASYNC110 (polled: no event)
-            await asyncio.sleep(0.1)
-
-
-def video(peer: RemotePeer) -> Source:
-    return next(s for s in peer.sources if s.kind is MediaKind.VIDEO)
-
-
 async def test_a_subscriber_on_another_worker_sees_the_publisher_through_the_cascade(
     pool: MediaWorkers, clients: list[Client]
 ) -> None:
@@ -83,9 +35,8 @@ async def test_a_subscriber_on_another_worker_sees_the_publisher_through_the_cas
     red = await publish(pool, w1, RED, clients)
     await watch(pool, w1, video(red), RED, clients)
     await watch(pool, w2, video(red), RED, clients)
-    stats = {s["worker"]: s for s in await pool.stats()}
-    assert stats["w2"]["relayed"] == 1  # one copy crossed, for the far subscriber
-    assert stats["w1"]["relayed"] == 0
+    assert await relayed_on(pool, "w2") == 1  # one copy crossed, for the far subscriber
+    assert await relayed_on(pool, "w1") == 0
 
 
 async def test_switching_to_a_source_of_another_worker_shows_it(
@@ -100,7 +51,7 @@ async def test_switching_to_a_source_of_another_worker_shows_it(
     peer.outgoing[0].switch_source(video(blue))  # the cascaded copy is no longer needed
     await next_frame_of(client.received_track(0), BLUE, deadline=10)
     assert not pool._relays
-    await no_copies_on(pool, 1)
+    await no_copies_on(pool, "w2")
 
 
 class Keeper:
@@ -148,7 +99,7 @@ async def test_a_closed_publisher_ends_its_sources_here_and_on_the_far_worker(
     source = video(red)
     await red.close()
     assert source.ended
-    await no_copies_on(pool, 1)
+    await no_copies_on(pool, "w2")
 
 
 async def test_peers_of_a_group_share_a_worker_until_it_is_full() -> None:
