@@ -6,8 +6,9 @@ The parent drives it with the control protocol below; media never crosses the co
 socket. A *media node* (``--listen HOST:PORT``, :func:`run_node`; a district's machine) serves
 the same protocol over TCP to any controller that first sends ``{"hello": secret}`` (else
 ``{"event": "refused"}`` and the connection closes); each connection is a worker of its own
-and its peers close when it goes. A source another process needs (a subscriber on another worker, the recorder in the
-parent) is sent there over a cascade link (:mod:`media.relay`), one copy per process.
+and its peers close when it goes. A source another process needs (a subscriber on another
+worker, the recorder in the parent) is sent there over a cascade link (:mod:`media.relay`),
+one copy per process.
 
 Control messages are length-prefixed (u32) JSON objects. A request ``{"id": n, "op": ...}``
 is answered by ``{"id": n, "ok": true, ...}`` or ``{"id": n, "ok": false, "error": {"code",

@@ -223,7 +223,7 @@ class Room:
             participant.peer = None
             await old_peer.close()
         peer: media.Connection = (
-            self._peers(self.info.id, self._video_codec)
+            await self._peers(self.info.id, participant.hall_id, self._video_codec)
             if self._peers is not None
             else media.Peer(self._peer_settings, video_codec=self._video_codec)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,6 +116,27 @@ async def get_hall_unchecked(session: AsyncSession, hall_id: int) -> Hall:
     if hall is None:
         raise NotFound(f"no hall {hall_id}")
     return hall
+
+
+async def nearest_unit_of_hall(
+    session: AsyncSession, hall_id: int, codes: Collection[str]
+) -> str | None:
+    """The code of the nearest unit in ``codes`` that the hall belongs to: its own unit, or
+    one above it (a commune's hall belongs to its district); none when there is none."""
+    if not codes:
+        return None
+    hall = await session.get(Hall, hall_id)
+    if hall is None:
+        return None
+    units = {u.id: u for u in (await session.scalars(sa.select(Unit))).all()}
+    unit = units.get(hall.unit_id)
+    seen: set[int] = set()
+    while unit is not None and unit.id not in seen:
+        if unit.code in codes:
+            return unit.code
+        seen.add(unit.id)
+        unit = units.get(unit.parent_id) if unit.parent_id is not None else None
+    return None
 
 
 async def get_hall(session: AsyncSession, access: Access, hall_id: int) -> Hall:

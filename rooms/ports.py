@@ -81,6 +81,8 @@ RecorderFactory = Callable[[int, Callable[[str], Awaitable[None]]], Recorder]
 """Makes the recorder of a meeting, given its id and what to call when recording fails."""
 
 
-PeerFactory = Callable[[int, media.VideoCodec], media.Connection]
+PeerFactory = Callable[[int, int | None, media.VideoCodec], Awaitable[media.Connection]]
 """Makes a participant's connection, given the meeting's id (media workers keep a meeting's
-peers together) and its video codec; default: a :class:`media.Peer` in this process."""
+peers together), the participant's hall (a district's halls may have their media on the
+district's machine; none for a person's browser) and the video codec; default: a
+:class:`media.Peer` in this process."""

@@ -23,6 +23,7 @@ from recordings.jobs import Elsewhere, JobRunner
 from recordings.signing import ensure_signing_identity
 from rooms.db import utcnow
 from rooms.live import LiveRooms
+from rooms.org import nearest_unit_of_hall
 from rooms.ports import PeerFactory, Recorder
 from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
@@ -105,6 +106,17 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+def media_settings(settings: Settings) -> media.PeerSettings:
+    """What this node's peer connections (in any process, a media node's too) are made with."""
+    return media.PeerSettings(
+        ice_servers=tuple(
+            media.IceServer(urls=tuple(s["urls"]), username=s.get("username"),
+                            credential=s.get("credential"))
+            for s in settings.ice_servers
+        )
+    )  # fmt: skip
+
+
 def runner_options() -> dict[str, Any]:
     """How every runner of the app (``serve``, tests) logs requests and stops."""
     return {
@@ -176,13 +188,7 @@ def create_app(
         media.aiortc_patch.install()
         db = Database(settings.database_url)
         notifier = SocketNotifier(sio)
-        peer_settings = media.PeerSettings(
-            ice_servers=tuple(
-                media.IceServer(urls=tuple(s["urls"]), username=s.get("username"),
-                                credential=s.get("credential"))
-                for s in settings.ice_servers
-            )
-        )  # fmt: skip
+        peer_settings = media_settings(settings)
         recording = RecordingSettings(
             directory=settings.recordings_dir,
             segment_seconds=settings.segment_seconds,
@@ -196,17 +202,27 @@ def create_app(
         workers: MediaWorkers | None = None
         peers: PeerFactory | None = None
         if settings.media_workers:
-            workers = MediaWorkers(settings.media_workers, peer_settings,
-                                   capacity=settings.media_worker_capacity)  # fmt: skip
+            workers = MediaWorkers(
+                settings.media_workers, peer_settings, capacity=settings.media_worker_capacity,
+                relay_host=settings.media_relay_host, nodes=settings.media_nodes,
+                secret=settings.media_secret or None,
+            )  # fmt: skip
             await workers.start()
             started = workers
 
-            def remote_peer(meeting_id: int, codec: media.VideoCodec) -> media.Connection:
-                return started.peer(group=f"meeting-{meeting_id}", video_codec=codec)
+            async def remote_peer(
+                meeting_id: int, hall_id: int | None, codec: media.VideoCodec
+            ) -> media.Connection:
+                zone = None
+                if hall_id is not None and settings.media_nodes:
+                    async with db.sessions() as s:
+                        zone = await nearest_unit_of_hall(s, hall_id, settings.media_nodes)
+                return started.peer(group=f"meeting-{meeting_id}", zone=zone, video_codec=codec)
 
             peers = remote_peer
 
-            log.info("media in %d worker processes", settings.media_workers)
+            log.info("media in %d worker processes and %d media nodes",
+                     settings.media_workers, len(settings.media_nodes))  # fmt: skip
 
         rooms = LiveRooms(
             peers=peers,

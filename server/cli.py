@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from aiohttp import web
 from pydantic import ValidationError
 
+import media
+from media.worker import announce, run_node
 from rooms.access import Access, Actor, ActorKind, Grant
 from rooms.errors import DomainError
 from rooms.models import RoleName
@@ -20,7 +22,7 @@ from rooms.org import create_user
 from rooms.scheduling import Scheduler, load_tree
 from rooms.schemas import GrantIn, UserIn
 from server import __version__
-from server.app import create_app, runner_options
+from server.app import create_app, media_settings, runner_options
 from server.db import Database, current_revision, head_revision, migrate_sync
 from server.demo import is_seeded, save_credentials, seed_demo
 from server.security import Passwords
@@ -173,6 +175,20 @@ async def _verify_archive(settings: Settings, meeting_id: int | None) -> int:
     return 1 if damaged else 0
 
 
+def media_node(settings: Settings, listen: str) -> None:
+    """Serve this machine's media to the signalling nodes (``media.worker.run_node``)."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise SettingsError(f"--listen {listen!r} is not HOST:PORT")
+    if len(settings.media_secret) < 16:
+        raise SettingsError("GIAOBAN_MEDIA_SECRET (16 characters or more) is needed")
+    media.aiortc_patch.install()
+    relay_host = settings.media_relay_host
+    asyncio.run(run_node(host.strip("[]") or "0.0.0.0", int(port), media_settings(settings),
+                         relay_host=relay_host, secret=settings.media_secret,
+                         on_listening=announce))  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="giaoban", description="giao ban trực tuyến")
     parser.add_argument("--version", action="version", version=f"giaoban {__version__}")
@@ -190,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify_p = archive_sub.add_parser("verify", help="re-hash files, check signatures")
     verify_p.add_argument("--meeting", type=int, help="only this meeting's packages")
     admin_p.add_argument("--full-name", default="Quản trị hệ thống")
+    node_p = sub.add_parser("media-node", help="serve a district's media to the nodes naming "
+                            "it in GIAOBAN_MEDIA_NODES (secret: GIAOBAN_MEDIA_SECRET)")  # fmt: skip
+    node_p.add_argument("--listen", default="0.0.0.0:7700", metavar="HOST:PORT")
     args = parser.parse_args(argv)
 
     try:
@@ -205,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed(settings)
         elif args.command == "demo":
             demo(settings)
+        elif args.command == "media-node":
+            media_node(settings, args.listen)
         elif args.command == "archive":
             return asyncio.run(_verify_archive(settings, args.meeting))
         elif args.command == "create-admin":

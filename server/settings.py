@@ -87,6 +87,17 @@ class Settings:
     media_worker_capacity: int = 150
     """Peers of one meeting on one media worker before the meeting spills over to another
     (cascaded between them)."""
+    media_nodes: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Media nodes on other machines, by the code of the unit they serve
+    (``GIAOBAN_MEDIA_NODES=huyen-a=10.1.0.5:7700,huyen-b=10.2.0.5:7700``): the connections of
+    the halls of that unit and of the units below it live there (``giaoban media-node``), one
+    copy of each stream crossing to and from this node."""
+    media_secret: str = ""
+    """What the media nodes and this node say to each other first (``GIAOBAN_MEDIA_SECRET``,
+    the same on every machine); needed with media nodes."""
+    media_relay_host: str = "127.0.0.1"
+    """The address of this machine that its workers' cascade listeners take
+    (``GIAOBAN_MEDIA_RELAY_HOST``): with media nodes, one they can reach."""
     redis_url: str | None = None
     """Scale-out: the Redis that links several nodes (``redis://host:6379/0``); none in the
     embedded mode (one process hosts every meeting)."""
@@ -195,8 +206,11 @@ class Settings:
             max_participants=_whole("MAX_PARTICIPANTS", 0, get),
             admission_max_lag_ms=_whole("ADMISSION_MAX_LAG_MS", 0, get),
             admission_max_cpu_percent=_percent("ADMISSION_MAX_CPU_PERCENT", get),
-            media_workers=_media_workers(get("MEDIA_WORKERS"), scaled_out=bool(get("REDIS_URL"))),
+            media_workers=_media_workers(
+                get("MEDIA_WORKERS"), scaled_out=bool(get("REDIS_URL") or get("MEDIA_NODES"))
+            ),
             media_worker_capacity=max(1, _whole("MEDIA_WORKER_CAPACITY", 150, get)),
+            **_media_nodes(get),
             **_cluster(get, port, public_url),
         )
 
@@ -268,6 +282,26 @@ def _cluster(get: Callable[[str], str | None], port: int, public_url: str | None
         raise SettingsError("GIAOBAN_NODE_HEARTBEAT must be between 0.1 and 60 seconds")
     return {"redis_url": url, "redis_prefix": prefix, "node_id": node_id,
             "node_heartbeat": heartbeat}  # fmt: skip
+
+
+def _media_nodes(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """``GIAOBAN_MEDIA_NODES`` (``code=host:port`` separated by commas) and what goes with it."""
+    relay_host = get("MEDIA_RELAY_HOST") or "127.0.0.1"
+    secret = get("MEDIA_SECRET") or ""
+    nodes: dict[str, tuple[str, int]] = {}
+    for item in filter(None, (get("MEDIA_NODES") or "").split(",")):
+        code, _, address = item.strip().partition("=")
+        host, _, port = address.rpartition(":")
+        if not (code and host and port.isdigit() and 0 < int(port) < 65536):
+            raise SettingsError(f"GIAOBAN_MEDIA_NODES: {item.strip()!r} is not unit-code=host:port")
+        nodes[code] = (host.strip("[]"), int(port))
+    if nodes:
+        if len(secret) < 16:
+            raise SettingsError("GIAOBAN_MEDIA_SECRET (16 characters or more) is needed with "
+                                "GIAOBAN_MEDIA_NODES")  # fmt: skip
+        if get("MEDIA_WORKERS") == "0":
+            raise SettingsError("GIAOBAN_MEDIA_WORKERS cannot be 0 with GIAOBAN_MEDIA_NODES")
+    return {"media_nodes": nodes, "media_secret": secret, "media_relay_host": relay_host}
 
 
 def _video_codec(text: str | None) -> str:

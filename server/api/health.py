@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from media.workers import MediaNode
 from rooms.db import utcnow
 from server.api.routing import Auth, Call, Endpoint, json_response
 from server.api.schemas import HealthOut, MediaWorkerOut
@@ -32,8 +33,8 @@ async def health(call: Call) -> web.Response:
         event_loop_lag_ms=call.services.loop_monitor.lag_ms(),
         event_loop_cpu_percent=call.services.loop_monitor.cpu_percent(),
         media_workers=[
-            MediaWorkerOut(name=w.name, alive=w.alive, peers=w.load)
-            for w in (workers.workers if workers is not None else [])
+            MediaWorkerOut(name=w.name, alive=w.alive, peers=w.load, node=isinstance(w, MediaNode))
+            for w in ([*workers.workers, *workers.nodes] if workers is not None else [])
         ],
     )
     return json_response(body.model_dump(mode="json"), 200 if database == "ok" else 503)

@@ -269,9 +269,12 @@ class HealthOut(BaseModel):
 
 
 class MediaWorkerOut(BaseModel):
-    name: str = Field(description="The worker's name on this node (w1, w2, …)")
+    name: str = Field(
+        description="The worker's name on this node (w1, w2, …), or a media node's unit code"
+    )
     alive: bool
     peers: int = Field(description="Connections it carries")
+    node: bool = Field(False, description="A media node on another machine (a district's)")
 
 
 class FeedOut(BaseModel):

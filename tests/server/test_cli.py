@@ -146,3 +146,12 @@ def test_demo_certificate_is_reused_and_names_this_machine(tmp_path: Path):
     san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in san.get_values_for_type(x509.DNSName)
     assert (tmp_path / "demo-key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_media_node_needs_the_secret_and_a_port(tmp_path: Path):
+    env = {"GIAOBAN_VAR_DIR": str(tmp_path / "var"), "GIAOBAN_MEDIA_SECRET": ""}
+    done = run(["media-node", "--listen", "127.0.0.1:7700"], env)
+    assert done.returncode == 2 and "GIAOBAN_MEDIA_SECRET" in done.stderr, done.stderr
+    env["GIAOBAN_MEDIA_SECRET"] = "x" * 16
+    done = run(["media-node", "--listen", "127.0.0.1:port"], env)
+    assert done.returncode == 2 and "HOST:PORT" in done.stderr, done.stderr

@@ -53,8 +53,8 @@ async def test_a_meeting_larger_than_a_worker_is_cascaded_and_leaves_nothing_beh
     async with aiohttp.ClientSession() as http, http.get(server.make_url("/api/health")) as r:
         health = await r.json()
     assert health["media_workers"] == [
-        {"name": "w1", "alive": True, "peers": 2},
-        {"name": "w2", "alive": True, "peers": 2},
+        {"name": "w1", "alive": True, "peers": 2, "node": False},
+        {"name": "w2", "alive": True, "peers": 2, "node": False},
     ]
     assert (await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]}))["ok"]
     for key in ("P", "B"):
