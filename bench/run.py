@@ -116,7 +116,7 @@ async def make_system(name: str, scenario: Scenario, work: Path) -> System:
     if scenario.admission and name != "giaoban":
         raise ValueError(f"{scenario.name}: admission control is giaoban's")
     if name == "giaoban":
-        system = Giaoban(scenario.halls, work, scenario.server_env())
+        system = Giaoban(scenario.halls, work, scenario.server_env(), scenario.district_halls)
     elif name == "relay":
         system = Relay(work)
     else:
@@ -200,9 +200,15 @@ async def measure(
         split0 = cpu_split(system.pid)
         drops0 = socket_drops(system.pid)
         all_drops0 = receive_buffer_errors(system.pid)
+        node = system.district.process.pid if isinstance(system, Giaoban) and system.district \
+            and system.district.process else 0  # fmt: skip
+        node0 = cpu_seconds(node) if node else 0.0
         cpu0, w0 = cpu_seconds(system.pid), time.time()
         await asyncio.sleep(seconds)
         cpu1, w1 = cpu_seconds(system.pid), time.time()
+        if node:
+            # The district's share of the CPU counted above (its halls and its cascade end).
+            result["district_node_cpu_cores"] = round((cpu_seconds(node) - node0) / (w1 - w0), 3)
         split1 = cpu_split(system.pid)
         drops1 = socket_drops(system.pid)
         all_drops1 = receive_buffer_errors(system.pid)
@@ -612,7 +618,10 @@ async def main_async(args: argparse.Namespace) -> None:
                     if system == "giaoban":
                         await ramp(results, args.seconds, work, args.ramp_steps)
                     continue
-                await run_one(results, system, Scenario.parse(name), args.seconds, work)
+                scenario = Scenario.parse(name)
+                if scenario.admission and system != "giaoban":
+                    continue  # giaoban's settings: the others run the plain scenarios
+                await run_one(results, system, scenario, args.seconds, work)
     if args.scratch:
         return
     from bench import report

@@ -19,9 +19,18 @@ ADMISSION = {
     "lag": "GIAOBAN_ADMISSION_MAX_LAG_MS",
     "cpu": "GIAOBAN_ADMISSION_MAX_CPU_PERCENT",
     "w": "GIAOBAN_MEDIA_WORKERS",
+    "d": "",
 }
 """Settings a giaoban scenario may carry: admission control (``speaker-200+cap150``,
-``+lag50``, ``+cpu85``) or media workers (``speaker-300+w2``: two worker processes)."""
+``+lag50``, ``+cpu85``), media workers (``speaker-300+w2``: two worker processes), or a
+district (``speaker-100+d50``: the last 50 halls are communes of a district whose media node
+runs in a network namespace of its own, linked to the province node's one worker)."""
+DISTRICT = "D"
+"The unit code of a ``+dK`` scenario's district."
+DISTRICT_NODE = ("10.77.0.2", 7700)
+"Where the district's media node listens (its namespace's end of the link)."
+PROVINCE_ADDRESS = "10.77.0.1"
+"The province node's end of that link (its workers' cascade listeners)."
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,7 @@ class Scenario:
     halls: int
     admission: str = ""
     """giaoban's admission control: ``capN`` (participants), ``lagN`` (ms) or ``cpuN`` (%);
-    or ``wN``: N media worker processes."""
+    ``wN``: N media worker processes; ``dN``: N halls on a district's media node."""
 
     @property
     def name(self) -> str:
@@ -39,12 +48,12 @@ class Scenario:
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
-        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag|cpu|w)\d+))?", text)
+        match = re.fullmatch(r"(all-to-all|speaker)-(\d+)(?:\+((?:cap|lag|cpu|w|d)\d+))?", text)
         if not match:
             raise ValueError(
                 f"unknown scenario {text!r}: all-to-all-N or speaker-N, "
-                "optionally +capN, +lagN or +cpuN (giaoban's admission control) or +wN "
-                "(giaoban's media workers)"
+                "optionally +capN, +lagN or +cpuN (giaoban's admission control), +wN "
+                "(giaoban's media workers) or +dN (N halls on a district's media node)"
             )
         return cls(match[1], int(match[2]), match[3] or "")
 
@@ -54,11 +63,26 @@ class Scenario:
             return {}
         name = self.admission.rstrip("0123456789")
         value = self.admission[len(name) :]
+        if name == "d":
+            host, port = DISTRICT_NODE
+            return {
+                "GIAOBAN_MEDIA_WORKERS": "1",
+                "GIAOBAN_MEDIA_NODES": f"{DISTRICT}={host}:{port}",
+                "GIAOBAN_MEDIA_SECRET": "bench-district-secret",
+                "GIAOBAN_MEDIA_RELAY_HOST": PROVINCE_ADDRESS,
+            }
         env = {ADMISSION[name]: value}
         if name == "w":
             # The meeting (its halls and the chair's console) split evenly over the workers.
             env["GIAOBAN_MEDIA_WORKER_CAPACITY"] = str(-(-(self.halls + 1) // max(1, int(value))))
         return env
+
+    @property
+    def district_halls(self) -> int:
+        """How many halls (the last ones) are communes of the district (``+dN``)."""
+        if not self.admission.startswith("d"):
+            return 0
+        return min(int(self.admission[1:]), self.halls - 2)  # chair and floor: the province's
 
     def plans(self, system: str) -> list[dict[str, Any]]:
         """One plan per hall: its sources, its slots (``from``: the hall the slot carries,

@@ -24,6 +24,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.scenarios import DISTRICT, DISTRICT_NODE, PROVINCE_ADDRESS
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench password 2024"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -35,8 +37,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+COMPANIONS: dict[int, list[int]] = {}
+"""Processes measured with a system's process that are not its descendants, by its pid (a
+district's media node, started in a network namespace of its own)."""
+
+
 def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a server's media workers)."""
+    """``pid`` and its descendants (a server's media workers), and its companions'."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -47,7 +54,7 @@ def tree(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
+    found, todo = [], [pid, *COMPANIONS.get(pid, [])]
     while todo:
         current = todo.pop()
         found.append(current)
@@ -174,7 +181,9 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
 # -- giaoban ------------------------------------------------------------------------------
 
 
-async def _seed(database_url: str, halls: int) -> dict[str, Any]:
+async def _seed(database_url: str, halls: int, district_halls: int = 0) -> dict[str, Any]:
+    """The province, a commune and a hall for each hall after the chair's; the last
+    ``district_halls`` communes belong to the district :data:`bench.scenarios.DISTRICT`."""
     from argon2 import PasswordHasher
 
     from rooms.models import Hall, RoleName, Terminal, Unit, UnitLevel, User, UserRole
@@ -189,6 +198,10 @@ async def _seed(database_url: str, halls: int) -> dict[str, Any]:
             province = Unit(code="BENCH", name="Tỉnh Bench", level=UnitLevel.PROVINCE)
             session.add(province)
             await session.flush()
+            district = Unit(code=DISTRICT, name="Huyện Bench", level=UnitLevel.DISTRICT,
+                            parent_id=province.id)  # fmt: skip
+            session.add(district)
+            await session.flush()
             rows = []
             for i in range(halls):
                 unit = province
@@ -197,7 +210,7 @@ async def _seed(database_url: str, halls: int) -> dict[str, Any]:
                         code=f"X{i:03}",
                         name=f"Xã {i:03}",
                         level=UnitLevel.COMMUNE,
-                        parent_id=province.id,
+                        parent_id=district.id if i >= halls - district_halls else province.id,
                     )
                     session.add(unit)
                     await session.flush()
@@ -256,8 +269,11 @@ sys.exit(main(["serve"]))
 class Giaoban(System):
     name = "giaoban"
 
-    def __init__(self, halls: int, work: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, halls: int, work: Path, env: dict[str, str] | None = None,
+                 district_halls: int = 0) -> None:  # fmt: skip
         self.halls = halls
+        self.district_halls = district_halls
+        self.district: District | None = None
         self.dir = Path(tempfile.mkdtemp(prefix="giaoban-", dir=work))
         self.port = free_port()
         self.url = f"http://127.0.0.2:{self.port}"
@@ -289,7 +305,10 @@ class Giaoban(System):
             check=True,
             capture_output=True,
         )
-        self.seeded = await _seed(self.database_url, self.halls)
+        self.seeded = await _seed(self.database_url, self.halls, self.district_halls)
+        if self.district_halls:
+            self.district = District(self.dir, self.env, self.root)
+            await self.district.start()
         cmd = [sys.executable, "-m", "server", "serve"]
         if os.environ.get("BENCH_MEDIA_BASELINE"):
             # The forwarding path as it was before this benchmark's fixes (for before/after
@@ -314,6 +333,8 @@ class Giaoban(System):
         self.process = _spawn(cmd, self.dir / "server.log", env=self.env, cwd=self.root)
         await wait_http(f"{self.url}/api/openapi.json")
         self.pid = self._server_pid()
+        if self.district is not None and self.district.process is not None:
+            COMPANIONS[self.pid] = [self.district.process.pid]
 
     async def health(self) -> dict[str, Any]:
         """``/api/health``: the participants and the event loop's p95 lag over the last 10 s."""
@@ -400,11 +421,64 @@ class Giaoban(System):
                     os.kill(self.pid, signal.SIGTERM)
                 await asyncio.to_thread(self.process.wait, 60)
             await asyncio.to_thread(_terminate, self.process)
+            COMPANIONS.pop(self.pid, None)
+        if self.district is not None:
+            await self.district.stop()
         with contextlib.suppress(OSError):
             shutil.copy(
                 self.dir / "server.log", self.dir.parent.parent / "giaoban-bench-server.log"
             )
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class District:
+    """A district's media node (``giaoban media-node``) in a network namespace of its own,
+    linked to the bench's namespace by a veth (:data:`bench.scenarios.PROVINCE_ADDRESS` here,
+    :data:`bench.scenarios.DISTRICT_NODE` there): its halls' media and the cascade cross it."""
+
+    NETNS = "gb-bench-district"
+
+    def __init__(self, work: Path, env: dict[str, str], root: Path) -> None:
+        self.work = work
+        self.env = {**env, "GIAOBAN_VAR_DIR": str(work / "district"),
+                    "GIAOBAN_MEDIA_RELAY_HOST": DISTRICT_NODE[0]}  # fmt: skip
+        self.root = root
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        host, port = DISTRICT_NODE
+        ns = self.NETNS
+        await asyncio.to_thread(_ip, f"netns del {ns}", check=False)  # a stale one
+        for cmd in (
+            f"netns add {ns}",
+            f"link add gbd0 type veth peer name gbd1 netns {ns}",
+            f"addr add {PROVINCE_ADDRESS}/24 dev gbd0",
+            "link set gbd0 up",
+            f"-n {ns} addr add {host}/24 dev gbd1",
+            f"-n {ns} link set gbd1 up",
+            f"-n {ns} link set lo up",
+        ):
+            await asyncio.to_thread(_ip, cmd)
+        self.process = _spawn(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "server", "media-node",
+             "--listen", f"{host}:{port}"],
+            self.work / "district.log", env=self.env, cwd=self.root,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            while b"listening on" not in (self.work / "district.log").read_bytes():
+                if self.process.poll() is not None:
+                    raise RuntimeError("the district's media node exited: see district.log")
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await asyncio.to_thread(_terminate, self.process)
+        await asyncio.to_thread(_ip, f"netns del {self.NETNS}", check=False)
+        await asyncio.to_thread(_ip, "link del gbd0", check=False)
+
+
+def _ip(args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args.split()], check=check, capture_output=True, timeout=10)
 
 
 # -- the transcoding relay -----------------------------------------------------------------
