@@ -16,6 +16,7 @@ import collections
 import fractions
 import itertools
 import time
+import weakref
 from collections.abc import Callable
 
 import av
@@ -28,6 +29,14 @@ from media.settings import ForwardingSettings
 from media.source import Source
 
 _track_ids = itertools.count(1)
+_live_tracks: weakref.WeakSet[ForwardedTrack] = weakref.WeakSet()
+_forwarded_by_stopped = 0
+
+
+def forwarded_total() -> int:
+    """Frames forwarded by every track of this process since it started (read when asked:
+    the forwarding path only counts its own track's)."""
+    return _forwarded_by_stopped + sum(t.packets_forwarded for t in list(_live_tracks))
 
 
 class ForwardedTrack(MediaStreamTrack, DirectTrack):
@@ -78,6 +87,7 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         "Frames not forwarded: waiting for a keyframe, or dropped from a full queue."
         self.overflows = 0
         "Times the queue was full (the subscriber did not keep up)."
+        _live_tracks.add(self)
         self.switches = 0
 
     def __repr__(self) -> str:
@@ -163,6 +173,10 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
 
     def stop(self) -> None:
         """End the track (aiortc calls this when the sender stops); detaches the source."""
+        global _forwarded_by_stopped
+        if self in _live_tracks:
+            _live_tracks.discard(self)
+            _forwarded_by_stopped += self.packets_forwarded
         source, self._source = self._source, None
         if source is not None:
             source.unsubscribe(self)

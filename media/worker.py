@@ -61,7 +61,7 @@ from typing import Any
 
 from media.codecs import VideoCodec
 from media.errors import MediaError
-from media.forwarding import ForwardedTrack
+from media.forwarding import ForwardedTrack, forwarded_total
 from media.peer import ConnectionState, Peer
 from media.relay import RelayLink, open_link, serve_links
 from media.settings import PeerSettings
@@ -218,6 +218,7 @@ class Worker:
             "tracks": len(self.tracks),
             "links": len(self.links) + len(self.accepted),
             "relayed": len(self.relayed),
+            "forwarded": forwarded_total(),
         }
 
     # cascade links

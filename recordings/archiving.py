@@ -33,6 +33,7 @@ from recordings.models import (
 )
 from recordings.signing import sign_detached, verify_detached
 from rooms.db import utcnow
+from rooms.documents import DocumentFiles, documents_of
 from rooms.errors import Invalid, NotFound, StateError
 from rooms.localtime import to_local
 from rooms.models import Meeting
@@ -63,8 +64,10 @@ class Archive:
         *,
         default_retention: str = "10y",
         clock: Callable[[], datetime] = utcnow,
+        documents: DocumentFiles | None = None,
     ) -> None:
         self._sessions = sessions
+        self.documents = documents
         self.store = store
         self.recording = recording
         self.identity = identity
@@ -125,6 +128,12 @@ class Archive:
         created = self.clock()
         disposal = archive.dispose_after(created, retention)
         events = list(await events_of(session, meeting_id))
+        attached = list(await documents_of(session, meeting_id)) if self.documents else []
+        document_files = {
+            f"document-{d.id}.{d.kind}": self.documents.path(d)
+            for d in attached
+            if self.documents is not None
+        }
         names = {h.id: h.name for h in meeting.halls}
         until = meeting.ended_at or created
         rows = attendance(events, names, until)
@@ -139,7 +148,13 @@ class Archive:
             "chair_hall": {"id": meeting.chair_hall_id, "name": meeting.chair_hall.name},
             "halls": [{"id": h, "name": n} for h, n in names.items()],
             "agenda": [{"title": a.title, "presenter": a.presenter} for a in meeting.agenda],
-        }
+            "documents": [
+                {"file": f"document-{d.id}.{d.kind}", "filename": d.filename, "kind": d.kind,
+                 "size": d.size, "sha256": d.sha256, "agenda_item_id": d.agenda_item_id,
+                 "uploaded_at": to_local(d.uploaded_at).isoformat()}
+                for d in attached
+            ],
+        }  # fmt: skip
         outputs = output_dir(self.recording, meeting_id)
         minutes_files = minutes_dir(self.recording, meeting_id)
         key = archive.package_key(meeting_id, version)
@@ -150,6 +165,7 @@ class Archive:
                 files = {p.name: p for p in sorted(outputs.iterdir()) if p.is_file()}
                 files["minutes.pdf"] = minutes_files / f"v{minutes.version}.pdf"
                 files["minutes.docx"] = minutes_files / f"v{minutes.version}.docx"
+                files.update(document_files)
                 files["meeting.json"] = archive.json_file(work, "meeting.json", record)
                 files["timeline.json"] = archive.json_file(
                     work, "timeline.json",

@@ -41,3 +41,15 @@ class StateError(DomainError):
     """The action does not fit the record's state (starting a cancelled meeting…)."""
 
     code = "invalid_state"
+
+
+class TooLarge(DomainError):
+    """A body over its size limit."""
+
+    code = "too_large"
+
+
+class UnsupportedType(DomainError):
+    """Content of a type that is not accepted here."""
+
+    code = "unsupported_media_type"

@@ -292,3 +292,25 @@ class TimelineEvent(Base):
     actor: Mapped[str] = mapped_column(sa.String(64), default="")
     """Who caused it: ``user:ID``, ``terminal:ID``, ``hall:ID``, or ``system``."""
     data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+
+
+class MeetingDocument(Base):
+    """A document that goes out with a meeting (or one agenda item): PDF, DOCX or XLSX."""
+
+    __tablename__ = "meeting_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("meetings.id", ondelete="RESTRICT"), index=True
+    )
+    agenda_item_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("agenda_items.id", ondelete="SET NULL")
+    )
+    filename: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    """As the secretariat named it (NFC), with the extension of its ``kind``."""
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    """``pdf``, ``docx`` or ``xlsx``, found from the content, not the name."""
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    uploaded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -22,6 +22,7 @@ from recordings.capture import MeetingRecorder, RecordingSettings
 from recordings.jobs import Elsewhere, JobRunner
 from recordings.signing import ensure_signing_identity
 from rooms.db import utcnow
+from rooms.documents import DocumentFiles
 from rooms.live import LiveRooms
 from rooms.org import nearest_unit_of_hall
 from rooms.ports import PeerFactory, Recorder
@@ -29,12 +30,14 @@ from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
 from server import __version__
 from server.api import archive as archive_api
+from server.api import documents as documents_api
 from server.api import health, meetings, minutes, org, recordings, session
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.cluster import Cluster, Load, RedisCluster
 from server.db import Database
 from server.live import Live, SocketNotifier
 from server.load import Admission, Busy, LoopMonitor
+from server.metrics import metrics
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 from server.signalling import Signalling
@@ -55,6 +58,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *recordings.ENDPOINTS,
     *minutes.ENDPOINTS,
     *archive_api.ENDPOINTS,
+    *documents_api.ENDPOINTS,
 )
 
 STATUS_CODES = {
@@ -243,9 +247,10 @@ def create_app(
                 ensure_signing_identity, settings.var_dir / "signing", settings.organisation
             )
             identity = SigningIdentity(cert, key)
+        documents = DocumentFiles(settings.documents_dir or settings.var_dir / "documents")
         archive = Archive(
             db.sessions, DirectoryStore(settings.archive_dir), recording, identity,
-            default_retention=settings.retention_class, clock=clock,
+            default_retention=settings.retention_class, clock=clock, documents=documents,
         )  # fmt: skip
 
         async def processed(meeting_id: int, job: dict[str, Any]) -> None:
@@ -278,6 +283,7 @@ def create_app(
                 max_cpu_percent=settings.admission_max_cpu_percent,
             ),
             media_workers=workers,
+            documents=documents,
         )
         app[SERVICES] = services
         signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))
@@ -329,6 +335,7 @@ def create_app(
         return web.Response(text=document, content_type="application/json")
 
     app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/metrics", metrics)
     add_pages(app)
     return app
 

@@ -87,6 +87,11 @@ class Settings:
     media_worker_capacity: int = 150
     """Peers of one meeting on one media worker before the meeting spills over to another
     (cascaded between them)."""
+    documents_dir: Path | None = None
+    """Where meeting documents are kept (``GIAOBAN_DOCUMENTS_DIR``; default ``var/documents``;
+    scaled out, on the mount every node sees)."""
+    document_max_mb: int = 20
+    """The largest document a secretariat may attach (``GIAOBAN_DOCUMENT_MAX_MB``)."""
     media_nodes: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Media nodes on other machines, by the code of the unit they serve
     (``GIAOBAN_MEDIA_NODES=huyen-a=10.1.0.5:7700,huyen-b=10.2.0.5:7700``): the connections of
@@ -183,6 +188,8 @@ class Settings:
             var_dir=var_dir,
             database_url=database_url,
             archive_dir=archive_dir,
+            documents_dir=Path(get("DOCUMENTS_DIR") or var_dir / "documents").resolve(),
+            document_max_mb=max(1, _whole("DOCUMENT_MAX_MB", 20, get)),
             host=get("HOST") or "0.0.0.0",
             port=port,
             secret_key=secret_key,

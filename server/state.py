@@ -11,6 +11,7 @@ from media.workers import MediaWorkers
 from recordings.archiving import Archive
 from recordings.capture import RecordingSettings
 from rooms.access import Actor
+from rooms.documents import DocumentFiles
 from rooms.scheduling import Scheduler
 from server.db import Database
 from server.live import Live
@@ -38,6 +39,8 @@ class Services:
     """Whether this node takes one more participant."""
     media_workers: MediaWorkers | None = None
     """The media worker processes (``GIAOBAN_MEDIA_WORKERS``); None: media in this process."""
+    documents: DocumentFiles | None = None
+    """Where meeting documents' bytes are kept."""
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -111,6 +111,8 @@ DOMAIN_STATUS = {
     "invalid": 422,
     "conflict": 409,
     "invalid_state": 409,
+    "too_large": 413,
+    "unsupported_media_type": 415,
 }
 
 

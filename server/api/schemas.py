@@ -109,6 +109,7 @@ class TerminalPaired(BaseModel):
 
 
 class AgendaItemOut(Out):
+    id: int = Field(description="Documents attach to an item by it (a changed agenda has new ids)")
     position: int
     title: str
     presenter: str

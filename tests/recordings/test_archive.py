@@ -6,6 +6,7 @@ as a new package version."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import sys
@@ -20,6 +21,7 @@ from recordings.signing import validate_pdf
 from server.state import SERVICES
 from tests.media.media_testkit import GREEN
 from tests.recordings.test_processing import wait_for_job
+from tests.server.document_kit import pdf as make_pdf
 from tests.server.live_kit import sees, soon
 
 pytestmark = pytest.mark.slow
@@ -42,6 +44,12 @@ async def test_a_meeting_goes_from_minutes_to_the_archive_and_can_be_proved(
     sec = await clients("sec_p")
     created = await sec.post("/api/meetings", body)
     assert created.status == 201, created.text
+    report = make_pdf("Báo cáo tình hình mưa lũ")
+    attached = await sec.post(
+        f"/api/meetings/{created.body['id']}/documents", data=report,
+        params={"filename": "Báo cáo mưa lũ.pdf"},
+    )  # fmt: skip
+    assert attached.status == 201, attached.text
     meeting = await live.running(meeting_id=created.body["id"])
     chair = meeting.chair
     await chair.call("next_agenda_item")
@@ -88,6 +96,16 @@ async def test_a_meeting_goes_from_minutes_to_the_archive_and_can_be_proved(
     assert {"composite.mp4", "poster.jpg", "chapters.vtt", "minutes.pdf", "minutes.docx",
             "timeline.json", "attendance.json", "meeting.json"} <= names  # fmt: skip
     assert f"hall-{org.halls['A']}.mp4" in names
+    # The meeting's documents went in with their SHA-256, and meeting.json names them.
+    in_package = {f["name"]: f for f in page["package"]["files"]}
+    document = in_package[f"document-{attached.body['id']}.pdf"]
+    assert document["sha256"] == hashlib.sha256(report).hexdigest()
+    record = await archivist.get(in_package["meeting.json"]["url"])
+    assert record.body["documents"] == [
+        {"file": document["name"], "filename": "Báo cáo mưa lũ.pdf", "kind": "pdf",
+         "size": len(report), "sha256": document["sha256"], "agenda_item_id": None,
+         "uploaded_at": attached.body["uploaded_at"]}
+    ]  # fmt: skip
     assert page["turns"]["Điểm cầu Huyện A"]
     assert page["minutes"]["content"]["number"] == "05/BB-VP"
     package_id = page["package"]["id"]

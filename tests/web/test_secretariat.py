@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 from rooms.localtime import LOCAL_TZ
 from tests.conftest import Org
+from tests.server.document_kit import pdf
 from tests.web.conftest import TERMINAL_VIEWPORT, Browsers, Screenshot
 from tests.web.pages import api, meeting_card
 
@@ -203,3 +204,41 @@ async def test_the_language_switch_changes_the_pages_and_is_remembered(browsers:
     await sec.click(".lang-switch button[lang=vi]")
     await expect(sec.locator("#tab-calendar")).to_have_text("Lịch họp")
     await expect(sec.locator("#week-label")).to_contain_text("Tuần")
+
+
+async def test_the_secretariat_attaches_documents_and_a_hall_downloads_them(
+    browsers: Browsers, org: Org, screenshot: Screenshot, tmp_path: Any
+) -> None:
+    sec = await browsers.login("sec_p")
+    await expect(sec.locator("body")).to_have_attribute("data-ready", "true")
+    tomorrow = datetime.now(LOCAL_TZ).date() + timedelta(days=1)
+    booked = await create(sec, "/api/meetings", meeting(
+        org, tomorrow, "08:00", "10:00", "Giao ban tháng 12", ["A", "B"]))  # fmt: skip
+    await sec.reload()
+    await expect(sec.locator("body")).to_have_attribute("data-ready", "true")
+    await turn_weeks(sec, datetime.now(LOCAL_TZ).date(), tomorrow)
+    await sec.click(meeting_card(booked["id"]))
+    await expect(sec.locator("#docs-none")).to_be_visible()
+
+    report = tmp_path / "Báo cáo tháng 12.pdf"
+    report.write_bytes(pdf("Báo cáo tháng 12"))
+    await sec.set_input_files("#f-doc-file", str(report))
+    await sec.select_option("#f-doc-item", str(booked["agenda"][0]["id"]))
+    await sec.click("#doc-add")
+    listed = sec.locator("#f-docs li")
+    await expect(listed).to_have_count(1)
+    await expect(listed).to_contain_text("Báo cáo tháng 12.pdf")
+    await expect(listed).to_contain_text("Báo cáo tình hình")  # its agenda item
+    # Not a document: refused, with the reason, and nothing added.
+    fake = tmp_path / "thư mời.pdf"
+    fake.write_text("chỉ là văn bản", encoding="utf-8")
+    await sec.set_input_files("#f-doc-file", str(fake))
+    await sec.click("#doc-add")
+    await expect(sec.locator("#form-error")).to_contain_text("Không phải tệp PDF, DOCX hoặc XLSX")
+    await expect(listed).to_have_count(1)
+    await screenshot(sec, "meeting-documents")
+    async with sec.expect_download() as got:
+        await listed.locator("a").click()
+    download = await got.value
+    assert download.suggested_filename == "Báo cáo tháng 12.pdf"
+    assert (await download.path()).read_bytes() == report.read_bytes()

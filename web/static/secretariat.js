@@ -2,7 +2,7 @@
 // immediate conflict warnings, cancelling, .ics download; and the halls' terminals (pair, revoke).
 /* global qrcode */
 import {
-  $, addDays, api, apply, currentUser, errorText, fillHeader, fmt, formatRange, h, hasRole, localDateTime,
+  $, addDays, api, apply, currentUser, errorText, fillHeader, fmt, formatBytes, formatRange, h, hasRole, localDateTime,
   localParts, notify, onLangChange, shortDate, stateName, t,
 } from "/static/common.js";
 
@@ -202,6 +202,52 @@ function showRepeat() {
   $("f-until").closest("label").hidden = mode !== "weekly";
 }
 
+// Documents of the meeting being edited: listed with their download link, attached one file
+// at a time (the body is the file; the server checks its kind by content).
+async function loadDocs(meeting, editable) {
+  const items = [h("option", { value: "" }, t("sec.docWholeMeeting"))];
+  for (const a of meeting.agenda) items.push(h("option", { value: String(a.id) }, `${a.position + 1}. ${a.title}`));
+  $("f-doc-item").replaceChildren(...items);
+  const reply = await api(`/api/meetings/${meeting.id}/documents`);
+  const docs = reply.status === 200 ? reply.data : [];
+  const titles = Object.fromEntries(meeting.agenda.map((a) => [a.id, a.title]));
+  $("f-docs").replaceChildren(...docs.map((d) => h("li", {},
+    h("a", { href: d.url, download: d.filename }, d.filename),
+    h("span", { class: "muted" }, ` ${d.kind.toUpperCase()}, ${formatBytes(d.size)}`
+      + (d.agenda_item_id ? ` · ${titles[d.agenda_item_id] ?? ""}` : "")),
+    editable ? h("button", { type: "button", class: "link", "data-doc": String(d.id) }, t("sec.docRemove")) : "",
+  )));
+  $("docs-none").hidden = docs.length > 0;
+}
+
+async function attachDoc() {
+  const meeting = app.editing?.meeting;
+  const file = $("f-doc-file").files[0];
+  if (!meeting || !file) return;
+  const params = new URLSearchParams({ filename: file.name });
+  if ($("f-doc-item").value) params.set("agenda_item_id", $("f-doc-item").value);
+  const response = await fetch(`/api/meetings/${meeting.id}/documents?${params}`, {
+    method: "POST", body: file, credentials: "same-origin",
+    headers: { "Content-Type": file.type || "application/octet-stream" },
+  });
+  const data = await response.json();
+  if (response.status !== 201) {
+    $("form-error").textContent = errorText(data.error);  // in the dialog, where it is seen
+    return;
+  }
+  $("form-error").textContent = "";
+  $("f-doc-file").value = "";
+  notify(t("sec.docAttached", { name: data.filename }));
+  await loadDocs(meeting, true);
+}
+
+async function removeDoc(id) {
+  const meeting = app.editing?.meeting;
+  const reply = await api(`/api/documents/${id}`, { method: "DELETE" });
+  $("form-error").textContent = reply.status === 204 ? "" : errorText(reply.data?.error);
+  if (meeting) await loadDocs(meeting, true);
+}
+
 async function openEditor(meeting = null) {
   const form = $("meeting-form");
   form.reset();
@@ -258,6 +304,9 @@ async function openEditor(meeting = null) {
   $("cancel-confirm").hidden = true;
   $("cancel-meeting").hidden = false;
   showRepeat();
+  $("docs-box").hidden = !meeting;
+  $("docs-add").hidden = !editable;
+  if (meeting) await loadDocs(meeting, editable);
   $("editor").showModal();
   checkConflicts();
 }
@@ -605,6 +654,11 @@ function wire() {
     checkConflicts();
   });
   $("agenda-add").addEventListener("click", () => { $("f-agenda").append(agendaRow()); numberAgenda(); });
+  $("doc-add").addEventListener("click", attachDoc);
+  $("f-docs").addEventListener("click", (event) => {
+    const id = event.target.closest("button[data-doc]")?.dataset.doc;
+    if (id) removeDoc(id);
+  });
   $("halls-all").addEventListener("click", () => {
     for (const i of $("f-halls").querySelectorAll("input")) i.checked = true;
     checkConflicts();
