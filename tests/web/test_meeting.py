@@ -3,12 +3,14 @@ terminals wait for it, the chair starts and runs it, and the halls see, hear and
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import Org
+from tests.server.document_kit import pdf
 from tests.web.conftest import TERMINAL_VIEWPORT, Browsers, Screenshot, startable_slot
 from tests.web.pages import hall_row, hears, meeting_card, picture_decodes
 
@@ -40,6 +42,14 @@ async def schedule_in_console(browsers: Browsers, org: Org, title: str) -> int:
     assert reply.status == 201, await reply.text()
     meeting_id: int = (await reply.json())["id"]
     await expect(sec.locator(meeting_card(meeting_id))).to_contain_text(title)
+    # A document goes out with it (attached as the editor does: the body is the file).
+    status = await sec.evaluate(
+        """async ([id, b64]) => (await fetch(
+            `/api/meetings/${id}/documents?filename=${encodeURIComponent("Tài liệu họp.pdf")}`,
+            {method: "POST", body: Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))})).status""",
+        [meeting_id, base64.b64encode(pdf("Tài liệu họp")).decode()],
+    )
+    assert status == 201
     return meeting_id
 
 
@@ -76,6 +86,7 @@ async def test_a_meeting_runs_end_to_end_in_the_browsers(
     await expect(chair).to_have_url(f"{browsers.base_url}/chair")
     await chair.click(f"a[href='/chair?meeting={meeting_id}']")
     await expect(chair.locator("#status")).to_have_text("Chờ bắt đầu")
+    await expect(chair.locator("#docs li a")).to_have_text("Tài liệu họp.pdf")
     await expect(chair.locator(hall_row(a_id))).to_contain_text("Đang chờ")
     await chair.click("#start")
 
