@@ -76,6 +76,12 @@ def clean_filename(name: str, kind: str) -> str:
     return name
 
 
+def check_size(size: int, limit: int) -> None:
+    """Refuse a document of ``size`` bytes over ``limit``."""
+    if size > limit:
+        raise TooLarge(f"a document is at most {limit // 2**20} MB", field="body", limit=limit)
+
+
 class DocumentFiles:
     """The documents' bytes: ``root/<meeting id>/<document id>.<kind>``, 0600 in 0700
     directories, each written whole (temporary file, fsync, rename) before it is listed."""
@@ -124,9 +130,7 @@ async def attach(
     access.require_manage_meeting(meeting, "attach a document")
     if meeting.state in (MeetingState.ENDED, MeetingState.CANCELLED):
         raise StateError(f"the meeting is {meeting.state.value}: its documents are closed")
-    if len(data) > max_bytes:
-        raise TooLarge(f"a document is at most {max_bytes // 2**20} MB", field="body",
-                       limit=max_bytes)  # fmt: skip
+    check_size(len(data), max_bytes)
     kind = sniff(data)
     if kind is None:
         raise UnsupportedType("the body is not a PDF, DOCX or XLSX file", field="body")

@@ -8,7 +8,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from rooms import documents
-from rooms.errors import TooLarge
 from rooms.models import MeetingDocument
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import Local
@@ -49,14 +48,11 @@ def _files(call: Call) -> documents.DocumentFiles:
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
     """The body, refused as soon as it passes ``limit`` bytes (nothing more is read)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"a document is at most {limit // 2**20} MB", field="body", limit=limit)
+    documents.check_size(request.content_length or 0, limit)
     chunks, total = [], 0
     while chunk := await request.content.read(CHUNK):
         total += len(chunk)
-        if total > limit:
-            raise TooLarge(f"a document is at most {limit // 2**20} MB", field="body",
-                           limit=limit)  # fmt: skip
+        documents.check_size(total, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -64,7 +60,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 async def attach(call: Call) -> DocumentOut:
     access = await call.access()
     meeting = await call.services.scheduler.get(call.session, access, call.path_id("meeting_id"))
-    access.require_manage_meeting(meeting, "attach a document")
+    access.require_manage_meeting(meeting, "attach a document")  # before reading the body
     limit = call.services.settings.document_max_mb * 2**20
     data = await _read_limited(call.request, limit)
     document = await documents.attach(
