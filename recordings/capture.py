@@ -255,6 +255,10 @@ class MeetingRecorder:
         if capture is not None:
             capture.close()
 
+    def attach_content(self, hall_id: int | None, source: media.Source | None) -> None:
+        """The content presented now (None: nobody presents). Not captured yet: the content's
+        segments come with issue 13's recording part."""
+
     async def start(self) -> None:
         """Start capturing every hall; raises :class:`RecordingRefused` when it cannot."""
         if self.active:

@@ -276,6 +276,11 @@ class TimelineKind(enum.StrEnum):
     VOICE_ACTIVATED = "voice_activated"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
+    CONTENT_STARTED = "content_started"
+    """Content (a shared screen) is presented from ``hall_id``'s side; ``data``: presenter
+    (the name shown: a person's full name, or the hall's name), participant (its id)."""
+    CONTENT_STOPPED = "content_stopped"
+    """Nobody presents content now; ``data``: reason (stopped, taken, left)."""
 
 
 class TimelineEvent(Base):

@@ -67,6 +67,10 @@ class Recorder(Protocol):
     def detach(self, hall_id: int) -> None:
         """The hall left: close its segment."""
 
+    def attach_content(self, hall_id: int | None, source: media.Source | None) -> None:
+        """The content (a shared screen) presented now from ``hall_id``'s side, or None
+        (source None: nobody presents); a new content segment while active."""
+
     async def start(self) -> None:
         """Start recording every hall; raise :class:`RecordingRefused` when it cannot."""
 
