@@ -368,6 +368,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/", page("index.html"))  # login; then on by role
     app.router.add_get("/terminal", page("terminal.html"))  # a hall's kiosk
     app.router.add_get("/chair", page("chair.html"))  # ?meeting=ID, or a chooser
+    app.router.add_get("/present", page("present.html"))  # a presenter's laptop in a hall
     app.router.add_get("/secretariat", page("secretariat.html"))
     app.router.add_get("/minutes", page("minutes.html"))  # ?meeting=ID: edit, approve, correct
     app.router.add_get("/archive", page("archive.html"))  # search; ?meeting=ID: one meeting

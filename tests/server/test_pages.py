@@ -10,7 +10,7 @@ import pytest
 
 from web import STATIC_DIR
 
-PAGES = ["/", "/terminal", "/chair", "/secretariat", "/minutes", "/archive"]
+PAGES = ["/", "/terminal", "/chair", "/present", "/secretariat", "/minutes", "/archive"]
 
 
 @pytest.mark.parametrize("path", PAGES)
