@@ -28,7 +28,7 @@ from rooms.org import nearest_unit_of_hall
 from rooms.ports import PeerFactory, Recorder
 from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
-from server import __version__
+from server import __version__, web_security
 from server.api import archive as archive_api
 from server.api import documents as documents_api
 from server.api import health, meetings, minutes, org, recordings, session
@@ -138,12 +138,7 @@ def same_origin(origin: str | None, environ: dict[str, Any]) -> bool:
     request = environ.get("aiohttp.request")
     if request is None or origin is None:
         return False
-    accepted = {f"{request.scheme}://{request.host}"}
-    proto, host = request.headers.get("X-Forwarded-Proto"), request.headers.get("X-Forwarded-Host")
-    if proto or host:
-        scheme = (proto or request.scheme).split(",")[0].strip()
-        accepted.add(f"{scheme}://{(host or request.host).split(',')[0].strip()}")
-    return origin in accepted
+    return origin in web_security.own_origins(request)
 
 
 def create_app(
@@ -154,8 +149,12 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The whole server as one aiohttp application; resources open and close with it."""
-    app = web.Application(middlewares=[api_errors], client_max_size=MAX_BODY)
     cluster = make_cluster(settings)
+    app = web.Application(
+        middlewares=[api_errors, web_security.middleware(cluster.origins)],
+        client_max_size=MAX_BODY,
+    )
+    web_security.add_headers(app, cluster.origins)
 
     def origin_allowed(origin: str | None, environ: dict[str, Any]) -> bool:
         # Scaled out, a page served by one node opens its socket on the node hosting its

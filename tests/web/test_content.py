@@ -137,3 +137,29 @@ async def _presenter_page(browsers: Browsers, meeting_id: int, hall_id: int) -> 
     await page.goto(f"/present?meeting={meeting_id}&hall={hall_id}")
     await expect(page.locator("#hall")).to_have_value(str(hall_id))
     return page
+
+
+async def test_pages_are_served_with_hsts_and_a_csp_they_keep(browsers: Browsers, org: Org) -> None:
+    """Over HTTPS every page says HSTS; loading and running them breaks none of the CSP (a
+    violation is a console error, which fails any browser test)."""
+    page = await browsers.page("")
+    for path in ("/", "/terminal", "/chair", "/archive"):
+        response = await page.goto(path)
+        assert response is not None
+        headers = await response.all_headers()
+        assert headers["strict-transport-security"].startswith("max-age=")
+        assert "script-src 'self'" in headers["content-security-policy"]
+    # An inline script is refused by the browser, as the policy says.
+    await page.goto("/present")  # a page that stays (the archive's goes on to the login)
+    await expect(page.locator("#username")).to_be_visible()
+    ran = await page.evaluate(
+        """() => new Promise((resolve) => {
+            document.addEventListener('securitypolicyviolation', () => resolve('refused'));
+            const s = document.createElement('script');
+            s.textContent = 'window.__inline = true';
+            document.body.append(s);
+            setTimeout(() => resolve(window.__inline ? 'ran' : 'silent'), 2000);
+        })"""
+    )
+    assert ran == "refused"
+    browsers.errors.clear()  # that one was ours
