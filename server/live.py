@@ -161,6 +161,9 @@ class Live:
                 # Segments its last host was writing when it died: closed before recording
                 # resumes here (after a restart of this node they were closed at start-up).
                 await self.jobs.repair(meeting.id)
+                # A meeting that was being recorded goes on being recorded (the timeline says
+                # so; the recorder of the new Room starts, and records the halls as they join).
+                await room.resume_recording()
         return room
 
     async def started(self, meeting: Meeting, by: str) -> None:

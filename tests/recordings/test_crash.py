@@ -38,8 +38,8 @@ def free_port() -> int:
 class ServerProcess:
     """``giaoban serve`` in a process of its own, on the test's database and var directory."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, settings: Settings, log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
