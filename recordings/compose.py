@@ -36,6 +36,9 @@ CONTENT_Y = (HEIGHT - CONTENT_HEIGHT) // 2
 COLUMN_X, COLUMN_WIDTH, COLUMN_HEIGHT = CONTENT_WIDTH, WIDTH - CONTENT_WIDTH, 180
 """The column beside the content: the speaker at the top, the chair hall under it."""
 SPEAKER_Y, COLUMN_CHAIR_Y = CONTENT_Y, CONTENT_Y + 180 + 40
+JOIN = 0.5
+"""Segments closer than this follow each other (a segment's end is its last frame's time, and
+the next begins on the keyframe after the cut)."""
 CAMERA, CONTENT = "camera", "content"
 """A segment's track: a hall's camera and microphone, or the content presented (video)."""
 
@@ -230,35 +233,23 @@ def content_shown(
 ) -> list[Presentation]:
     """Where the content fills the main picture: while presented and where a content segment
     with video was recorded (elsewhere the layout stays as it is), at least a frame long."""
-    covered: list[tuple[float, float]] = []
+    covered: list[tuple[float, float, int]] = []
     for s in sorted(segments, key=lambda s: s.start):
-        if not s.has_video:
-            continue
         a, b = max(s.start, 0.0), min(s.end if s.end is not None else duration, duration)
-        if b <= a:
+        if not s.has_video or b <= a:
             continue
-        if covered and a - covered[-1][1] < 1 / FPS:  # touching segments: one stretch
-            covered[-1] = (covered[-1][0], max(covered[-1][1], b))
+        last = covered[-1] if covered else None
+        if last and last[2] == s.hall_id and a - last[1] < JOIN:  # the next segment
+            covered[-1] = (last[0], max(last[1], b), s.hall_id)
         else:
-            covered.append((a, b))
+            covered.append((a, b, s.hall_id))
     shown: list[Presentation] = []
     for p in presented:
-        for a, b in covered:
-            start, end = max(p.start, a), min(p.end, b)
-            if end - start < 1 / FPS:
+        for a, b, hall_id in covered:
+            if hall_id != p.hall_id:  # another presenter's content, closing
                 continue
-            last = shown[-1] if shown else None
-            if (
-                last
-                and start - last.end < 1 / FPS
-                and (last.hall_id, last.presenter)
-                == (
-                    p.hall_id,
-                    p.presenter,
-                )
-            ):
-                shown[-1] = Presentation(last.start, end, p.hall_id, p.presenter)
-            else:
+            start, end = max(p.start, a), min(p.end, b)
+            if end - start >= 1 / FPS:
                 shown.append(Presentation(start, end, p.hall_id, p.presenter))
     return shown
 
@@ -467,6 +458,14 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
         copies = sound.filter_multi_output("asplit", 2)
         placed[id(s)] = [copies[0], copies[1]]
 
+    # One silence under each mix (the composite's, each hall's): split from one source, since
+    # ffmpeg-python takes identical nodes for one (a hall without sound would be the same
+    # graph as another).
+    silences = ffmpeg.input(
+        f"anullsrc=r=48000:cl=stereo:d={p.duration:.3f}", f="lavfi"
+    ).audio.filter_multi_output("asplit", 1 + len(p.halls))
+    mixes = iter(range(1 + len(p.halls)))
+
     def hall_audio(hall_id: int | None) -> Any:
         """The mix of every hall (None), or of one hall, over the whole meeting."""
         index = 0 if hall_id is None else 1
@@ -475,7 +474,7 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
             for s in p.segments
             if id(s) in placed and (hall_id is None or s.hall_id == hall_id)
         ]
-        silence = ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={p.duration:.3f}", f="lavfi").audio
+        silence = silences[next(mixes)]
         mixed = ffmpeg.filter([silence, *sounds], "amix", inputs=len(sounds) + 1, normalize=0,
                               duration="first", dropout_transition=0)  # fmt: skip
         return mixed.filter("atrim", duration=p.duration)
