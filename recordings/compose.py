@@ -323,8 +323,11 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
 
     inputs = {id(s): ffmpeg.input(str(s.path)) for s in p.segments}
 
-    def place(base: Any, picture: Any, s: Segment, width: int, height: int) -> Any:
-        """The segment's picture on ``base`` at its offset, fitted into width x height."""
+    def place(
+        base: Any, picture: Any, s: Segment, width: int, height: int, hold: bool = False
+    ) -> Any:
+        """The segment's picture on ``base`` at its offset, fitted into width x height; after
+        its last frame, black (or, with ``hold``, its last frame until another covers it)."""
         if s.start < 0:  # recorded before the meeting started: keep what follows
             picture = picture.filter("trim", start=-s.start).filter("setpts", "PTS-STARTPTS")
         else:
@@ -332,6 +335,8 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
         picture = picture.filter(
             "scale", width, height, force_original_aspect_ratio="decrease"
         ).filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2")
+        if hold:
+            return ffmpeg.overlay(base, picture, eof_action="repeat")
         return ffmpeg.overlay(base, picture, eof_action="pass", repeatlast=0)
 
     uses: dict[int, int] = {h: 0 for h in p.halls}
@@ -366,9 +371,12 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
             f"color=c=black:s={CONTENT_WIDTH}x{CONTENT_HEIGHT}:r={FPS}:d={p.duration:.3f}",
             f="lavfi",
         ).video
-        for s in p.segments:
+        # Each content segment holds its last frame until the next one begins: the board is
+        # only seen while content is shown, and the cut between two segments stays unseen.
+        for s in sorted(p.segments, key=lambda s: s.start):
             if s.track == CONTENT and s.has_video:
-                board = place(board, inputs[id(s)].video, s, CONTENT_WIDTH, CONTENT_HEIGHT)
+                picture = inputs[id(s)].video
+                board = place(board, picture, s, CONTENT_WIDTH, CONTENT_HEIGHT, hold=True)
         board = board.filter("fps", FPS).filter("trim", duration=p.duration)
         layer = ffmpeg.input(
             f"color=c=black:s={WIDTH}x{HEIGHT}:r={FPS}:d={p.duration:.3f}", f="lavfi"
