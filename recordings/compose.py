@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import shutil
@@ -251,6 +252,12 @@ def content_shown(
             start, end = max(p.start, a), min(p.end, b)
             if end - start >= 1 / FPS:
                 shown.append(Presentation(start, end, p.hall_id, p.presenter))
+    # A switch of presenters (or a gap at a cut): the last picture stays until the next begins,
+    # rather than the usual layout for an instant.
+    shown.sort(key=lambda c: c.start)
+    for i in range(len(shown) - 1):
+        if 0 < shown[i + 1].start - shown[i].end < JOIN:
+            shown[i] = dataclasses.replace(shown[i], end=shown[i + 1].start)
     return shown
 
 

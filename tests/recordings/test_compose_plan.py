@@ -72,7 +72,8 @@ def test_switching_presenters_makes_two_presentations_and_no_chapter_between():
     assert [(c.hall_id, c.presenter) for c in p.content] == [
         (A, "Nguyễn Văn An"), (B, "Trần Thị Bình"),
     ]  # fmt: skip
-    assert (p.content[0].start, p.content[0].end) == (10.1, 30)
+    # The first content stays until the second's first frame (no flash of the usual layout).
+    assert (p.content[0].start, p.content[0].end) == (10.1, 30.2)
     assert (p.content[1].start, p.content[1].end) == (30.2, 40)
     assert [t for _, t, _ in titles(p)] == [
         "Khai mạc: Hội trường tỉnh P",
