@@ -165,7 +165,7 @@ class _HallCapture:
                 self.camera is None or time.monotonic() - self.started > KEYFRAME_WAIT
             ):  # (content has no audio: it always waits for its keyframe)
                 segment = self._open(None, now)
-            else:
+            if segment is None:
                 return
         self.segment = segment
         kind = "video" if video else "audio"
@@ -188,7 +188,17 @@ class _HallCapture:
         stream.last_ms = pts
         self.recorder._write(("packet", segment.key, kind, bytes(packet), pts, packet.is_keyframe))
 
-    def _open(self, keyframe: bytes | None, now: float) -> _Segment:
+    def _open(self, keyframe: bytes | None, now: float) -> _Segment | None:
+        """A new segment beginning with ``keyframe`` (None: audio alone); None when the
+        keyframe's size cannot be read and there is no sound to record instead."""
+        video: dict[str, Any] | None = None
+        if keyframe is not None and self.camera is not None:
+            codec = "h264" if self.camera.codec.lower().endswith("h264") else "vp8"
+            size = vp8_size(keyframe) if codec == "vp8" else h264_size(keyframe)
+            if size is not None:
+                video = {"codec": codec, "width": size[0], "height": size[1]}
+        if video is None and self.mic is None:
+            return None  # nothing to write (content waits for a keyframe it can read)
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%fZ")
         if self.track is SegmentTrack.CONTENT:
             # One numbering for all the meeting's content, in a directory of its own: never
@@ -203,12 +213,6 @@ class _HallCapture:
             relative = Path(str(self.recorder.meeting_id), f"hall-{self.hall_id}",
                             f"{self.seq:04d}-{stamp}.mkv.part")  # fmt: skip
             key = f"{self.hall_id}/{self.seq}"
-        video: dict[str, Any] | None = None
-        if keyframe is not None and self.camera is not None:
-            codec = "h264" if self.camera.codec.lower().endswith("h264") else "vp8"
-            size = vp8_size(keyframe) if codec == "vp8" else h264_size(keyframe)
-            if size is not None:
-                video = {"codec": codec, "width": size[0], "height": size[1]}
         self.kinds = {"audio"} | ({"video"} if video else set())
         segment = _Segment(
             key=key,

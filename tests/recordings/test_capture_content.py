@@ -4,6 +4,7 @@ crash. Sources are fed real VP8 frames directly (no network)."""
 
 from __future__ import annotations
 
+import fractions
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -14,13 +15,14 @@ import av
 import pytest
 import sqlalchemy as sa
 
+from media import MediaKind, Source
 from recordings.capture import MeetingRecorder, RecordingSettings
 from recordings.jobs import JobRunner
 from recordings.models import RecordingSegment, SegmentState, SegmentTrack
 from server.db import Database
 from tests.conftest import Org
 from tests.media.media_testkit import BLUE, GREEN, RED, Yuv, centre_colour
-from tests.recordings.content_kit import Feeder, make_meeting, until
+from tests.recordings.content_kit import TICKS, Feeder, make_meeting, until, vp8_gop
 
 pytestmark = pytest.mark.slow
 
@@ -216,3 +218,36 @@ async def test_content_is_not_recorded_while_recording_is_off(
     finally:
         await rec.close()
     assert await rows_of(db, meeting_id) == []
+
+
+async def test_a_keyframe_whose_size_cannot_be_read_opens_no_content_segment(
+    db: Database, org: Org, tmp_path: Path
+):
+    meeting_id = await make_meeting(db, org)
+    rec = recorder(db, tmp_path, meeting_id, seconds=120)
+    source = Source(kind=MediaKind.VIDEO, codec="video/VP8")
+    gop = vp8_gop(BLUE, 640, 360)
+
+    def feed(data: bytes, index: int, key: bool) -> None:
+        packet = av.Packet(data)
+        packet.pts = packet.dts = index * TICKS
+        packet.time_base = fractions.Fraction(1, 90_000)
+        packet.is_keyframe = key
+        source.feed(packet)
+
+    try:
+        await rec.start()
+        rec.attach_content(org.halls["A"], source)
+        feed(b"\x00" * 40, 0, key=True)  # not a VP8 keyframe: nothing to write yet
+        await rec._drain()
+        assert await rows_of(db, meeting_id) == []
+        for index, data in enumerate(gop, start=1):
+            feed(data, index, key=index == 1)
+    finally:
+        await rec.close()
+    (row,) = await rows_of(db, meeting_id)
+    assert (row.track, row.state, row.width, row.height) == (
+        SegmentTrack.CONTENT, SegmentState.COMPLETE, 640, 360,
+    )  # fmt: skip
+    kinds, frames = decoded(tmp_path / row.path)
+    assert kinds == {"video": "vp8"} and len(frames) == len(gop)
