@@ -2,7 +2,9 @@
 into Matroska segment files (PyAV muxing; nothing is decoded or re-encoded).
 
 Each hall gets its own segments, a new one every ``segment_seconds`` (cut on a video
-keyframe, so every segment plays on its own) and whenever the hall reconnects. A segment is
+keyframe, so every segment plays on its own) and whenever the hall reconnects. The content
+presented (a shared screen) is captured the same way into segments of its own (video only,
+``track`` ``content``, under ``<meeting>/content/``), a new one whenever it changes. A segment is
 written as ``….mkv.part`` and renamed when closed; the database row that describes it (hall,
 wall-clock time of its first frame, state) is written before its first packet, so a crash
 leaves at most the segment being written unfinished, and :mod:`recordings.repair` closes it.
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import media
 from media.tasks import cancel_and_wait
 from recordings.files import fsync_dir
-from recordings.models import RecordingSegment, SegmentState
+from recordings.models import RecordingSegment, SegmentState, SegmentTrack
 from rooms.ports import RecordingRefused
 
 log = logging.getLogger("giaoban.recording")
@@ -94,7 +96,9 @@ class _Segment:
 
 
 class _HallCapture:
-    """Receives one hall's camera and microphone packets (a :class:`media.PacketSink`)."""
+    """Receives one hall's camera and microphone packets (a :class:`media.PacketSink`), or,
+    with ``track`` content, the content presented from the hall's side (``camera`` is the
+    content's video source, ``mic`` None)."""
 
     def __init__(
         self,
@@ -102,11 +106,13 @@ class _HallCapture:
         hall_id: int,
         camera: media.Source | None,
         mic: media.Source | None,
+        track: SegmentTrack = SegmentTrack.CAMERA,
     ) -> None:
         self.recorder = recorder
         self.hall_id = hall_id
         self.camera = camera
         self.mic = mic
+        self.track = track
         self.segment: _Segment | None = None
         self.kinds: set[str] = set()
         """What the open segment holds: ``video`` (when it began on a keyframe), ``audio``."""
@@ -146,7 +152,7 @@ class _HallCapture:
             segment is not None
             and now - segment.started_wall >= self.recorder.settings.segment_seconds
         ):
-            if not video and self.camera is not None and time.monotonic() - self.keyframe_asked > 1:
+            if self.camera is not None and time.monotonic() - self.keyframe_asked > 1:
                 self.keyframe_asked = time.monotonic()
                 self.camera.request_keyframe()
             if (video and packet.is_keyframe) or self.camera is None:
@@ -157,9 +163,9 @@ class _HallCapture:
                 segment = self._open(bytes(packet), now)
             elif not video and (
                 self.camera is None or time.monotonic() - self.started > KEYFRAME_WAIT
-            ):
+            ):  # (content has no audio: it always waits for its keyframe)
                 segment = self._open(None, now)
-            else:
+            if segment is None:
                 return
         self.segment = segment
         kind = "video" if video else "audio"
@@ -182,25 +188,41 @@ class _HallCapture:
         stream.last_ms = pts
         self.recorder._write(("packet", segment.key, kind, bytes(packet), pts, packet.is_keyframe))
 
-    def _open(self, keyframe: bytes | None, now: float) -> _Segment:
-        self.seq += 1
-        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        relative = Path(str(self.recorder.meeting_id), f"hall-{self.hall_id}",
-                        f"{self.seq:04d}-{stamp}.mkv.part")  # fmt: skip
+    def _open(self, keyframe: bytes | None, now: float) -> _Segment | None:
+        """A new segment beginning with ``keyframe`` (None: audio alone); None when the
+        keyframe's size cannot be read and there is no sound to record instead."""
         video: dict[str, Any] | None = None
         if keyframe is not None and self.camera is not None:
             codec = "h264" if self.camera.codec.lower().endswith("h264") else "vp8"
             size = vp8_size(keyframe) if codec == "vp8" else h264_size(keyframe)
             if size is not None:
                 video = {"codec": codec, "width": size[0], "height": size[1]}
+        if video is None and self.mic is None:
+            return None  # nothing to write (content waits for a keyframe it can read)
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        if self.track is SegmentTrack.CONTENT:
+            # One numbering for all the meeting's content, in a directory of its own: never
+            # the name of a hall's segment, whoever presents.
+            self.recorder._content_seq += 1
+            self.seq = self.recorder._content_seq
+            relative = Path(str(self.recorder.meeting_id), "content",
+                            f"{self.seq:04d}-hall-{self.hall_id}-{stamp}.mkv.part")  # fmt: skip
+            key = f"content/{self.seq}"
+        else:
+            self.seq += 1
+            relative = Path(str(self.recorder.meeting_id), f"hall-{self.hall_id}",
+                            f"{self.seq:04d}-{stamp}.mkv.part")  # fmt: skip
+            key = f"{self.hall_id}/{self.seq}"
         self.kinds = {"audio"} | ({"video"} if video else set())
         segment = _Segment(
-            key=f"{self.hall_id}/{self.seq}",
+            key=key,
             path=self.recorder.settings.directory / relative,
             row_id=asyncio.get_running_loop().create_future(),
             started_wall=now,
         )
-        self.recorder._segment_opened(segment, self.hall_id, relative, video)
+        self.recorder._segment_opened(
+            segment, self.hall_id, relative, video, self.mic is not None, self.track
+        )
         self.recorder._write(("open", segment.key, segment.path, video, self.mic is not None))
         return segment
 
@@ -230,6 +252,10 @@ class MeetingRecorder:
         self._on_failure = on_failure
         self._halls: dict[int, tuple[media.Source | None, media.Source | None]] = {}
         self._captures: dict[int, _HallCapture] = {}
+        self._content: tuple[int, media.Source] | None = None
+        """The content presented now (its hall, its video source), recorded while active."""
+        self._content_capture: _HallCapture | None = None
+        self._content_seq = 0
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._db: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
@@ -256,8 +282,28 @@ class MeetingRecorder:
             capture.close()
 
     def attach_content(self, hall_id: int | None, source: media.Source | None) -> None:
-        """The content presented now (None: nobody presents). Not captured yet: the content's
-        segments come with issue 13's recording part."""
+        """The content presented now from ``hall_id``'s side (source None: nobody presents).
+        While recording, the segment of the previous content is closed and, when there is a
+        source, a new content segment starts on its next keyframe."""
+        if self._content == (hall_id, source) and (self._content_capture or not self.active):
+            return  # the same content told again: it carries on in its segment
+        capture, self._content_capture = self._content_capture, None
+        if capture is not None:
+            capture.close()
+        if source is None or hall_id is None:
+            if source is not None:
+                log.warning("meeting %s: content without a hall is not recorded", self.meeting_id)
+            self._content = None
+            return
+        self._content = (hall_id, source)
+        if self.active:
+            self._content_capture = self._capture_content()
+
+    def _capture_content(self) -> _HallCapture | None:
+        if self._content is None:
+            return None
+        hall_id, source = self._content
+        return _HallCapture(self, hall_id, source, None, SegmentTrack.CONTENT)
 
     async def start(self) -> None:
         """Start capturing every hall; raises :class:`RecordingRefused` when it cannot."""
@@ -280,6 +326,7 @@ class MeetingRecorder:
         self.active = True
         for hall_id, (camera, mic) in self._halls.items():
             self._captures[hall_id] = _HallCapture(self, hall_id, camera, mic)
+        self._content_capture = self._capture_content()
         self._monitor = asyncio.create_task(self._watch_disk())
         log.info("meeting %s: recording started", self.meeting_id)
 
@@ -293,6 +340,9 @@ class MeetingRecorder:
         for capture in self._captures.values():
             capture.close()
         self._captures.clear()
+        content, self._content_capture = self._content_capture, None
+        if content is not None:
+            content.close()
         await self._drain()
         log.info("meeting %s: recording stopped (%s)", self.meeting_id, reason)
 
@@ -329,7 +379,13 @@ class MeetingRecorder:
         await finished
 
     def _segment_opened(
-        self, segment: _Segment, hall_id: int, relative: Path, video: dict[str, Any] | None
+        self,
+        segment: _Segment,
+        hall_id: int,
+        relative: Path,
+        video: dict[str, Any] | None,
+        audio: bool,
+        track: SegmentTrack,
     ) -> None:
         started = datetime.fromtimestamp(segment.started_wall, UTC)
         self._row_ids[segment.key] = segment.row_id
@@ -342,8 +398,9 @@ class MeetingRecorder:
                     path=str(relative),
                     started_at=started,
                     state=SegmentState.WRITING,
+                    track=track,
                     has_video=video is not None,
-                    has_audio=True,
+                    has_audio=audio,
                     video_codec=video["codec"] if video else "",
                     width=video["width"] if video else 0,
                     height=video["height"] if video else 0,

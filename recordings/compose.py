@@ -3,14 +3,16 @@ one file per hall, a poster image and chapters (ffmpeg-python, the imageio-ffmpe
 
 The timeline is the one source of truth: who holds the floor decides the main picture, mute
 periods silence a hall in the mix, agenda items and changes of speaker make the chapters.
-Segments are placed at their wall-clock offsets; gaps (a hall not yet there, reconnecting)
-are black and silent.
+While content is presented (and was recorded), the main picture is the content large with the
+speaker beside it, and each presentation makes a chapter. Segments are placed at their
+wall-clock offsets; gaps (a hall not yet there, reconnecting) are black and silent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import shutil
@@ -29,6 +31,17 @@ log = logging.getLogger("giaoban.compose")
 WIDTH, HEIGHT, FPS = 1280, 720, 25
 HALL_WIDTH, HALL_HEIGHT = 640, 360
 CORNER_WIDTH, CORNER_HEIGHT, MARGIN = 320, 180, 24
+CONTENT_WIDTH, CONTENT_HEIGHT = 960, 540
+"""While content is presented: the content on the left, three quarters of the width, 16:9."""
+CONTENT_Y = (HEIGHT - CONTENT_HEIGHT) // 2
+COLUMN_X, COLUMN_WIDTH, COLUMN_HEIGHT = CONTENT_WIDTH, WIDTH - CONTENT_WIDTH, 180
+"""The column beside the content: the speaker at the top, the chair hall under it."""
+SPEAKER_Y, COLUMN_CHAIR_Y = CONTENT_Y, CONTENT_Y + 180 + 40
+JOIN = 0.5
+"""Segments closer than this follow each other (a segment's end is its last frame's time, and
+the next begins on the keyframe after the cut)."""
+CAMERA, CONTENT = "camera", "content"
+"""A segment's track: a hall's camera and microphone, or the content presented (video)."""
 
 
 class ComposeError(Exception):
@@ -54,6 +67,10 @@ class Segment:
     """Seconds from the start of the meeting (may be negative: recorded before it)."""
     has_video: bool
     has_audio: bool
+    track: str = CAMERA
+    """``camera`` or ``content``."""
+    end: float | None = None
+    """Seconds from the start of the meeting where it ends (None: not known, to the end)."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +90,22 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class Presentation:
+    """Content presented from ``hall_id``'s side by ``presenter`` (the name shown)."""
+
+    start: float
+    end: float
+    hall_id: int | None
+    presenter: str
+
+
+@dataclass(frozen=True)
 class Chapter:
     start: float
     end: float
     title: str
     kind: str
-    """``agenda`` or ``speaker``."""
+    """``agenda``, ``speaker`` or ``content``."""
 
 
 @dataclass
@@ -94,6 +121,8 @@ class Plan:
     muted: dict[int, list[tuple[float, float]]]
     chapters: list[Chapter]
     halls: list[int] = field(default_factory=list)
+    content: list[Presentation] = field(default_factory=list)
+    """When the content fills the main picture: presented, and recorded."""
 
 
 def plan(
@@ -110,18 +139,45 @@ def plan(
     changes: list[tuple[float, int | None]] = [(0.0, None)]
     muted_since: dict[int, float] = {}
     muted: dict[int, list[tuple[float, float]]] = {h: [] for h in names}
+    presenting: tuple[float, int | None, str] | None = None
+    presented: list[Presentation] = []
+    resume_at: float | None = None
+    """A presentation stopped here: a chapter goes back to the speaker, unless another
+    presentation starts at once (a switch of presenters)."""
     for hall_id in names:
         if hall_id != chair_hall_id:
             muted_since[hall_id] = 0.0  # halls join muted; the chair hall does not
     chapters_at: list[tuple[float, str, str]] = []
+
+    def speaker_title() -> str:
+        who = names.get(floor, "") if floor is not None else names.get(chair_hall_id, "")
+        return f"{'Phát biểu' if floor is not None else 'Chủ trì'}: {who}"
+
+    def resume(until: float) -> None:
+        nonlocal resume_at
+        if resume_at is not None and until - resume_at >= 0.5:
+            chapters_at.append((resume_at, speaker_title(), "speaker"))
+        resume_at = None
+
     for e in sorted(events, key=lambda e: e.at):
         at = min(max(e.at, 0.0), duration)
-        if e.kind is TimelineKind.FLOOR and e.hall_id != floor:
+        if e.kind is not TimelineKind.CONTENT_STOPPED:
+            resume(at)
+        if e.kind is TimelineKind.CONTENT_STARTED:
+            if presenting is not None:  # started again without a stop: the last one ends
+                presented.append(Presentation(presenting[0], at, *presenting[1:]))
+            who = str(e.data.get("presenter", "")).strip() or names.get(e.hall_id or 0, "")
+            presenting = (at, e.hall_id, who)
+            chapters_at.append((at, f"Trình bày: {who}", "content"))
+        elif e.kind is TimelineKind.CONTENT_STOPPED:
+            if presenting is not None:
+                presented.append(Presentation(presenting[0], at, *presenting[1:]))
+                presenting = None
+                resume_at = at
+        elif e.kind is TimelineKind.FLOOR and e.hall_id != floor:
             floor = e.hall_id
             changes.append((at, floor))
-            who = names.get(floor, "") if floor is not None else names.get(chair_hall_id, "")
-            prefix = "Phát biểu" if floor is not None else "Chủ trì"
-            chapters_at.append((at, f"{prefix}: {who}", "speaker"))
+            chapters_at.append((at, speaker_title(), "speaker"))
         elif e.kind is TimelineKind.MUTE and e.hall_id in muted:
             if e.data.get("muted") and e.hall_id not in muted_since:
                 muted_since[e.hall_id] = at
@@ -134,6 +190,9 @@ def plan(
             )
     for hall_id, since in muted_since.items():
         muted[hall_id].append((since, duration))
+    resume(duration)
+    if presenting is not None:  # the meeting ended with content on: its end is the stop
+        presented.append(Presentation(presenting[0], duration, *presenting[1:]))
 
     main: list[Interval] = []
     for i, (at, holder) in enumerate(changes):
@@ -163,8 +222,43 @@ def plan(
         Chapter(at, merged[i + 1][0] if i + 1 < len(merged) else duration, title, kind)
         for i, (at, title, kind) in enumerate(merged)
     ]
-    halls = sorted({s.hall_id for s in segments})
-    return Plan(duration, chair_hall_id, names, list(segments), main, muted, chapters, halls)
+    halls = sorted({s.hall_id for s in segments if s.track == CAMERA})
+    content = content_shown(presented, [s for s in segments if s.track == CONTENT], duration)
+    return Plan(
+        duration, chair_hall_id, names, list(segments), main, muted, chapters, halls, content
+    )
+
+
+def content_shown(
+    presented: Sequence[Presentation], segments: Sequence[Segment], duration: float
+) -> list[Presentation]:
+    """Where the content fills the main picture: while presented and where a content segment
+    with video was recorded (elsewhere the layout stays as it is), at least a frame long."""
+    covered: list[tuple[float, float, int]] = []
+    for s in sorted(segments, key=lambda s: s.start):
+        a, b = max(s.start, 0.0), min(s.end if s.end is not None else duration, duration)
+        if not s.has_video or b <= a:
+            continue
+        last = covered[-1] if covered else None
+        if last and last[2] == s.hall_id and a - last[1] < JOIN:  # the next segment
+            covered[-1] = (last[0], max(last[1], b), s.hall_id)
+        else:
+            covered.append((a, b, s.hall_id))
+    shown: list[Presentation] = []
+    for p in presented:
+        for a, b, hall_id in covered:
+            if hall_id != p.hall_id:  # another presenter's content, closing
+                continue
+            start, end = max(p.start, a), min(p.end, b)
+            if end - start >= 1 / FPS:
+                shown.append(Presentation(start, end, p.hall_id, p.presenter))
+    # A switch of presenters (or a gap at a cut): the last picture stays until the next begins,
+    # rather than the usual layout for an instant.
+    shown.sort(key=lambda c: c.start)
+    for i in range(len(shown) - 1):
+        if 0 < shown[i + 1].start - shown[i].end < JOIN:
+            shown[i] = dataclasses.replace(shown[i], end=shown[i + 1].start)
+    return shown
 
 
 def webvtt(chapters: Sequence[Chapter]) -> str:
@@ -235,6 +329,23 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
         return str(texts[text])
 
     inputs = {id(s): ffmpeg.input(str(s.path)) for s in p.segments}
+
+    def place(
+        base: Any, picture: Any, s: Segment, width: int, height: int, hold: bool = False
+    ) -> Any:
+        """The segment's picture on ``base`` at its offset, fitted into width x height; after
+        its last frame, black (or, with ``hold``, its last frame until another covers it)."""
+        if s.start < 0:  # recorded before the meeting started: keep what follows
+            picture = picture.filter("trim", start=-s.start).filter("setpts", "PTS-STARTPTS")
+        else:
+            picture = picture.filter("setpts", f"PTS-STARTPTS+{s.start:.3f}/TB")
+        picture = picture.filter(
+            "scale", width, height, force_original_aspect_ratio="decrease"
+        ).filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2")
+        if hold:
+            return ffmpeg.overlay(base, picture, eof_action="repeat")
+        return ffmpeg.overlay(base, picture, eof_action="pass", repeatlast=0)
+
     uses: dict[int, int] = {h: 0 for h in p.halls}
     for interval in p.main:
         if interval.hall_id is not None:
@@ -250,22 +361,61 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
             f"color=c=black:s={WIDTH}x{HEIGHT}:r={FPS}:d={p.duration:.3f}", f="lavfi"
         ).video
         for s in p.segments:
-            if s.hall_id != hall_id or not s.has_video:
+            if s.hall_id != hall_id or not s.has_video or s.track != CAMERA:
                 continue
-            picture = inputs[id(s)].video
-            if s.start < 0:  # recorded before the meeting started: keep what follows
-                picture = picture.filter("trim", start=-s.start).filter("setpts", "PTS-STARTPTS")
-            else:
-                picture = picture.filter("setpts", f"PTS-STARTPTS+{s.start:.3f}/TB")
-            picture = picture.filter(
-                "scale", WIDTH, HEIGHT, force_original_aspect_ratio="decrease"
-            ).filter("pad", WIDTH, HEIGHT, "(ow-iw)/2", "(oh-ih)/2")
-            base = ffmpeg.overlay(base, picture, eof_action="pass", repeatlast=0)
+            base = place(base, inputs[id(s)].video, s, WIDTH, HEIGHT)
         canvas = base.filter("fps", FPS).filter("trim", duration=p.duration)
         split = canvas.split()
         canvases[hall_id] = [split[i] for i in range(count)]
 
     taken: dict[int, int] = {h: 0 for h in canvases}
+
+    def with_content(main: Any, speaker: Any, chair: Any, chair_on: list[Interval]) -> Any:
+        """While content is shown: the content on the left (3/4 of the width), the speaker
+        beside it and under the speaker the chair hall (while another hall speaks), named."""
+        on = "+".join(f"between(t,{c.start:.3f},{c.end:.3f})" for c in p.content)
+        board = ffmpeg.input(
+            f"color=c=black:s={CONTENT_WIDTH}x{CONTENT_HEIGHT}:r={FPS}:d={p.duration:.3f}",
+            f="lavfi",
+        ).video
+        # Each content segment holds its last frame until the next one begins: the board is
+        # only seen while content is shown, and the cut between two segments stays unseen.
+        for s in sorted(p.segments, key=lambda s: s.start):
+            if s.track == CONTENT and s.has_video:
+                picture = inputs[id(s)].video
+                board = place(board, picture, s, CONTENT_WIDTH, CONTENT_HEIGHT, hold=True)
+        board = board.filter("fps", FPS).filter("trim", duration=p.duration)
+        layer = ffmpeg.input(
+            f"color=c=black:s={WIDTH}x{HEIGHT}:r={FPS}:d={p.duration:.3f}", f="lavfi"
+        ).video
+        layer = ffmpeg.overlay(layer, board, x=0, y=CONTENT_Y)
+        small = speaker.filter("scale", COLUMN_WIDTH, COLUMN_HEIGHT)
+        layer = ffmpeg.overlay(layer, small, x=COLUMN_X, y=SPEAKER_Y)
+        if chair_on:
+            chair_enable = "+".join(f"between(t,{i.start:.3f},{i.end:.3f})" for i in chair_on)
+            layer = ffmpeg.overlay(layer, chair, x=COLUMN_X, y=COLUMN_CHAIR_Y, enable=chair_enable)
+        main = ffmpeg.overlay(main, layer, x=0, y=0, enable=on)
+        label = {"fontfile": str(font), "fontsize": 20, "fontcolor": "white", "box": 1,
+                 "boxcolor": "black@0.6", "boxborderw": 6}  # fmt: skip
+        for i in p.main:
+            hall = i.hall_id if i.hall_id is not None else p.chair_hall_id
+            during = f"({on})*between(t,{i.start:.3f},{i.end:.3f})"
+            main = main.drawtext(
+                textfile=text_file(p.names.get(hall, "")), x=COLUMN_X + 8,
+                y=SPEAKER_Y + COLUMN_HEIGHT + 6, enable=during, **label,
+            )  # fmt: skip
+            if hall != p.chair_hall_id:
+                main = main.drawtext(
+                    textfile=text_file(p.names.get(p.chair_hall_id, "")), x=COLUMN_X + 8,
+                    y=COLUMN_CHAIR_Y + COLUMN_HEIGHT + 6, enable=during, **label,
+                )  # fmt: skip
+        for c in p.content:
+            main = main.drawtext(
+                textfile=text_file(f"Trình bày: {c.presenter}"), x=MARGIN,
+                y=CONTENT_Y + CONTENT_HEIGHT + 12, enable=f"between(t,{c.start:.3f},{c.end:.3f})",
+                **label,
+            )  # fmt: skip
+        return main
 
     def take(hall_id: int) -> Any:
         stream = canvases[hall_id][taken[hall_id]]
@@ -282,6 +432,12 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
     main = ffmpeg.concat(*parts, v=1, a=0) if len(parts) > 1 else parts[0]
     corner_on = [i for i in p.main if i.hall_id != p.chair_hall_id]
     corner = take(p.chair_hall_id).filter("scale", CORNER_WIDTH, CORNER_HEIGHT)
+    if p.content:
+        # The speaker (the main picture's hall) and the chair hall go beside the content too.
+        copies = main.split()
+        main, speaker = copies[0], copies[1]
+        chairs = corner.split()
+        corner, column_chair = chairs[0], chairs[1]
     if corner_on:
         enable = "+".join(f"between(t,{i.start:.3f},{i.end:.3f})" for i in corner_on)
         main = ffmpeg.overlay(main, corner, x=f"W-w-{MARGIN}", y=MARGIN, enable=enable)
@@ -297,6 +453,9 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
             box=1, boxcolor="black@0.55", boxborderw=10, x=MARGIN, y=f"h-th-{MARGIN}",
             enable=f"between(t,{i.start:.3f},{i.end:.3f})",
         )  # fmt: skip
+
+    if p.content:
+        main = with_content(main, speaker, column_chair, corner_on)
 
     # Sound: every hall at its true offset, silenced while muted; each used twice (the
     # composite's mix and the hall's own file).
@@ -314,6 +473,14 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
         copies = sound.filter_multi_output("asplit", 2)
         placed[id(s)] = [copies[0], copies[1]]
 
+    # One silence under each mix (the composite's, each hall's): split from one source, since
+    # ffmpeg-python takes identical nodes for one (a hall without sound would be the same
+    # graph as another).
+    silences = ffmpeg.input(
+        f"anullsrc=r=48000:cl=stereo:d={p.duration:.3f}", f="lavfi"
+    ).audio.filter_multi_output("asplit", 1 + len(p.halls))
+    mixes = iter(range(1 + len(p.halls)))
+
     def hall_audio(hall_id: int | None) -> Any:
         """The mix of every hall (None), or of one hall, over the whole meeting."""
         index = 0 if hall_id is None else 1
@@ -322,7 +489,7 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
             for s in p.segments
             if id(s) in placed and (hall_id is None or s.hall_id == hall_id)
         ]
-        silence = ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={p.duration:.3f}", f="lavfi").audio
+        silence = silences[next(mixes)]
         mixed = ffmpeg.filter([silence, *sounds], "amix", inputs=len(sounds) + 1, normalize=0,
                               duration="first", dropout_transition=0)  # fmt: skip
         return mixed.filter("atrim", duration=p.duration)

@@ -106,6 +106,8 @@ async def load_plan(
             start=(r.started_at - t0).total_seconds(),
             has_video=r.has_video,
             has_audio=r.has_audio,
+            track=r.track.value,
+            end=(r.ended_at - t0).total_seconds() if r.ended_at is not None else None,
         )
         for r in rows
         if r.hall_id in names and (r.ended_at is None or r.ended_at > t0) and r.started_at < t1

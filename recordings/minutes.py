@@ -101,6 +101,38 @@ def speaker_turns(
     return sections
 
 
+def presentations(
+    events: Sequence[TimelineEvent], names: dict[int, str], end: datetime
+) -> list[dict[str, Any]]:
+    """Who presented content (a shared screen), from which hall, from when to when: from each
+    ``content_started`` to its ``content_stopped`` (the meeting's end when content was still on,
+    the next start when a stop is missing)."""
+    shown: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+
+    def close(at: datetime) -> None:
+        nonlocal current
+        if current is not None:
+            current["ended"] = _local(at)
+            shown.append(current)
+            current = None
+
+    for e in events:
+        if e.kind is TimelineKind.CONTENT_STARTED:
+            close(e.at)
+            hall = names.get(e.hall_id, f"#{e.hall_id}") if e.hall_id is not None else ""
+            current = {
+                "presenter": str(e.data.get("presenter", "")).strip() or hall,
+                "hall": hall,
+                "hall_id": e.hall_id,
+                "started": _local(e.at),
+            }
+        elif e.kind in (TimelineKind.CONTENT_STOPPED, TimelineKind.MEETING_ENDED):
+            close(e.at)
+    close(end)
+    return shown
+
+
 async def draft(session: AsyncSession, meeting: Meeting, links: list[str]) -> dict[str, Any]:
     """The content of a first draft: everything the timeline and the schedule already know."""
     unit = await session.get(Unit, meeting.unit_id)
@@ -155,6 +187,7 @@ async def draft(session: AsyncSession, meeting: Meeting, links: list[str]) -> di
         "secretary": secretary,
         "sections": sections,
         "general_conclusions": "",
+        "presentations": presentations(events, names, end),
         "recording_links": links,
         "recipients": ["Như thành phần tham dự;", "Lưu: VT, Hồ sơ."],
     }

@@ -2,11 +2,11 @@
 
 Form 1.9 of Decree 30/2020/NĐ-CP (Appendix III; see docs/minutes.md) in words. The caller
 gives the facts as a ``MinutesDocument``; ``content_of`` words them into a ``MinutesContent``:
-the header's lines, the title, the body's paragraphs and the attendance table, the closing
-line, the signatures and "Nơi nhận". The PDF (``recordings.minutes_pdf``), the DOCX
-(``recordings.minutes_docx``) and ``plain_text`` render that one object and add nothing but
-layout, so they always say the same thing. Pure functions: no database, no network. Times are
-shown in Asia/Ho_Chi_Minh.
+the header's lines, the title, the body's paragraphs (with who presented content) and the
+attendance table, the closing line, the signatures and "Nơi nhận". The PDF
+(``recordings.minutes_pdf``), the DOCX (``recordings.minutes_docx``) and ``plain_text`` render
+that one object and add nothing but layout, so they always say the same thing. Pure functions:
+no database, no network. Times are shown in Asia/Ho_Chi_Minh.
 
 Names are data: the governing and issuing bodies, the place and the halls come from the
 caller (settings and the unit tree), never from this module.
@@ -53,6 +53,19 @@ class AgendaSection:
     """What was said (the secretary's text); one paragraph per line."""
     conclusions: str
     """The chair's conclusions on the item ("" for none)."""
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """Content (a shared screen) presented in the meeting."""
+
+    presenter: str
+    """The name shown: a person's full name, or the hall's name."""
+    hall: str
+    """The hall it was presented from."""
+    started: dt.datetime
+    ended: dt.datetime
+    """Aware datetimes are shown in Asia/Ho_Chi_Minh."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class MinutesDocument:
     """Where the recordings can be watched (URLs)."""
     recipients: tuple[str, ...]
     """ "Nơi nhận" lines without the leading "- "; "Lưu: VT, Hồ sơ." is added when missing."""
+    presentations: tuple[Presentation, ...] = ()
+    """Who presented content, in the order they did ("Trình bày nội dung"; none: no part)."""
     version: int = 1
     replaces_version: int | None = None
     """Set on a correction: the version it replaces."""
@@ -213,6 +228,11 @@ def date_words(day: dt.date) -> str:
     """ "ngày 05 tháng 01 năm 2026": days under 10 and months 1–2 take a leading zero."""
     month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
     return f"ngày {day.day:02d} tháng {month} năm {day.year}"
+
+
+def _hhmm(moment: dt.datetime) -> str:
+    local = _local(moment)
+    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _moment_words(moment: dt.datetime) -> str:
@@ -328,6 +348,13 @@ def _body(doc: MinutesDocument) -> list[Block]:
         if conclusions:
             blocks.append(_p(Run("Kết luận: ", italic=True), conclusions[0]))
             blocks += [_p(line) for line in conclusions[1:]]
+    if doc.presentations:
+        blocks.append(_p("Trình bày nội dung:", keep_with_next=True))
+        for i, shown in enumerate(doc.presentations):
+            presenter, hall = _nfc(shown.presenter), _nfc(shown.hall)
+            who = presenter if not hall or hall == presenter else f"{presenter} ({hall})"
+            end = "." if i == len(doc.presentations) - 1 else ";"
+            blocks.append(_p(f"- {who}: {_hhmm(shown.started)}–{_hhmm(shown.ended)}{end}"))
     general = _lines(doc.general_conclusions)
     if general:
         blocks.append(_p(Run("Kết luận chung: ", bold=True), general[0]))

@@ -21,6 +21,13 @@ class SegmentState(enum.StrEnum):
     """Unfinished and unreadable; kept, not used."""
 
 
+class SegmentTrack(enum.StrEnum):
+    CAMERA = "camera"
+    """A hall's own camera and microphone."""
+    CONTENT = "content"
+    """The content (a shared screen) presented from the hall's side: video only."""
+
+
 class JobState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -29,7 +36,8 @@ class JobState(enum.StrEnum):
 
 
 class RecordingSegment(Base):
-    """One file of one hall's encoded audio and video, as forwarded (never re-encoded)."""
+    """One file of one hall's encoded audio and video, or of the content presented from the
+    hall's side, as forwarded (never re-encoded)."""
 
     __tablename__ = "recording_segments"
     __table_args__ = (sa.Index("ix_segments_meeting_hall", "meeting_id", "hall_id", "started_at"),)
@@ -43,6 +51,10 @@ class RecordingSegment(Base):
     """Wall-clock time of the segment's first frame."""
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[SegmentState] = mapped_column(str_enum(SegmentState))
+    track: Mapped[SegmentTrack] = mapped_column(
+        str_enum(SegmentTrack), default=SegmentTrack.CAMERA, server_default="camera"
+    )
+    """``camera`` (the hall's camera and microphone) or ``content`` (a shared screen)."""
     has_video: Mapped[bool] = mapped_column(default=False)
     has_audio: Mapped[bool] = mapped_column(default=False)
     video_codec: Mapped[str] = mapped_column(sa.String(16), default="")

@@ -18,6 +18,7 @@ from recordings.minutes_content import (
     AgendaSection,
     AttendanceLine,
     MinutesDocument,
+    Presentation,
     SpeakerTurn,
     content_of,
 )
@@ -119,6 +120,15 @@ def to_document(content: dict[str, Any], version: int, replaces: int | None) -> 
         general_conclusions=content.get("general_conclusions", ""),
         recording_links=tuple(content.get("recording_links", [])),
         recipients=tuple(content.get("recipients", [])),
+        presentations=tuple(
+            Presentation(
+                presenter=p.get("presenter", ""),
+                hall=p.get("hall", ""),
+                started=moment(p.get("started")),
+                ended=moment(p.get("ended")),
+            )
+            for p in content.get("presentations", [])
+        ),
         version=version,
         replaces_version=replaces,
     )

@@ -18,6 +18,8 @@ from server.api.schemas import Local
 
 class SegmentOut(BaseModel):
     hall_id: int
+    track: Literal["camera", "content"]
+    """The hall's camera and microphone, or the content presented from the hall's side."""
     started_at: Local
     ended_at: Local | None
     state: str
@@ -73,6 +75,7 @@ async def recording(call: Call) -> RecordingOut:
         segments=[
             SegmentOut(
                 hall_id=r.hall_id,
+                track=r.track.value,
                 started_at=r.started_at,
                 ended_at=r.ended_at,
                 state=r.state.value,

@@ -20,6 +20,7 @@ from recordings.minutes_content import (
     MinutesContent,
     MinutesDocument,
     Paragraph,
+    Presentation,
     Run,
     Signature,
     SpeakerTurn,
@@ -124,6 +125,25 @@ def minutes(**changes: Any) -> MinutesDocument:
         ),
     )
     return dataclasses.replace(document, **changes)
+
+
+UTC_5_JAN = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+PRESENTATIONS = (
+    # Given in UTC: shown in Vietnam's time.
+    Presentation(
+        "Nguyễn Văn An", "Điểm cầu Đồng Hới",
+        UTC_5_JAN + dt.timedelta(minutes=75), UTC_5_JAN + dt.timedelta(minutes=92),
+    ),
+    Presentation(
+        "Điểm cầu Lệ Thủy", "Điểm cầu Lệ Thủy",
+        UTC_5_JAN + dt.timedelta(minutes=125), UTC_5_JAN + dt.timedelta(minutes=160),
+    ),
+)  # fmt: skip
+PRESENTATION_LINES = (
+    "Trình bày nội dung:",
+    "- Nguyễn Văn An (Điểm cầu Đồng Hới): 08:15–08:32;",
+    "- Điểm cầu Lệ Thủy: 09:05–09:40.",
+)
 
 
 def long_minutes() -> MinutesDocument:

@@ -20,7 +20,7 @@ from recordings.minutes_content import (
     plain_text,
     signature_name,
 )
-from tests.recordings.minutes_kit import minutes
+from tests.recordings.minutes_kit import PRESENTATION_LINES, PRESENTATIONS, minutes
 
 
 def nfd(text: str) -> str:
@@ -193,3 +193,22 @@ def test_recipients_always_end_with_the_archive_line() -> None:
 
 def test_without_a_place_the_date_line_starts_with_a_capital() -> None:
     assert content_of(minutes(place="")).date_line == "Ngày 05 tháng 01 năm 2026"
+
+
+def test_the_minutes_list_who_presented_content_after_the_agenda() -> None:
+    content = content_of(minutes(presentations=PRESENTATIONS))
+    texts = [b.text for b in content.body if isinstance(b, Paragraph)]
+    start = texts.index("Trình bày nội dung:")
+    assert tuple(texts[start : start + 3]) == PRESENTATION_LINES
+    # After the agenda's sections, before the general conclusions.
+    last_section = "Kết luận: Thống nhất hỗ trợ; giao Sở Nông nghiệp và Môi trường tổng hợp."
+    assert texts.index(last_section) == start - 1
+    assert texts[start + 3].startswith("Kết luận chung: ")
+    lead_in = next(b for b in content.body if isinstance(b, Paragraph) and b.text == texts[start])
+    assert lead_in.keep_with_next
+    assert all(line in plain_text(content) for line in PRESENTATION_LINES)
+
+
+def test_without_presentations_the_minutes_say_nothing_of_them() -> None:
+    assert "Trình bày nội dung" not in plain_text(content_of(minutes()))
+    assert content_of(minutes(presentations=())) == content_of(minutes())

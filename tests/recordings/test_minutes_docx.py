@@ -13,7 +13,15 @@ from docx.text.paragraph import Paragraph as DocxParagraph
 
 from recordings.minutes_content import content_of
 from recordings.minutes_docx import render_docx
-from tests.recordings.minutes_kit import EXPECTED, GIVEN, docx_text, flat, minutes
+from tests.recordings.minutes_kit import (
+    EXPECTED,
+    GIVEN,
+    PRESENTATION_LINES,
+    PRESENTATIONS,
+    docx_text,
+    flat,
+    minutes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +142,10 @@ def test_docx_properties_are_the_contents() -> None:
         "CƠ QUAN BAN HÀNH THỬ",
         "Tài liệu thử, bản 3",
     )
+
+
+def test_docx_lists_who_presented_content() -> None:
+    lines = reading_order(render_docx(content_of(minutes(presentations=PRESENTATIONS))))
+    start = lines.index("Trình bày nội dung:")
+    assert tuple(lines[start : start + 3]) == PRESENTATION_LINES
+    assert "Trình bày nội dung" not in docx_text(render_docx(content_of(minutes())))

@@ -12,7 +12,16 @@ import pytest
 
 from recordings.minutes_content import AttendanceLine, content_of, plain_text
 from recordings.minutes_pdf import render_pdf
-from tests.recordings.minutes_kit import EXPECTED, GIVEN, flat, long_minutes, minutes, pdf_text
+from tests.recordings.minutes_kit import (
+    EXPECTED,
+    GIVEN,
+    PRESENTATION_LINES,
+    PRESENTATIONS,
+    flat,
+    long_minutes,
+    minutes,
+    pdf_text,
+)
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +165,10 @@ def test_pdf_links_the_runs_that_carry_a_link() -> None:
     page: Any = pypdf.PdfReader(BytesIO(render_pdf(GIVEN))).pages[0]
     uris = [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", [])]
     assert uris == ["https://x.vn/1"]
+
+
+def test_pdf_lists_who_presented_content() -> None:
+    text = pdf_text(render_pdf(content_of(minutes(presentations=PRESENTATIONS))))
+    for line in PRESENTATION_LINES:
+        assert flat(line) in text, line
+    assert "Trình bày nội dung" not in pdf_text(render_pdf(content_of(minutes())))

@@ -277,6 +277,9 @@ export function minutesView(c, { slots = {}, replaces = null } = {}) {
           : t("doc.noTurns")),
       line("doc.sectionContent", part(`sections.${i}.content`, s.content), "block"),
       line("doc.conclusions", part(`sections.${i}.conclusions`, s.conclusions), "block")))),
+    // who presented content (a shared screen), as the PDF and the DOCX list it
+    (c.presentations ?? []).length ? line("doc.presentations", h("ul", { class: "presentations" },
+      c.presentations.map((p) => h("li", {}, `${p.hall && p.hall !== p.presenter ? `${p.presenter} (${p.hall})` : p.presenter}: ${formatRange(p.started, p.ended)}`))), "block") : null,
     line("doc.generalConclusions", part("general_conclusions", c.general_conclusions), "block"),
     (c.recording_links ?? []).length ? line("doc.recording", h("ul", {},
       c.recording_links.map((link) => h("li", {}, h("a", { href: link }, link)))), "block") : null,
