@@ -59,6 +59,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from media import loops
 from media.codecs import VideoCodec
 from media.errors import MediaError
 from media.forwarding import ForwardedTrack, forwarded_total
@@ -421,6 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     mode.add_argument("--listen", metavar="HOST:PORT",
                       help="serve controllers over TCP (a media node)")  # fmt: skip
     parser.add_argument("--relay-host", default="127.0.0.1")
+    parser.add_argument("--loop", choices=loops.LOOPS, default="asyncio", help="event loop")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("GIAOBAN_LOG_LEVEL", "INFO").upper(),
@@ -432,11 +434,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = pickle.loads(base64.b64decode(raw)) if raw else PeerSettings()
     secret = os.environ.pop("GIAOBAN_MEDIA_WORKER_SECRET", "")
     if args.fd is not None:
-        asyncio.run(run(args.fd, settings, relay_host=args.relay_host, secret=secret))
+        loops.run(run(args.fd, settings, relay_host=args.relay_host, secret=secret), args.loop)
         return
     host, _, port = str(args.listen).rpartition(":")
-    asyncio.run(run_node(host or "0.0.0.0", int(port), settings, relay_host=args.relay_host,
-                         secret=secret, on_listening=announce))  # fmt: skip
+    loops.run(run_node(host or "0.0.0.0", int(port), settings, relay_host=args.relay_host,
+                       secret=secret, on_listening=announce), args.loop)  # fmt: skip
 
 
 def announce(host: str, port: int) -> None:

@@ -112,7 +112,7 @@ class WorkerProcess:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "media.worker", "--fd", str(child.fileno()),
-                "--relay-host", self.pool.relay_host,
+                "--relay-host", self.pool.relay_host, "--loop", self.pool.loop,
                 pass_fds=[child.fileno()], env=env, stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         finally:
@@ -472,12 +472,15 @@ class MediaWorkers:
         capacity: int = DEFAULT_CAPACITY,
         nodes: Mapping[str, tuple[str, int]] | None = None,
         secret: str | None = None,
+        loop: str = "asyncio",
     ) -> None:
         if count < 1:
             raise ValueError("at least one media worker")
         if nodes and not secret:
             raise ValueError("media nodes need the shared secret")
         self.settings = settings or PeerSettings()
+        self.loop = loop
+        """The workers' event loop (media.loops)."""
         self.relay_host = relay_host
         self.capacity = capacity
         self.secret = secret or secrets.token_urlsafe(24)

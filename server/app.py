@@ -208,7 +208,7 @@ def create_app(
             workers = MediaWorkers(
                 settings.media_workers, peer_settings, capacity=settings.media_worker_capacity,
                 relay_host=settings.media_relay_host, nodes=settings.media_nodes,
-                secret=settings.media_secret or None,
+                secret=settings.media_secret or None, loop=settings.event_loop,
             )  # fmt: skip
             await workers.start()
             started = workers

@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 import media
+from media import loops
 from media.worker import announce, run_node
 from rooms.access import Access, Actor, ActorKind, Grant
 from rooms.errors import DomainError
@@ -74,6 +75,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         ssl_context=ssl_context,
         print=None,
+        loop=loops.new_event_loop(settings.event_loop),
         **runner_options(),
     )
 
@@ -184,9 +186,10 @@ def media_node(settings: Settings, listen: str) -> None:
         raise SettingsError("GIAOBAN_MEDIA_SECRET (16 characters or more) is needed")
     media.aiortc_patch.install()
     relay_host = settings.media_relay_host
-    asyncio.run(run_node(host.strip("[]") or "0.0.0.0", int(port), media_settings(settings),
-                         relay_host=relay_host, secret=settings.media_secret,
-                         on_listening=announce))  # fmt: skip
+    node = run_node(host.strip("[]") or "0.0.0.0", int(port), media_settings(settings),
+                    relay_host=relay_host, secret=settings.media_secret,
+                    on_listening=announce)  # fmt: skip
+    loops.run(node, settings.event_loop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from media.loops import LOOPS
+
 
 class SettingsError(ValueError):
     """A ``GIAOBAN_*`` variable has a value that cannot be used."""
@@ -44,6 +46,8 @@ class Settings:
     session_hours: int = 12
     """How long a person's login lasts."""
     log_level: str = "INFO"
+    event_loop: str = "asyncio"
+    """The asyncio event loop of the server and its media workers: asyncio or uvloop."""
     ice_servers: tuple[dict[str, Any], ...] = ()
     """STUN/TURN servers of the government network (``GIAOBAN_ICE_SERVERS``, JSON); none by
     default: halls and server reach each other directly. Never a public server."""
@@ -198,6 +202,7 @@ class Settings:
             public_url=public_url,
             series_horizon_days=horizon,
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            event_loop=_event_loop(get("EVENT_LOOP")),
             socket_ping_interval=seconds("SOCKET_PING_INTERVAL", 5.0),
             socket_ping_timeout=seconds("SOCKET_PING_TIMEOUT", 5.0),
             reconnect_grace=seconds("RECONNECT_GRACE", 30.0),
@@ -365,3 +370,10 @@ def _retention(text: str | None) -> str:
     if value not in ("5y", "10y", "20y", "permanent"):
         raise SettingsError("GIAOBAN_RETENTION_CLASS must be 5y, 10y, 20y or permanent")
     return value
+
+
+def _event_loop(value: str | None) -> str:
+    kind = (value or "asyncio").strip().lower()
+    if kind not in LOOPS:
+        raise SettingsError(f"GIAOBAN_EVENT_LOOP must be one of {', '.join(LOOPS)}, not {value!r}")
+    return kind

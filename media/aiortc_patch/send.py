@@ -190,9 +190,7 @@ class _RtpWriter:
         if udp is None:
             raise ConnectionError("Cannot send data, not connected")
         address = pair.remote_addr
-        # The socket itself while asyncio's transport has nothing buffered (its sendto adds
-        # checks and a call per packet); the transport when the socket would block or fails.
-        sock = udp._sock if not udp._buffer and not udp._conn_lost else None
+        sock = _direct_socket(udp)
         protect = dtls._tx_srtp.protect
         timestamp = (self.timestamp_origin + frame_timestamp) & 0xFFFFFFFF
         ntp = int((time.time() + NTP_OFFSET_S) * NTP_ONE)  # clock.current_ntp_time()
@@ -254,6 +252,17 @@ class _RtpWriter:
         sender._RTCRtpSender__rtp_timestamp = timestamp
         sender._RTCRtpSender__octet_count += octets
         sender._RTCRtpSender__packet_count += count
+
+
+def _direct_socket(udp: Any) -> Any:
+    """The socket itself while asyncio's own datagram transport has nothing buffered (its
+    sendto adds checks and a call per packet); None to send through the transport: when the
+    socket would block or failed, and always with another loop's transport (uvloop's sendto
+    is already in C, and it has no ``_buffer``)."""
+    buffer = getattr(udp, "_buffer", None)
+    if buffer is None or buffer or udp._conn_lost:
+        return None
+    return udp._sock
 
 
 DirectFrameSender = Callable[[bytes, int], None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -32,6 +33,9 @@ async def health(call: Call) -> web.Response:
         participants=rooms.participants(),
         event_loop_lag_ms=call.services.loop_monitor.lag_ms(),
         event_loop_cpu_percent=call.services.loop_monitor.cpu_percent(),
+        event_loop="uvloop"
+        if type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+        else "asyncio",
         media_workers=[
             MediaWorkerOut(name=w.name, alive=w.alive, peers=w.load, node=isinstance(w, MediaNode))
             for w in ([*workers.workers, *workers.nodes] if workers is not None else [])

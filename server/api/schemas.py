@@ -262,6 +262,9 @@ class HealthOut(BaseModel):
         description="The share of one core the event loop's thread used over the last 10 s; "
         "past about 85 % a node forwarding media is close to its limit"
     )
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        description="The event loop this node runs on (GIAOBAN_EVENT_LOOP)"
+    )
     media_workers: list[MediaWorkerOut] = Field(
         default_factory=list,
         description="The media worker processes (GIAOBAN_MEDIA_WORKERS); empty: media in the "
