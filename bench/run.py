@@ -590,12 +590,63 @@ async def media_ab(args: argparse.Namespace) -> None:
     log(f"before/after figures in {out.relative_to(ROOT)}")
 
 
+LOOP_AB_RESULTS = ROOT / "bench" / "results" / "loop-ab.json"
+
+
+async def loop_ab(args: argparse.Namespace) -> None:
+    """The server on asyncio's event loop and on uvloop (``GIAOBAN_EVENT_LOOP``), alternately in
+    one run, with Janus measured in each round too: CPU per forwarded packet of each."""
+    names = args.scenarios.split(",") if args.scenarios else ["speaker-10", "speaker-30"]
+    variants = [("asyncio", "giaoban"), ("uvloop", "giaoban")]
+    if janus_version() is not None:
+        variants.append(("janus", "janus"))
+    else:
+        log("janus is not installed: measuring giaoban's two loops only")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="giaoban-bench-") as tmp:
+        for _ in range(args.ab_rounds):
+            for name in names:
+                for variant, system in variants:
+                    os.environ["GIAOBAN_EVENT_LOOP"] = variant if system == "giaoban" else ""
+                    result = await run_one(
+                        Results.scratch(), system, Scenario.parse(name), args.seconds, Path(tmp)
+                    )
+                    if result is not None:
+                        result["variant"] = variant
+                        rows.append(result)
+                    LOOP_AB_RESULTS.write_text(
+                        json.dumps(
+                            {"machine": machine(), "versions": versions(), "rows": rows},
+                            indent=1,
+                        )
+                    )
+    os.environ.pop("GIAOBAN_EVENT_LOOP", None)
+    for name in names:
+        for variant, _ in variants:
+            chosen = [
+                r
+                for r in rows
+                if r["scenario"] == name and r["variant"] == variant and "error" not in r
+            ]
+            values = [r["cpu_us_per_forwarded_packet"] for r in chosen]
+            delivered = [r.get("video_delivery") for r in chosen]
+            log(
+                f"{name} {variant}: {len(chosen)} rounds, CPU µs per forwarded packet "
+                f"{sorted(values)}, median {statistics.median(values) if values else None}; "
+                f"video delivered {delivered}"
+            )
+    log(f"figures in {LOOP_AB_RESULTS.relative_to(ROOT)}")
+
+
 async def main_async(args: argparse.Namespace) -> None:
     JOIN_RATE[0] = args.join_rate
     LOADGEN_NICE[0] = args.loadgen_nice
     ATTEMPTS[0] = max(1, args.attempts)
     if args.media_ab:
         await media_ab(args)
+        return
+    if args.loop_ab:
+        await loop_ab(args)
         return
     if not os.environ.get("BENCH_IN_NETNS"):
         log("warning: not in bench/run.sh's network namespace; Janus will not work")
@@ -647,6 +698,12 @@ def main() -> None:
         "--media-ab",
         action="store_true",
         help="instead: before/after figures of the media/ fixes (bench/results/media-ab.json)",
+    )
+    parser.add_argument(
+        "--loop-ab",
+        action="store_true",
+        help="instead: the server on asyncio's loop and on uvloop, alternately, with Janus in "
+        "each round (bench/results/loop-ab.json)",
     )
     parser.add_argument("--ab-rounds", type=int, default=2)
     parser.add_argument(
