@@ -260,12 +260,15 @@ class Signalling:
                 return error("unauthenticated", "connect again")
             if not client.bucket.take():
                 return error("rate_limited", "too many events; slow down")
+            if payload is not None and not isinstance(payload, dict):
+                return error("validation", f"{name}: the data must be an object {{…}}", "data")
             try:
                 data = model.model_validate(payload if payload is not None else {})
             except ValidationError as exc:
                 first = exc.errors(include_url=False, include_input=False)[0]
-                where = ".".join(str(p) for p in first["loc"]) or None
-                return error("validation", f"{where or name}: {first['msg']}", where)
+                # The value at fault; "data" for the whole (an extra key without a name).
+                where = ".".join(str(p) for p in first["loc"]) or "data"
+                return error("validation", f"{name}: {where}: {first['msg']}", where)
             try:
                 return await handler(sid, client, data)
             except DomainError as exc:
