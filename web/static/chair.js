@@ -6,6 +6,7 @@ import {
 } from "/static/common.js";
 import { lang } from "/static/i18n.js";
 import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
+import { ReadinessBoard } from "/static/readiness.js";
 
 const MAX_THUMBS = 16;
 const AUDIO_SLOTS = 4;
@@ -23,6 +24,8 @@ const app = {
   seen: new Set(),     // halls that have been connected in this meeting
   listening: false,
   queue: Promise.resolve(),
+  board: null,         // the halls' readiness, before the start
+  boardDenied: false,  // this login may not see it
 };
 window.giaoban = app;  // diagnostics (and the browser tests) read the live state here
 
@@ -69,6 +72,10 @@ function setReconnecting(on) {
 function start() {
   const socket = connect();
   app.socket = socket;
+  app.board = new ReadinessBoard({
+    table: $("ready-table"), banner: $("ready-banner"), summary: $("ready-summary"), socket,
+    onDenied: () => { app.boardDenied = true; $("readiness-card").hidden = true; },
+  });
   socket.on("connect", () => {
     setReconnecting(false);
     enqueue(join);
@@ -250,11 +257,22 @@ function render() {
     $("next-item").disabled = !chairing || s.agenda.index + 1 >= s.agenda.items.length;
   }
   $("listen").setAttribute("aria-pressed", String(app.listening));
+  renderReadiness();
   renderHalls();
   renderQueue();
   renderRollCall();
   renderAgenda();
   renderPictures();
+}
+
+/** Before the start: every hall's terminal, its self-test and link, and the offline alert. */
+function renderReadiness() {
+  const before = app.phase === "lobby" && app.meeting?.state === "scheduled" && !app.boardDenied;
+  $("readiness-card").hidden = !before;
+  if (!app.board) return;
+  if (before && app.board.meetingId !== app.meetingId) app.board.show(app.meetingId);
+  else if (!before && app.board.meetingId) app.board.stop();
+  else if (before) app.board.render();
 }
 
 function presenceText(hall) {

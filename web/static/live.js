@@ -103,9 +103,11 @@ const THUMB_WIDTH = 192;
  * each m-line carries. `camera`/`mic` are local tracks (either may be missing: the terminal
  * then only receives); `slots` lists the receive roles in order (main, chair, audio, thumb…);
  * `onLabels` gets the answer's slot labels (which hall each slot carries) as soon as it comes.
+ * `event` and `extra`: a test call offers with `test_call_offer` and its `call_id`.
  */
 export async function negotiate(socket, {
   iceServers = [], camera = null, mic = null, thumb = false, slots, onLabels = () => {},
+  event = "offer", extra: fields = {},
 }) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
   const lines = [];
@@ -139,7 +141,7 @@ export async function negotiate(socket, {
       if (line.source) sources[line.transceiver.mid] = line.source;
       else slotRoles[line.transceiver.mid] = line.slot;
     }
-    const reply = await call(socket, "offer", { sdp: pc.localDescription.sdp, sources, slots: slotRoles });
+    const reply = await call(socket, event, { ...fields, sdp: pc.localDescription.sdp, sources, slots: slotRoles });
     // Now, before anything else is awaited: a `slots` event sent after this answer is newer.
     onLabels(reply.slots || {});
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
