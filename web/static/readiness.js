@@ -23,6 +23,12 @@ function linkCell(row) {
     h("span", { class: "dot" }), ` ${t(`ready.quality.${row.quality}`)} · ${t("chair.loss")} ${percent().format(row.link.loss)} · RTT ${Math.round(row.link.rtt_ms)} ms`);
 }
 
+/** "Điểm cầu X", unless the hall's name already says it. */
+function hallWords(name) {
+  const word = t("ready.hallWord");
+  return name.toLocaleLowerCase().startsWith(word.toLocaleLowerCase()) ? name : `${word} ${name}`;
+}
+
 function seenText(iso) {
   return iso ? fmt(iso, { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }) : t("sec.never");
 }
@@ -122,7 +128,7 @@ export class ReadinessBoard {
     const alerts = this.alerts();
     const alerted = new Set(alerts.map((a) => a.hall_id));
     this.banner.replaceChildren(...alerts.map((a) => h("p", { class: "alert-line", dataset: { hallId: a.hall_id } },
-      `⚠ ${t("ready.alert", { hall: a.name, m: a.minutes })}`)));
+      `⚠ ${t("ready.alert", { hall: hallWords(a.name), m: a.minutes })}`)));
     this.banner.hidden = alerts.length === 0;
     if (this.summary) {
       const ready = data ? data.halls.filter((r) => r.ready).length : 0;
