@@ -12,6 +12,10 @@ collaborator the action concerns, writes what changed to the timeline, switches 
   (:class:`rooms.agenda.Agenda`);
 - ``slots`` (:class:`rooms.slots.Slots`): which hall each participant's slots show.
 
+Content sharing (one presenter at a time, granted by the chair like the floor) stays with the
+Room: a person's browser presents from a hall's side (the hall it joined for, or the chair
+hall for the chair's console); its ``screen`` source fills everyone's ``screen`` slot.
+
 Recording (the marks in the timeline, the meeting's :class:`rooms.ports.Recorder`) stays with
 the Room.
 """
@@ -36,6 +40,7 @@ from rooms.agenda import Agenda
 from rooms.db import utcnow
 from rooms.errors import Forbidden, Invalid, NotFound, StateError
 from rooms.floor import Floor, FloorChange, FloorMoved, HandMoved, MicSet
+from rooms.localtime import LOCAL_TZ
 from rooms.models import TimelineKind
 from rooms.ports import (
     Notifier,
@@ -119,6 +124,20 @@ class Participant:
     slots: dict[str, tuple[SlotRole, media.Slot]] = field(default_factory=dict)
     """By m-line mid."""
     slot_labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    side: int | None = None
+    """The hall a person's browser presents content from: the hall it joined for, or the
+    chair hall for the chair's console; None: it cannot present."""
+
+
+@dataclass(frozen=True)
+class Content:
+    """Who presents content now."""
+
+    participant_id: str
+    hall_id: int
+    """The hall whose side it is presented from."""
+    presenter: str
+    since: datetime
 
 
 class Room:
@@ -153,6 +172,10 @@ class Room:
         self.roll_call = RollCall(len(self.halls))
         self.agenda = Agenda(info.agenda)
         self.recording = False
+        self.content: Content | None = None
+        self.content_requests: list[str] = []
+        """Participants asking to present, in the order they asked."""
+        self._restored_content: int | None = None
         self.closed = False
         self._va_task: asyncio.Task[None] | None = None
         self._links_sent = 0.0
@@ -163,11 +186,17 @@ class Room:
 
     # -- joining ------------------------------------------------------------------------
 
-    async def join(self, actor: Actor, *, can_chair: bool) -> Participant:
-        """Add a participant; a hall's second connection replaces its first."""
+    async def join(self, actor: Actor, *, can_chair: bool, side: int | None = None) -> Participant:
+        """Add a participant; a hall's second connection replaces its first.
+
+        ``side``: the hall a person's browser joins for (a presenter's laptop in that hall);
+        it presents from there. The chair's console presents from the chair hall's side.
+        """
         async with self._lock:
             self._require_open()
             hall_id = actor.hall_id if actor.kind is ActorKind.TERMINAL else None
+            if side is not None and (hall_id is not None or side not in self.halls):
+                raise Invalid("a person's browser joins for a hall of the meeting", field="hall_id")
             replaced: Participant | None = None
             saved: Awaitable[None] | None = None
             if hall_id is not None:
@@ -181,6 +210,10 @@ class Room:
                     if self.recorder is not None:
                         self.recorder.detach(hall_id)
             participant = Participant(str(uuid.uuid4()), actor, hall_id, can_chair)
+            if hall_id is None:
+                participant.side = (
+                    side if side is not None else (self.info.chair_hall_id if can_chair else None)
+                )
             self.participants[participant.id] = participant
             if hall_id is not None:
                 hall = self.halls[hall_id]
@@ -214,8 +247,9 @@ class Room:
     ) -> str:
         """Answer the participant's offer; a new offer replaces its previous connection.
 
-        ``sources`` and ``slots`` say what each m-line (by mid) carries. Only a hall's
-        terminal publishes; a person's browser receives.
+        ``sources`` and ``slots`` say what each m-line (by mid) carries. A hall's terminal
+        publishes its camera, microphone and thumbnail; a person's browser that may present
+        publishes only its ``screen``, forwarded while the chair lets it present.
         """
         participant = self._participant(participant_id)
         old_peer = participant.peer
@@ -238,11 +272,14 @@ class Room:
                 raise StateError("the participant left while connecting")
             participant.peer = peer
             participant.sources = {}
-            if participant.hall_id is not None:
-                for source in peer.sources:
-                    role = sources.get(source.mid or "")
-                    if role is not None and SOURCE_KINDS[role] is source.kind:
-                        participant.sources[role] = source
+            for source in peer.sources:
+                role = sources.get(source.mid or "")
+                if role is None or SOURCE_KINDS[role] is not source.kind:
+                    continue
+                if (role is SourceRole.SCREEN) == (participant.hall_id is None):
+                    participant.sources[role] = source
+            if self.content is not None and self.content.participant_id == participant.id:
+                self._record_content()
             if participant.hall_id is not None and self.recorder is not None:
                 self.recorder.attach(
                     participant.hall_id,
@@ -284,6 +321,10 @@ class Room:
                         self._gone(hall)
             log.info("meeting %s: %s left (%s)", self.info.id, participant.actor.label,
                      "dropped" if dropped else "left")  # fmt: skip
+            if participant_id in self.content_requests:
+                self.content_requests.remove(participant_id)
+            if self.content is not None and self.content.participant_id == participant_id:
+                await self._stop_content(participant.actor.label, "left")
             await self._dispose(participant)
             await self._rewire()
         await self._changed()
@@ -336,6 +377,25 @@ class Room:
             hall = self._hall(hall_id)
             if hall.presence is Presence.REMOVED:
                 hall.presence = Presence.ABSENT
+
+    async def give_content(self, participant_id: str, presenter_id: str) -> None:
+        """Let a participant present (it asked, or the chair chose it); whoever presented
+        before stops."""
+        async with self._chair(participant_id) as by:
+            presenter = self.participants.get(presenter_id)
+            if presenter is None:
+                raise NotFound("no such participant in the meeting", field="participant_id")
+            if presenter.side is None:
+                raise Invalid(
+                    "this participant cannot present: a person's browser joined for a hall",
+                    field="participant_id",
+                )
+            await self._start_content(presenter, by)
+
+    async def take_content(self, participant_id: str) -> None:
+        """Nobody presents any more."""
+        async with self._chair(participant_id) as by:
+            await self._stop_content(by, "taken")
 
     async def start_roll_call(self, participant_id: str) -> None:
         async with self._chair(participant_id) as by:
@@ -450,6 +510,43 @@ class Room:
             links = {str(h.hall_id): h.link for h in self.halls.values() if h.link is not None}
             await self._notifier.links(self.info.id, links)
 
+    async def request_content(self, participant_id: str) -> bool:
+        """A person's browser asks to present; the chair's console presents at once.
+
+        Returns whether it presents now (else it waits for the chair's ``give_content``).
+        """
+        async with self._lock:
+            self._require_open()
+            participant = self._participant(participant_id)
+            if participant.side is None:
+                raise Forbidden(
+                    "only a person's browser joined for a hall (or the chair's console) presents"
+                )
+            if self.content is not None and self.content.participant_id == participant_id:
+                return True
+            if participant.can_chair:
+                await self._start_content(participant, participant.actor.label)
+                granted = True
+            else:
+                if participant_id not in self.content_requests:
+                    self.content_requests.append(participant_id)
+                granted = False
+            await self._rewire()
+        await self._changed()
+        return granted
+
+    async def stop_content(self, participant_id: str) -> None:
+        """The presenter stops presenting, or a participant withdraws its request."""
+        async with self._lock:
+            self._require_open()
+            participant = self._participant(participant_id)
+            if participant_id in self.content_requests:
+                self.content_requests.remove(participant_id)
+            if self.content is not None and self.content.participant_id == participant_id:
+                await self._stop_content(participant.actor.label, "stopped")
+            await self._rewire()
+        await self._changed()
+
     async def answer_roll_call(self, participant_id: str, present: bool, delegates: int) -> None:
         async with self._as_hall(participant_id) as hall:
             self.roll_call.answer(hall.hall_id, present, delegates)
@@ -496,6 +593,7 @@ class Room:
             participants = list(self.participants.values())
             self.participants.clear()
             if ended_by is not None:
+                await self._stop_content("system", "ended")
                 await self._stop_recording("system", "meeting ended")
             if self.recorder is not None:
                 await self.recorder.close()  # segments closed; a live meeting resumes recording
@@ -545,6 +643,10 @@ class Room:
                     self.voice.stop()
             elif e.kind is TimelineKind.REMOVED and hall is not None:
                 hall.presence = Presence.REMOVED
+            elif e.kind is TimelineKind.CONTENT_STARTED:
+                self._restored_content = e.hall_id
+            elif e.kind is TimelineKind.CONTENT_STOPPED:
+                self._restored_content = None
             elif e.kind in (TimelineKind.JOIN, TimelineKind.RECONNECT) and hall is not None:
                 hall.ever_joined = True
                 if hall.presence is not Presence.REMOVED:
@@ -554,6 +656,17 @@ class Room:
                 hall.grace_task = asyncio.create_task(self._expire(hall))
         if self.voice.enabled:
             self._va_task = asyncio.create_task(self._follow_voice())
+        if self._restored_content is not None:
+            # The presenter's connection did not survive the restart: its content ended.
+            asyncio.ensure_future(
+                self._submit(
+                    TimelineKind.CONTENT_STOPPED,
+                    self._restored_content,
+                    "system",
+                    {"reason": "left"},
+                )
+            ).add_done_callback(log_failure(log, "a timeline event could not be stored"))
+            self._restored_content = None
 
     def connected(self, hall_id: int | None) -> bool:
         """Whether the hall has a connection in the meeting now."""
@@ -573,6 +686,12 @@ class Room:
             "hands": self.floor.hands,
             "agenda": self.agenda.state(),
             "roll_call": self.roll_call.state(),
+            "content": self._content_view(),
+            "content_requests": [
+                self._presenter_view(p)
+                for pid in self.content_requests
+                if (p := self.participants.get(pid)) is not None
+            ],
             "halls": [
                 {
                     "hall_id": h.hall_id,
@@ -685,7 +804,14 @@ class Room:
             await peer.close()
 
     def _source(self, hall_id: int | None, role: SourceRole) -> media.Source | None:
-        """What the hall's connected terminal publishes as ``role``, if it does."""
+        """What the hall's connected terminal publishes as ``role``, if it does; for
+        ``screen``, the content presented from the hall's side."""
+        if role is SourceRole.SCREEN:
+            content = self.content
+            if content is None or content.hall_id != hall_id:
+                return None
+            presenter = self.participants.get(content.participant_id)
+            return presenter.sources.get(SourceRole.SCREEN) if presenter else None
         hall = self.halls.get(hall_id) if hall_id is not None else None
         if hall is None or hall.participant is None:
             return None
@@ -702,7 +828,11 @@ class Room:
         publishing = {
             (h, role) for h in connected for role in SourceRole if self._source(h, role) is not None
         }
-        return OnAir(self.floor.holder, self.floor.heard(set(connected)), connected, publishing)
+        content = self.content.hall_id if self.content is not None else None
+        if content is not None and self._source(content, SourceRole.SCREEN) is not None:
+            publishing.add((content, SourceRole.SCREEN))
+        heard = self.floor.heard(set(connected))
+        return OnAir(self.floor.holder, heard, connected, publishing, content)
 
     async def _rewire(self) -> None:
         """Point every participant's slots at the sources slot assignment chooses now."""
@@ -727,6 +857,8 @@ class Room:
                     "hall_id": hall_id,
                     "name": self.halls[hall_id].name if hall_id is not None else None,
                 }
+                if role is SlotRole.SCREEN and hall_id is not None and self.content is not None:
+                    labels[mid]["presenter"] = self.content.presenter
             if labels != participant.slot_labels:
                 participant.slot_labels = labels
                 changed.append(participant)
@@ -735,6 +867,68 @@ class Room:
 
     async def _changed(self) -> None:
         await self._notifier.room_state(self.info.id, self.state())
+
+    # -- content ----------------------------------------------------------------------------
+
+    async def _start_content(self, presenter: Participant, by: str) -> None:
+        """``presenter`` presents now (under the lock); whoever presented before stops."""
+        assert presenter.side is not None
+        if self.content is not None:
+            if self.content.participant_id == presenter.id:
+                return
+            await self._stop_content(by, "taken")
+        if presenter.id in self.content_requests:
+            self.content_requests.remove(presenter.id)
+        name = presenter.actor.name
+        self.content = Content(presenter.id, presenter.side, name, self._clock())
+        await self._submit(
+            TimelineKind.CONTENT_STARTED,
+            presenter.side,
+            presenter.actor.label,
+            {"presenter": name, "participant": presenter.id},
+        )
+        self._record_content()
+
+    async def _stop_content(self, by: str, reason: str) -> None:
+        """Nobody presents (under the lock)."""
+        content, self.content = self.content, None
+        if content is None:
+            return
+        await self._submit(TimelineKind.CONTENT_STOPPED, content.hall_id, by, {"reason": reason})
+        self._record_content()
+
+    def _record_content(self) -> None:
+        """Tell the recorder what is presented now."""
+        if self.recorder is None:
+            return
+        content = self.content
+        if content is None:
+            self.recorder.attach_content(None, None)
+        else:
+            self.recorder.attach_content(
+                content.hall_id, self._source(content.hall_id, SourceRole.SCREEN)
+            )
+
+    def _content_view(self) -> dict[str, Any] | None:
+        content = self.content
+        if content is None:
+            return None
+        return {
+            "participant_id": content.participant_id,
+            "presenter": content.presenter,
+            "hall_id": content.hall_id,
+            "hall_name": self.halls[content.hall_id].name,
+            "since": content.since.astimezone(LOCAL_TZ).isoformat(),
+        }
+
+    def _presenter_view(self, participant: Participant) -> dict[str, Any]:
+        side = participant.side
+        return {
+            "participant_id": participant.id,
+            "presenter": participant.actor.name,
+            "hall_id": side,
+            "hall_name": self.halls[side].name if side is not None else None,
+        }
 
     # -- voice-activated floor ------------------------------------------------------------
 

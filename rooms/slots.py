@@ -6,7 +6,8 @@ publishes sources (sending m-lines). What each hall receives (see ``docs/protoco
 - ``main``: the floor holder's camera, or the chair hall's when nobody holds the floor; the
   same main screen for every hall, the speaker included;
 - ``chair``: the chair hall's camera (nothing for the chair hall itself);
-- ``screen``: the screen share of the hall on the main screen;
+- ``screen``: the content presented now (a shared screen), labelled with the hall it is
+  presented from; the presenting hall's own terminal gets it too (the hall's big screen);
 - ``audio``: the microphones of the halls heard (``Floor.heard``: the chair hall, then the
   floor holder, then by when they were unmuted), its own left out;
 - ``thumb``: the small video of every connected hall, in the meeting's order, its own left out.
@@ -68,7 +69,10 @@ class OnAir:
     connected: Sequence[int]
     """The halls with a connection, in the meeting's order."""
     publishing: Collection[tuple[int, SourceRole]]
-    """(hall id, source) for every source a connected hall publishes."""
+    """(hall id, source) for every source a connected hall publishes; (hall id, screen) for
+    the content presented from that hall's side."""
+    content: int | None = None
+    """The hall whose side presents content now (None: nobody presents)."""
 
 
 class Slots:
@@ -88,7 +92,7 @@ class Slots:
         wanted: dict[SlotRole, list[int | None]] = {
             SlotRole.MAIN: [main],
             SlotRole.CHAIR: [chair if chair != viewer else None],
-            SlotRole.SCREEN: [main],
+            SlotRole.SCREEN: [on_air.content],
             SlotRole.AUDIO: [h for h in on_air.heard if h != viewer],
             SlotRole.THUMB: [h for h in on_air.connected if h != viewer],
         }

@@ -28,7 +28,7 @@ from rooms.org import nearest_unit_of_hall
 from rooms.ports import PeerFactory, Recorder
 from rooms.scheduling import Scheduler
 from rooms.timeline import DbTimeline
-from server import __version__
+from server import __version__, web_security
 from server.api import archive as archive_api
 from server.api import documents as documents_api
 from server.api import health, meetings, minutes, org, recordings, session
@@ -141,12 +141,7 @@ def same_origin(origin: str | None, environ: dict[str, Any]) -> bool:
     request = environ.get("aiohttp.request")
     if request is None or origin is None:
         return False
-    accepted = {f"{request.scheme}://{request.host}"}
-    proto, host = request.headers.get("X-Forwarded-Proto"), request.headers.get("X-Forwarded-Host")
-    if proto or host:
-        scheme = (proto or request.scheme).split(",")[0].strip()
-        accepted.add(f"{scheme}://{(host or request.host).split(',')[0].strip()}")
-    return origin in accepted
+    return origin in web_security.own_origins(request)
 
 
 def create_app(
@@ -157,8 +152,12 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The whole server as one aiohttp application; resources open and close with it."""
-    app = web.Application(middlewares=[api_errors], client_max_size=MAX_BODY)
     cluster = make_cluster(settings)
+    app = web.Application(
+        middlewares=[api_errors, web_security.middleware(cluster.origins)],
+        client_max_size=MAX_BODY,
+    )
+    web_security.add_headers(app, cluster.origins)
 
     def origin_allowed(origin: str | None, environ: dict[str, Any]) -> bool:
         # Scaled out, a page served by one node opens its socket on the node hosting its
@@ -381,6 +380,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/", page("index.html"))  # login; then on by role
     app.router.add_get("/terminal", page("terminal.html"))  # a hall's kiosk
     app.router.add_get("/chair", page("chair.html"))  # ?meeting=ID, or a chooser
+    app.router.add_get("/present", page("present.html"))  # a presenter's laptop in a hall
     app.router.add_get("/secretariat", page("secretariat.html"))
     app.router.add_get("/minutes", page("minutes.html"))  # ?meeting=ID: edit, approve, correct
     app.router.add_get("/archive", page("archive.html"))  # search; ?meeting=ID: one meeting

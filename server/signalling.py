@@ -22,7 +22,7 @@ import media
 from media.tasks import log_failure
 from rooms import org
 from rooms.access import Access, Actor, ActorKind
-from rooms.errors import DomainError, Forbidden, NotFound, StateError
+from rooms.errors import DomainError, Forbidden, Invalid, NotFound, StateError
 from rooms.live import Room
 from rooms.models import MeetingState, RoleName
 from rooms.readiness import SelfTest, require_board
@@ -57,8 +57,18 @@ class Empty(In):
     pass
 
 
+class MeetingIn(In):
+    meeting_id: Id
+
+
 class JoinIn(In):
     meeting_id: Id
+    hall_id: Id | None = None
+    """A person's browser joining for a hall (a presenter's laptop there); not a terminal."""
+
+
+class ParticipantIn(In):
+    participant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class OfferIn(In):
@@ -184,8 +194,8 @@ class Signalling:
             "join": (JoinIn, self.join),
             "offer": (OfferIn, self.offer),
             "leave": (Empty, self.leave),
-            "start_meeting": (JoinIn, self.start_meeting),
-            "end_meeting": (JoinIn, self.end_meeting),
+            "start_meeting": (MeetingIn, self.start_meeting),
+            "end_meeting": (MeetingIn, self.end_meeting),
             "give_floor": (HallIn, self.give_floor),
             "take_floor": (Empty, self.take_floor),
             "mute_hall": (MuteIn, self.mute_hall),
@@ -203,9 +213,13 @@ class Signalling:
             "set_muted": (MutedIn, self.set_muted),
             "answer_roll_call": (RollCallAnswerIn, self.answer_roll_call),
             "link_stats": (LinkIn, self.link_stats),
+            "request_content": (Empty, self.request_content),
+            "stop_content": (Empty, self.stop_content),
+            "give_content": (ParticipantIn, self.give_content),
+            "take_content": (Empty, self.take_content),
             "terminal_status": (SelfTest, self.terminal_status),
             "probe": (Empty, self.probe),
-            "watch_readiness": (JoinIn, self.watch_readiness),
+            "watch_readiness": (MeetingIn, self.watch_readiness),
             "start_test_call": (HallIn, self.start_test_call),
             "test_call_offer": (TestCallOfferIn, self.test_call_offer),
             "end_test_call": (Empty, self.end_test_call),
@@ -319,6 +333,8 @@ class Signalling:
     # -- joining ------------------------------------------------------------------------
 
     async def join(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+        if client.actor.kind is ActorKind.TERMINAL and data.hall_id is not None:
+            raise Invalid("a terminal joins for its own hall: leave hall_id out", field="hall_id")
         if client.test_call is not None:  # a meeting comes before a test call
             await self.test_calls.end(client.test_call, "the hall joins a meeting")
         live_room = self.live.rooms.get(data.meeting_id)
@@ -337,6 +353,14 @@ class Signalling:
             access = Access(client.actor, await load_tree(session))
             meeting = await scheduler.get(session, access, data.meeting_id)
             can_chair = self._can_chair(access, meeting.chair_user_id, meeting.unit_id)
+        if data.hall_id is not None:
+            hall = next(
+                (h for h in [meeting.chair_hall, *meeting.halls] if h.id == data.hall_id), None
+            )
+            if hall is None:
+                raise NotFound("this hall is not in the meeting", field="hall_id")
+            if not (can_chair or access.sees_unit(hall.unit_id)):
+                raise Forbidden("presenting for this hall needs a role over its unit")
         if client.actor.kind is ActorKind.TERMINAL and client.actor.hall_id not in meeting.hall_ids:
             raise Forbidden("this hall is not invited to the meeting")
         if client.meeting_id not in (None, meeting.id):
@@ -362,9 +386,12 @@ class Signalling:
                 client.meeting_id = None
             return error("moved", f"the meeting is hosted by node {host.id}: connect to "
                          f"{host.url} and join again", url=host.url, node=host.id)  # fmt: skip
-        return await self._enter(sid, client, await self.live.room_for(meeting), can_chair)
+        room = await self.live.room_for(meeting)
+        return await self._enter(sid, client, room, can_chair, side=data.hall_id)
 
-    async def _enter(self, sid: str, client: Client, room: Room, can_chair: bool) -> dict[str, Any]:
+    async def _enter(
+        self, sid: str, client: Client, room: Room, can_chair: bool, side: int | None = None
+    ) -> dict[str, Any]:
         """Join the live meeting's Room (leaving the one the socket was in, if another)."""
         meeting_id = room.info.id
         if client.meeting_id not in (None, meeting_id) or client.participant_id is not None:
@@ -373,7 +400,7 @@ class Signalling:
         if room.connected(client.actor.hall_id):
             participants -= 1  # a hall's new connection replaces its old one
         self.services.admission.check(participants, self.services.loop_monitor)
-        participant = await room.join(client.actor, can_chair=can_chair)
+        participant = await room.join(client.actor, can_chair=can_chair, side=side)
         client.meeting_id = meeting_id
         client.participant_id = participant.id
         self.notifier.sids[participant.id] = sid
@@ -384,6 +411,7 @@ class Signalling:
             meeting_id=meeting_id,
             participant_id=participant.id,
             hall_id=participant.hall_id,
+            side=participant.side,
             can_chair=can_chair,
             ice_servers=self.ice_servers,
             state=room.state(),
@@ -411,14 +439,14 @@ class Signalling:
 
     # -- start and end ------------------------------------------------------------------
 
-    async def start_meeting(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+    async def start_meeting(self, sid: str, client: Client, data: MeetingIn) -> dict[str, Any]:
         async with self.services.db.session() as session:
             access = Access(client.actor, await load_tree(session))
             meeting = await self.services.scheduler.start(session, access, data.meeting_id)
         await self.live.started(meeting, client.actor.label)
         return ok(meeting_id=meeting.id, state=meeting.state.value)
 
-    async def end_meeting(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+    async def end_meeting(self, sid: str, client: Client, data: MeetingIn) -> dict[str, Any]:
         async with self.services.db.session() as session:
             access = Access(client.actor, await load_tree(session))
             meeting = await self.services.scheduler.end(session, access, data.meeting_id)
@@ -516,6 +544,25 @@ class Signalling:
         await room.report_link(pid, data.loss, data.rtt_ms)
         return ok()
 
+    async def request_content(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        return ok(granted=await room.request_content(pid))
+
+    async def stop_content(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.stop_content(pid)
+        return ok()
+
+    async def give_content(self, sid: str, client: Client, data: ParticipantIn) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.give_content(pid, data.participant_id)
+        return ok()
+
+    async def take_content(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        room, pid = self._room(client)
+        await room.take_content(pid)
+        return ok()
+
     # -- readiness and test calls (issue 13) -----------------------------------------------
 
     async def terminal_status(self, sid: str, client: Client, data: SelfTest) -> dict[str, Any]:
@@ -529,7 +576,7 @@ class Signalling:
         """Answered at once: the terminal times it (its link before a meeting)."""
         return ok()
 
-    async def watch_readiness(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+    async def watch_readiness(self, sid: str, client: Client, data: MeetingIn) -> dict[str, Any]:
         async with self.services.db.session() as session:
             access = Access(client.actor, await load_tree(session))
             meeting = await self.services.scheduler.get(session, access, data.meeting_id)

@@ -17,10 +17,11 @@ def on_air(
     heard: Iterable[int] = (CHAIR,),
     connected: Iterable[int] = ALL,
     missing: Iterable[tuple[int, SourceRole]] = (),
+    content: int | None = None,
 ) -> OnAir:
     connected = tuple(connected)
     publishing = {(h, s) for h in connected for s in EVERYTHING} - set(missing)
-    return OnAir(holder, tuple(heard), connected, frozenset(publishing))
+    return OnAir(holder, tuple(heard), connected, frozenset(publishing), content)
 
 
 def offered(*roles: SlotRole) -> dict[str, SlotRole]:
@@ -51,9 +52,18 @@ def test_the_chair_slot_shows_the_chair_hall_to_all_but_itself():
     assert shown(CHAIR, [SlotRole.CHAIR], now) == [None]
 
 
-def test_the_screen_slot_follows_the_main_screen():
-    assert shown(B, [SlotRole.SCREEN], on_air(holder=A)) == [A]
-    assert shown(B, [SlotRole.SCREEN], on_air()) == [CHAIR]
+def test_the_screen_slot_shows_the_content_whoever_holds_the_floor():
+    assert shown(B, [SlotRole.SCREEN], on_air(holder=A, content=C)) == [C]
+    assert shown(B, [SlotRole.SCREEN], on_air(content=A)) == [A]
+
+
+def test_the_presenting_halls_own_terminal_shows_its_content_too():
+    assert shown(A, [SlotRole.SCREEN], on_air(holder=B, content=A)) == [A]
+
+
+def test_the_screen_slot_is_empty_while_nobody_presents():
+    assert shown(B, [SlotRole.SCREEN], on_air(holder=A)) == [None]
+    assert shown(None, [SlotRole.SCREEN], on_air()) == [None]
 
 
 def test_audio_slots_take_the_heard_halls_in_order_but_the_viewers_own():

@@ -83,7 +83,13 @@ class LiveClient:
         auto_join: bool = True,
         loud: bool = True,
         thumb: bool = False,
+        screen: Yuv | None = None,
+        for_hall: int | None = None,
     ) -> None:
+        self.screen = screen
+        """A person's browser that presents: the colour of its shared screen."""
+        self.for_hall = for_hall
+        """The hall a person's browser joins for (a presenter's laptop there)."""
         self.loud = loud
         self.thumb = thumb
         self.url = url
@@ -144,7 +150,10 @@ class LiveClient:
 
     async def join(self, meeting_id: int) -> dict[str, Any]:
         self.meeting_id = meeting_id
-        reply = await self.call("join", {"meeting_id": meeting_id})
+        data: dict[str, Any] = {"meeting_id": meeting_id}
+        if self.for_hall is not None:
+            data["hall_id"] = self.for_hall
+        reply = await self.call("join", data)
         if reply.get("ok") and not reply.get("lobby"):
             self.joined = reply
             self.state = reply["state"]
@@ -178,6 +187,9 @@ class LiveClient:
             if self.thumb:
                 small = ColourVideoTrack(self.colour, width=160, height=120)
                 roles.append((pc.addTransceiver(small, direction="sendonly"), "source", "thumb"))
+        if self.screen is not None:
+            shared = ColourVideoTrack(self.screen)
+            roles.append((pc.addTransceiver(shared, direction="sendonly"), "source", "screen"))
         for role in self.slot_roles:
             kind = "audio" if role == "audio" else "video"
             roles.append((pc.addTransceiver(kind, direction="recvonly"), "slot", role))

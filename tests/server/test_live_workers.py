@@ -14,6 +14,9 @@ import pytest
 from server.state import SERVICES
 from tests.media.media_testkit import GREEN, RED
 from tests.server.live_kit import live, sees
+from tests.server.test_content import (
+    test_a_presenter_in_a_hall_asks_and_the_chair_switches_presenters,
+)
 from tests.server.test_live import (
     test_each_hall_receives_the_chair_and_the_speaker_and_decodes_them,
     test_muting_a_hall_stops_its_audio_reaching_the_others,
@@ -23,6 +26,7 @@ from tests.server.test_live import (
 
 __all__ = [
     "live",
+    "test_a_presenter_in_a_hall_asks_and_the_chair_switches_presenters",
     "test_each_hall_receives_the_chair_and_the_speaker_and_decodes_them",
     "test_muting_a_hall_stops_its_audio_reaching_the_others",
     "test_the_floor_moves_and_the_halls_see_the_new_speaker_within_a_second",

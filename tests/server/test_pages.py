@@ -10,7 +10,7 @@ import pytest
 
 from web import STATIC_DIR
 
-PAGES = ["/", "/terminal", "/chair", "/secretariat", "/minutes", "/archive"]
+PAGES = ["/", "/terminal", "/chair", "/present", "/secretariat", "/minutes", "/archive"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -43,6 +43,20 @@ def test_no_static_file_reaches_outside_the_server():
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), path
             assert "@import" not in text and "@font-face" not in text, path
+
+
+def test_no_page_parses_text_as_html_or_runs_inline_script():
+    """User text (titles, hall and person names) reaches the pages only as text: no module
+    uses innerHTML and its kin, and no page carries inline script or style (the CSP refuses
+    them)."""
+    sinks = re.compile(r"\.(inner|outer)HTML\b|insertAdjacentHTML|document\.write|\beval\(")
+    for path in STATIC_DIR.glob("*.js"):
+        found = sinks.search(path.read_text(encoding="utf-8"))
+        assert found is None, f"{path.name}: {found and found.group(0)}"
+    for path in STATIC_DIR.glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), f"{path.name}: inline script"
+        assert not re.search(r"\sstyle=|\son[a-z]+=", text), f"{path.name}: inline style or handler"
 
 
 def _dictionary(name: str) -> dict[str, str]:

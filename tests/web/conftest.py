@@ -182,6 +182,8 @@ def _console(message: ConsoleMessage, page: Page, errors: list[str]) -> None:
     url = (message.location or {}).get("url", "")
     if message.type == "error" and "/static/" in url and "/static/vendor/" not in url:
         errors.append(f"{page.url}: console: {message.text}")
+    elif "Content Security Policy" in message.text:  # anything our CSP refused, anywhere
+        errors.append(f"{page.url}: CSP: {message.text}")
 
 
 CHROMIUM_FLAGS = (

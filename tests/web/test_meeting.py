@@ -78,7 +78,9 @@ async def test_a_meeting_runs_end_to_end_in_the_browsers(
         await expect(term.locator("#devices li.ok")).to_have_count(2)  # camera and microphone
         assert "token=" not in term.url  # the token left the address bar
     # The level meter moves with the (fake) microphone's sound.
-    await term_a.wait_for_function("Number(document.querySelector('#meter').ariaValueNow) > 0")
+    await term_a.wait_for_function(
+        "() => Number(document.querySelector('#meter').ariaValueNow) > 0"
+    )
     await screenshot(term_a, "terminal-waiting")
 
     # The chair logs in, is routed to the console's chooser, and opens the meeting.

@@ -172,7 +172,7 @@ async def test_the_secretariat_pairs_and_revokes_a_terminal(
     )
     link = await sec.locator("#paired-link").input_value()
     assert re.fullmatch(re.escape(browsers.base_url) + r"/terminal#token=gbt_[\w-]+", link), link
-    await expect(sec.locator("#qr svg")).to_be_visible()
+    await expect(sec.locator("#qr img")).to_be_visible()
     await screenshot(sec, "terminals-pairing")
     await sec.click("#paired-close")
     await expect(hall.locator("tbody tr")).to_have_count(2)

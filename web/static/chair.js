@@ -5,6 +5,7 @@ import {
   onLangChange, stateName, t,
 } from "/static/common.js";
 import { lang } from "/static/i18n.js";
+import { Presenter } from "/static/content.js";
 import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
 import { ReadinessBoard } from "/static/readiness.js";
 
@@ -23,6 +24,8 @@ const app = {
   media: null,
   seen: new Set(),     // halls that have been connected in this meeting
   listening: false,
+  participantId: null,
+  presenter: null,     // this console's shared screen (the chair presents from the chair hall)
   queue: Promise.resolve(),
   board: null,         // the halls' readiness, before the start
   boardDenied: false,  // this login may not see it
@@ -104,6 +107,7 @@ function start() {
     if (state.meeting_id !== app.meetingId) return;
     app.state = state;
     for (const hall of state.halls) if (hall.presence === "connected") app.seen.add(hall.hall_id);
+    app.presenter.update(state, app.participantId).then(render);
     render();
   });
   socket.on("links", (links) => {
@@ -160,6 +164,7 @@ async function join() {
   }
   app.phase = "live";
   app.state = reply.state;
+  app.participantId = reply.participant_id;
   await loadSeen();
   render();
   await connectMedia(reply.ice_servers || []);
@@ -173,15 +178,16 @@ async function loadSeen() {
 async function connectMedia(iceServers) {
   closeMedia();
   const thumbs = Math.min(MAX_THUMBS, app.meeting.halls.length);
-  const slots = ["main", "chair", ...Array(thumbs).fill("thumb"), ...Array(AUDIO_SLOTS).fill("audio")];
+  const slots = ["main", "chair", "screen", ...Array(thumbs).fill("thumb"), ...Array(AUDIO_SLOTS).fill("audio")];
   const media = await negotiate(app.socket, {
-    iceServers, slots, onLabels: (labels) => { app.labels = labels; },
+    iceServers, slots, screen: app.canChair, onLabels: (labels) => { app.labels = labels; },
   });
   if (app.phase !== "live") {
     media.pc.close();
     return;
   }
   app.media = media;
+  await app.presenter.attach();
   const thumbsBox = $("thumbs");
   for (const old of thumbsBox.querySelectorAll(".thumb")) old.remove();
   for (const slot of media.slots) {
@@ -214,6 +220,7 @@ function closeMedia() {
   $("audio-sinks").replaceChildren();
   show($("main-video"), null);
   show($("chairpic-video"), null);
+  show($("content-video"), null);
 }
 
 // -- rendering ---------------------------------------------------------------------------------
@@ -260,6 +267,7 @@ function render() {
   renderReadiness();
   renderHalls();
   renderQueue();
+  renderContent();
   renderRollCall();
   renderAgenda();
   renderPictures();
@@ -340,6 +348,26 @@ function renderQueue() {
   }
 }
 
+function renderContent() {
+  const s = app.phase === "live" ? app.state : null;
+  const content = s?.content ?? null;
+  const mine = Boolean(content) && content.participant_id === app.participantId;
+  const presenter = app.presenter;
+  $("share").hidden = !app.canChair || mine;
+  $("share").disabled = !s || presenter.waiting;
+  $("stop-share").hidden = !mine;
+  $("take-content").hidden = !(app.canChair && content && !mine);
+  $("content-now").textContent = content
+    ? t("live.presenting", { name: content.presenter, hall: content.hall_name }) : t("chair.contentNone");
+  const list = $("content-requests");
+  list.replaceChildren();
+  for (const r of s?.content_requests ?? []) {
+    list.append(h("li", { dataset: { participantId: r.participant_id } },
+      h("span", { class: "name" }, r.hall_name ? `${r.presenter} — ${r.hall_name}` : r.presenter),
+      app.canChair ? h("button", { type: "button", onclick: () => act("give_content", { participant_id: r.participant_id }) }, t("chair.giveContent")) : null));
+  }
+}
+
 function renderRollCall() {
   const roll = app.phase === "live" ? app.state?.roll_call : null;
   $("rollcall-card").hidden = !roll;
@@ -372,6 +400,14 @@ function renderPictures() {
     $(`${id}-name`).textContent = label?.name ?? "—";
     show($(`${id}-video`), label?.hall_id ? line.track : null);
   }
+  const screen = slot("screen");
+  const screenLabel = screen ? app.labels[screen.mid] : null;
+  const presenting = Boolean(app.state?.content && screenLabel?.hall_id);
+  $("content").hidden = !presenting;
+  $("content").dataset.hallId = screenLabel?.hall_id ?? "";
+  $("content-name").textContent = presenting
+    ? t("live.presenting", { name: app.state.content.presenter, hall: app.state.content.hall_name }) : "";
+  show($("content-video"), presenting ? screen.track : null);
   for (const figure of $("thumbs").querySelectorAll(".thumb")) {
     const label = app.labels[figure.dataset.mid];
     figure.hidden = !label?.hall_id;
@@ -407,6 +443,11 @@ $("rollcall").addEventListener("click", async () => {
   }
 });
 $("next-item").addEventListener("click", () => act("next_agenda_item"));
+$("share").addEventListener("click", () => {
+  app.presenter.start().catch((error) => notify(errorText(error), { error: true })).finally(render);
+});
+$("stop-share").addEventListener("click", () => app.presenter.stop().finally(render));
+$("take-content").addEventListener("click", () => act("take_content"));
 $("record").addEventListener("click", () => act(app.state?.recording ? "stop_recording" : "start_recording"));
 $("listen").addEventListener("click", () => {
   app.listening = !app.listening;
@@ -415,6 +456,8 @@ $("listen").addEventListener("click", () => {
 });
 
 // -- boot ----------------------------------------------------------------------------------
+
+app.presenter = new Presenter({ socket: () => app.socket, media: () => app.media, changed: () => render() });
 
 async function boot() {
   const user = await currentUser({ required: true });

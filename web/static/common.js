@@ -136,6 +136,7 @@ export function fillHeader(user, { current } = {}) {
       const links = [];
       if (hasRole(user, "secretariat")) links.push(["/secretariat", "nav.secretariat"]);
       if (hasRole(user, "chair") || hasRole(user, "secretariat")) links.push(["/chair", "nav.chair"]);
+      links.push(["/present", "nav.present"]);
       links.push(["/?week=1", "nav.week"]);
       for (const [href, key] of links) {
         nav.append(h("a", { href, class: href.startsWith(current) ? "current" : "", "data-i18n": key }, t(key)));

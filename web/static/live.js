@@ -103,10 +103,12 @@ const THUMB_WIDTH = 192;
  * each m-line carries. `camera`/`mic` are local tracks (either may be missing: the terminal
  * then only receives); `slots` lists the receive roles in order (main, chair, audio, thumb…);
  * `onLabels` gets the answer's slot labels (which hall each slot carries) as soon as it comes.
+ * `screen` offers a `screen` m-line with no track yet: a presenter puts its shared screen there
+ * (`screenSender.replaceTrack`) while the chair lets it present, with no new offer.
  * `event` and `extra`: a test call offers with `test_call_offer` and its `call_id`.
  */
 export async function negotiate(socket, {
-  iceServers = [], camera = null, mic = null, thumb = false, slots, onLabels = () => {},
+  iceServers = [], camera = null, mic = null, thumb = false, screen = false, slots, onLabels = () => {},
   event = "offer", extra: fields = {},
 }) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
@@ -129,6 +131,12 @@ export async function negotiate(socket, {
       }
     }
     if (mic) lines.push({ transceiver: pc.addTransceiver(mic, { direction: "sendonly" }), source: "mic" });
+    let screenSender = null;
+    if (screen) {
+      const transceiver = pc.addTransceiver("video", { direction: "sendonly" });
+      screenSender = transceiver.sender;
+      lines.push({ transceiver, source: "screen" });
+    }
     for (const role of slots) {
       const kind = role === "audio" ? "audio" : "video";
       lines.push({ transceiver: pc.addTransceiver(kind, { direction: "recvonly" }), slot: role });
@@ -149,7 +157,7 @@ export async function negotiate(socket, {
       mid: l.transceiver.mid, role: l.slot, kind: l.transceiver.receiver.track.kind,
       track: l.transceiver.receiver.track, transceiver: l.transceiver,
     }));
-    return { pc, slots: slotLines, extraTracks: extra };
+    return { pc, slots: slotLines, extraTracks: extra, screenSender };
   } catch (error) {
     pc.close();
     for (const track of extra) track.stop();
@@ -201,4 +209,21 @@ export function show(element, track) {
   if (current === track) return;
   element.srcObject = track ? new MediaStream([track]) : null;
   if (track) element.play?.().catch(() => {});
+}
+
+/**
+ * Ask the person at this browser for a screen or a window to present (it must follow a click:
+ * browsers allow the picker only then). Resolves to the video track; `onEnded` is called when
+ * the person stops sharing from the browser's own bar.
+ */
+export async function pickScreen(onEnded) {
+  if (!navigator.mediaDevices?.getDisplayMedia) throw new LiveError({ code: "unsupported", message: "getDisplayMedia" });
+  const stream = await navigator.mediaDevices.getDisplayMedia({
+    video: { frameRate: { ideal: 15, max: 30 }, width: { max: 1920 }, height: { max: 1080 } },
+    audio: false,
+  });
+  const track = stream.getVideoTracks()[0];
+  track.contentHint = "detail";  // slides and documents: sharp text before smooth motion
+  track.addEventListener("ended", () => onEnded(track), { once: true });
+  return track;
 }

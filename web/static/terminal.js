@@ -6,7 +6,7 @@ import {
 import { call, connect, follow, knowNodes, linkQuality, negotiate, show } from "/static/live.js";
 
 const KEY = "giaoban.terminal.token";
-const SLOTS = ["main", "chair", "audio", "audio", "audio", "audio"];
+const SLOTS = ["main", "chair", "screen", "audio", "audio", "audio", "audio"];
 const LINK_EVERY = 3000;
 const STATUS_EVERY = 120000;  // the self-test goes to the server this often (and on changes)
 const PROBES = 5;
@@ -573,6 +573,7 @@ function teardown() {
   document.body.dataset.mode = "waiting";
   show($("large-video"), null);
   show($("small-video"), null);
+  show($("content-video"), null);
   $("rollcall").hidden = true;
   render();
 }
@@ -634,7 +635,19 @@ function render() {
       track: label?.hall_id ? slot.track : null, empty: t("terminal.notConnected", { hall: hallName(chair) }),
     });
   }
-  const selfShown = speaking === own || chair === own;
+  // Content presented: large, with the speaker (and the chair hall) in a column beside it.
+  const screen = slotTrack("screen");
+  const screenLabel = screen ? app.labels[screen.mid] : null;
+  const content = state.content;
+  const presenting = Boolean(content && screenLabel?.hall_id);
+  $("stage").classList.toggle("has-content", presenting);
+  $("content").hidden = !presenting;
+  picture("content", {
+    hallId: screenLabel?.hall_id, track: presenting ? screen.track : null,
+    name: presenting ? t("live.presenting", { name: content.presenter, hall: content.hall_name }) : "",
+  });
+
+  const selfShown = speaking === own || chair === own || presenting;
   $("self").hidden = selfShown || !camera;
   show($("self-video"), selfShown ? null : camera);
 

@@ -1,0 +1,122 @@
+"""What every response says to the browser about itself (OWASP ASVS level 1, V14.4), and the
+Origin check of state-changing requests that carry the session cookie (V13.2 / V4.2.2).
+
+- **Headers**, on every response (pages, static files, the API, errors): a Content-Security-
+  Policy with no inline script and no framing, X-Frame-Options, X-Content-Type-Options,
+  Referrer-Policy, a Permissions-Policy that lets only our own pages use the camera, the
+  microphone and screen capture, and HSTS over HTTPS.
+- **Origin**: a POST, PUT, PATCH or DELETE to the API that carries the session cookie must come
+  from one of the deployment's own origins (this node as the browser reached it, a reverse
+  proxy's forwarded host, or another node of the deployment). A browser always sends Origin on
+  such requests; a request with none is taken as a browser's only when its ``Sec-Fetch-Site``
+  says so, and then must be ``same-origin``. Programs (the CLI, scripts) send neither, and a
+  terminal's bearer token is no ambient credential, so neither is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from server.api.routing import error_response
+from server.security import SESSION_COOKIE
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+PERMISSIONS_POLICY = (
+    "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), "
+    "usb=(), serial=(), bluetooth=()"
+)
+HSTS = "max-age=31536000"
+"""A year; no includeSubDomains: the province's other sites on its domain are not ours."""
+
+
+def content_security_policy(other_origins: set[str]) -> str:
+    """Our pages load only what this server serves; their sockets may reach the deployment's
+    other nodes (a meeting hosted elsewhere)."""
+    connect = " ".join(["'self'", *sorted(_websocket_too(other_origins))])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            f"connect-src {connect}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _websocket_too(origins: set[str]) -> set[str]:
+    out = set(origins)
+    for origin in origins:
+        if origin.startswith("https://"):
+            out.add("wss://" + origin.removeprefix("https://"))
+        elif origin.startswith("http://"):
+            out.add("ws://" + origin.removeprefix("http://"))
+    return out
+
+
+def own_origins(request: web.BaseRequest) -> set[str]:
+    """This node's origin as the browser reached it (and as a reverse proxy forwards it)."""
+    accepted = {f"{request.scheme}://{request.host}"}
+    proto = request.headers.get("X-Forwarded-Proto")
+    host = request.headers.get("X-Forwarded-Host")
+    if proto or host:
+        scheme = (proto or request.scheme).split(",")[0].strip()
+        accepted.add(f"{scheme}://{(host or request.host).split(',')[0].strip()}")
+    return accepted
+
+
+def cross_origin_refusal(request: web.BaseRequest, other_origins: set[str]) -> str | None:
+    """Why a state-changing request with the session cookie is refused, or None."""
+    if request.method not in UNSAFE_METHODS or SESSION_COOKIE not in request.cookies:
+        return None
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if origin in own_origins(request) or origin in other_origins:
+            return None
+        return f"a request from {origin} may not act with this site's login"
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return f"a {fetch_site} request may not act with this site's login"
+    return None
+
+
+def middleware(
+    other_origins: Callable[[], set[str]],
+) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Refuses cross-origin state changes made with the session cookie (403, JSON)."""
+
+    @web.middleware
+    async def check_origin(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        refusal = cross_origin_refusal(request, other_origins())
+        if refusal is not None:
+            return error_response(403, "forbidden", refusal, field="Origin")
+        return await handler(request)
+
+    return check_origin
+
+
+def add_headers(app: web.Application, other_origins: Callable[[], set[str]]) -> None:
+    """Every response of ``app`` (static files and errors included) carries the headers."""
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", content_security_policy(other_origins()))
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.secure:
+            headers.setdefault("Strict-Transport-Security", HSTS)
+
+    app.on_response_prepare.append(on_prepare)
