@@ -26,10 +26,10 @@ from rooms.localtime import to_local
 from rooms.models import Meeting
 from server.cluster import Cluster
 from server.db import Database
+from server.live import NAMESPACE
 
 log = logging.getLogger("giaoban.readiness")
 
-NAMESPACE = "/live"
 CHECK_INTERVAL = 30.0
 """Seconds between two offline checks."""
 
