@@ -319,3 +319,29 @@ class MeetingDocument(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     uploaded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HallStatus(Base):
+    """A hall's terminal as last seen (issue 13, readiness): online on which node, its self-test
+    (camera, microphone), its link and its page's version. One row per hall, shared by nodes."""
+
+    __tablename__ = "hall_status"
+
+    hall_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("halls.id", ondelete="CASCADE"), primary_key=True
+    )
+    online: Mapped[bool] = mapped_column(default=False)
+    node_id: Mapped[str | None] = mapped_column(sa.String(64))
+    """The node whose socket made it online (rows of a dead node count as offline)."""
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the terminal last sent its self-test (``terminal_status``)."""
+    camera: Mapped[str | None] = mapped_column(sa.String(16))
+    microphone: Mapped[str | None] = mapped_column(sa.String(16))
+    camera_label: Mapped[str | None] = mapped_column(sa.String(NAME_MAX))
+    mic_label: Mapped[str | None] = mapped_column(sa.String(NAME_MAX))
+    mic_level: Mapped[int | None]
+    version: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(NAME_MAX))
+    loss: Mapped[float | None] = mapped_column(sa.Float())
+    rtt_ms: Mapped[float | None] = mapped_column(sa.Float())

@@ -32,12 +32,14 @@ from server import __version__, web_security
 from server.api import archive as archive_api
 from server.api import documents as documents_api
 from server.api import health, meetings, minutes, org, recordings, session
+from server.api import readiness as readiness_api
 from server.api.routing import Endpoint, add_endpoints, error_response, openapi
 from server.cluster import Cluster, Load, RedisCluster
 from server.db import Database
 from server.live import Live, SocketNotifier
 from server.load import Admission, Busy, LoopMonitor
 from server.metrics import metrics
+from server.readiness import Readiness
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 from server.signalling import Signalling
@@ -59,6 +61,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *minutes.ENDPOINTS,
     *archive_api.ENDPOINTS,
     *documents_api.ENDPOINTS,
+    *readiness_api.ENDPOINTS,
 )
 
 STATUS_CODES = {
@@ -284,13 +287,21 @@ def create_app(
             media_workers=workers,
             documents=documents,
         )
+        readiness = Readiness(sio, db, cluster, clock, settings.readiness_check_seconds)
+        services.readiness = readiness
         app[SERVICES] = services
-        signalling = Signalling(sio, services, live, notifier, list(settings.ice_servers))
+        codec = media.VideoCodec.H264 if settings.video_codec == "h264" else media.VideoCodec.VP8
+        signalling = Signalling(
+            sio, services, live, notifier, list(settings.ice_servers),
+            make_peer=lambda: media.Peer(peer_settings, video_codec=codec),
+        )  # fmt: skip
         services.drop_terminal = signalling.drop_terminal
 
         async def stop_live() -> None:
             await live.shutdown()
             await signalling.close()
+            await readiness.close()
+            await readiness.close_node()
 
         stopping.append(stop_live)
 
@@ -309,6 +320,7 @@ def create_app(
         cluster.measure = measure
         await cluster.start()
         await jobs.start()
+        await readiness.start()
         services.loop_monitor.start()
         daily = asyncio.create_task(archive.verify_daily())
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())
@@ -316,6 +328,7 @@ def create_app(
             yield
         finally:
             daily.cancel()
+            await readiness.close()
             await services.loop_monitor.close()
             await jobs.close()
             if workers is not None:

@@ -63,6 +63,10 @@ class Settings:
     """Recording refuses to start, and stops cleanly, below this much free disk space."""
     disk_check_seconds: float = 5.0
     """How often a recording checks the free disk space."""
+    readiness_check_seconds: float = 30.0
+    """How often the server looks for halls offline 15 minutes before their meeting."""
+    test_call_seconds: float = 300.0
+    """How long a test call with a hall lasts at most."""
     signing_cert: Path | None = None
     signing_key: Path | None = None
     """The deployment's X.509 certificate and key (PEM) that sign minutes and manifests; a
@@ -211,6 +215,8 @@ class Settings:
             segment_seconds=seconds("SEGMENT_SECONDS", 120.0),
             recording_min_free_mb=_whole("RECORDING_MIN_FREE_MB", 1024, get),
             disk_check_seconds=seconds("DISK_CHECK_SECONDS", 5.0),
+            readiness_check_seconds=seconds("READINESS_CHECK_SECONDS", 30.0),
+            test_call_seconds=seconds("TEST_CALL_SECONDS", 300.0),
             signing_cert=_file("SIGNING_CERT", get),
             signing_key=_file("SIGNING_KEY", get),
             organisation=get("ORGANISATION") or "giaoban",

@@ -18,13 +18,17 @@ from typing import Annotated, Any
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+import media
 from media.tasks import log_failure
+from rooms import org
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, Invalid, NotFound, StateError
 from rooms.live import Room
 from rooms.models import MeetingState, RoleName
+from rooms.readiness import SelfTest, require_board
 from rooms.scheduling import load_tree
 from rooms.slots import SlotRole, SourceRole
+from rooms.test_call import Side, TestCall, TestCalls
 from server.auth import person_by_cookie, terminal_by_token
 from server.live import (
     NAMESPACE,
@@ -34,6 +38,7 @@ from server.live import (
     meeting_room,
     processing_room,
 )
+from server.readiness import board_room
 from server.security import SESSION_COOKIE
 from server.state import Services
 
@@ -102,6 +107,16 @@ class EnabledIn(In):
     enabled: bool
 
 
+CallId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+class TestCallOfferIn(In):
+    call_id: CallId
+    sdp: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SDP)]
+    sources: Annotated[dict[Mid, SourceRole], Field(max_length=8)] = {}
+    slots: Annotated[dict[Mid, SlotRole], Field(max_length=8)] = {}
+
+
 @dataclass
 class Bucket:
     """A token bucket: ``rate`` events a second, bursts of ``burst``."""
@@ -129,6 +144,8 @@ class Client:
     bucket: Bucket = field(default_factory=Bucket)
     meeting_id: int | None = None
     participant_id: str | None = None
+    test_call: str | None = None
+    """The test call this socket is a side of (issue 13)."""
 
 
 def ok(**data: Any) -> dict[str, Any]:
@@ -155,6 +172,7 @@ class Signalling:
         live: Live,
         notifier: SocketNotifier,
         ice_servers: list[dict[str, Any]],
+        make_peer: Callable[[], media.Connection] | None = None,
     ) -> None:
         self.sio = sio
         self.services = services
@@ -163,9 +181,16 @@ class Signalling:
         self.ice_servers = ice_servers
         self.clients: dict[str, Client] = {}
         self._leaving: set[asyncio.Task[None]] = set()
+        assert services.readiness is not None
+        self.readiness = services.readiness
+        self.test_calls = TestCalls(
+            self._test_call_ended,
+            make_peer=make_peer,
+            limit=services.settings.test_call_seconds,
+        )
         sio.on("connect", namespace=NAMESPACE)(self.connect)
         sio.on("disconnect", namespace=NAMESPACE)(self.disconnect)
-        events: dict[str, tuple[type[In], Handler]] = {
+        events: dict[str, tuple[type[BaseModel], Handler]] = {
             "join": (JoinIn, self.join),
             "offer": (OfferIn, self.offer),
             "leave": (Empty, self.leave),
@@ -192,6 +217,12 @@ class Signalling:
             "stop_content": (Empty, self.stop_content),
             "give_content": (ParticipantIn, self.give_content),
             "take_content": (Empty, self.take_content),
+            "terminal_status": (SelfTest, self.terminal_status),
+            "probe": (Empty, self.probe),
+            "watch_readiness": (MeetingIn, self.watch_readiness),
+            "start_test_call": (HallIn, self.start_test_call),
+            "test_call_offer": (TestCallOfferIn, self.test_call_offer),
+            "end_test_call": (Empty, self.end_test_call),
         }
         for name, (model, handler) in events.items():
             sio.on(name, namespace=NAMESPACE)(self._wrap(name, model, handler))
@@ -213,6 +244,8 @@ class Signalling:
             )
         self.clients[sid] = Client(actor)
         log.info("socket %s connected: %s", sid, actor.label)
+        if actor.hall_id is not None:
+            await self._guarded(self.readiness.connected(actor.hall_id, sid), "online")
 
     async def drop_terminal(self, terminal_id: int, reason: str) -> None:
         """A terminal's token was revoked or replaced: its open sockets are sent away now."""
@@ -222,6 +255,7 @@ class Signalling:
             await self.sio.emit("removed", {"reason": reason}, to=sid, namespace=NAMESPACE)
             self.clients.pop(sid, None)
             await self._leave(client, dropped=False)
+            await self._gone(sid, client)
             await self.sio.disconnect(sid, namespace=NAMESPACE)
             log.info("socket %s of terminal %s closed: %s", sid, terminal_id, reason)
 
@@ -237,10 +271,30 @@ class Signalling:
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
         task.add_done_callback(log_failure(log, "a dropped hall's leaving failed"))
+        gone = asyncio.create_task(self._gone(sid, client), name=f"gone {sid}")
+        self._leaving.add(gone)
+        gone.add_done_callback(self._leaving.discard)
+        gone.add_done_callback(log_failure(log, "a closed socket's readiness update failed"))
+
+    async def _gone(self, sid: str, client: Client) -> None:
+        """A socket is closed: its test call ends, its hall may be offline now."""
+        if client.test_call is not None:
+            await self.test_calls.end(client.test_call, "hung up (connection closed)")
+        if client.actor.hall_id is not None:
+            await self._guarded(self.readiness.disconnected(client.actor.hall_id, sid), "offline")
+
+    @staticmethod
+    async def _guarded(step: Awaitable[None], what: str) -> None:
+        """A readiness write that fails (the database away) never refuses a terminal."""
+        try:
+            await step
+        except Exception:
+            log.exception("marking a hall %s failed", what)
 
     async def close(self) -> None:
         """The server stops: every socket is closed (its page connects again, to the next
         server), and the halls whose sockets dropped have left their Rooms."""
+        await self.test_calls.close()
         for sid in list(self.clients):
             await self.sio.disconnect(sid, namespace=NAMESPACE)
         # And every engine.io connection: its clients close their WebSockets at once (a
@@ -253,7 +307,7 @@ class Signalling:
             eio.sockets.pop(eio_sid, None)
         await asyncio.gather(*self._leaving, return_exceptions=True)
 
-    def _wrap(self, name: str, model: type[In], handler: Handler) -> Callable[..., Any]:
+    def _wrap(self, name: str, model: type[BaseModel], handler: Handler) -> Callable[..., Any]:
         async def handle(sid: str, payload: Any = None) -> dict[str, Any]:
             client = self.clients.get(sid)
             if client is None:
@@ -284,6 +338,8 @@ class Signalling:
     async def join(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
         if client.actor.kind is ActorKind.TERMINAL and data.hall_id is not None:
             raise Invalid("a terminal joins for its own hall: leave hall_id out", field="hall_id")
+        if client.test_call is not None:  # a meeting comes before a test call
+            await self.test_calls.end(client.test_call, "the hall joins a meeting")
         live_room = self.live.rooms.get(data.meeting_id)
         if (
             live_room is not None
@@ -509,6 +565,99 @@ class Signalling:
         room, pid = self._room(client)
         await room.take_content(pid)
         return ok()
+
+    # -- readiness and test calls (issue 13) -----------------------------------------------
+
+    async def terminal_status(self, sid: str, client: Client, data: SelfTest) -> dict[str, Any]:
+        hall_id = client.actor.hall_id
+        if client.actor.kind is not ActorKind.TERMINAL or hall_id is None:
+            raise Forbidden("only a hall's terminal reports its self-test")
+        await self.readiness.reported(hall_id, data)
+        return ok()
+
+    async def probe(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        """Answered at once: the terminal times it (its link before a meeting)."""
+        return ok()
+
+    async def watch_readiness(self, sid: str, client: Client, data: MeetingIn) -> dict[str, Any]:
+        async with self.services.db.session() as session:
+            access = Access(client.actor, await load_tree(session))
+            meeting = await self.services.scheduler.get(session, access, data.meeting_id)
+            require_board(access, meeting)
+        for room in self.sio.rooms(sid, namespace=NAMESPACE):
+            if room.startswith("readiness:") and room != board_room(meeting.id):
+                await self.sio.leave_room(sid, room, namespace=NAMESPACE)
+        await self.sio.enter_room(sid, board_room(meeting.id), namespace=NAMESPACE)
+        return ok(meeting_id=meeting.id)
+
+    async def start_test_call(self, sid: str, client: Client, data: HallIn) -> dict[str, Any]:
+        async with self.services.db.session() as session:
+            access = Access(client.actor, await load_tree(session))
+            access.require_user("a test call")
+            hall = await org.get_hall(session, access, data.hall_id)
+            access.require(RoleName.SECRETARIAT, hall.unit_id, "a test call with a hall")
+            hall_name = hall.name
+        if client.test_call is not None:
+            await self.test_calls.end(client.test_call, "replaced by another test call")
+        terminal = self._terminal_socket(data.hall_id)
+        if terminal is None:
+            raise StateError("the hall's terminal is not online (on this server)", field="hall_id")
+        terminal_sid, hall_client = terminal
+        if hall_client.participant_id is not None:
+            raise StateError("the hall is in a live meeting", field="hall_id")
+        if hall_client.test_call is not None:
+            raise StateError("the hall is already in a test call", field="hall_id")
+        call = self.test_calls.start(data.hall_id, hall_name, client.actor.label)
+        client.test_call = call.id
+        hall_client.test_call = call.id
+        await self.sio.emit(
+            "test_call", {"call_id": call.id, "limit_seconds": self.test_calls.limit},
+            to=terminal_sid, namespace=NAMESPACE,
+        )  # fmt: skip
+        return ok(
+            call_id=call.id,
+            hall_id=data.hall_id,
+            hall_name=hall_name,
+            limit_seconds=self.test_calls.limit,
+            ice_servers=self.ice_servers,
+        )
+
+    async def test_call_offer(
+        self, sid: str, client: Client, data: TestCallOfferIn
+    ) -> dict[str, Any]:
+        call, side = self._test_call(client, data.call_id)
+        answer = await call.negotiate(side, data.sdp, dict(data.sources), dict(data.slots))
+        return ok(type="answer", sdp=answer, slots=call.labels(side),
+                  ice_servers=self.ice_servers)  # fmt: skip
+
+    async def end_test_call(self, sid: str, client: Client, data: Empty) -> dict[str, Any]:
+        if client.test_call is not None:
+            await self.test_calls.end(client.test_call, f"hung up by {client.actor.label}")
+        return ok()
+
+    async def _test_call_ended(self, call: TestCall, reason: str) -> None:
+        for sid, client in list(self.clients.items()):
+            if client.test_call == call.id:
+                client.test_call = None
+                await self.sio.emit(
+                    "test_call_ended", {"call_id": call.id, "reason": reason}, to=sid,
+                    namespace=NAMESPACE,
+                )  # fmt: skip
+
+    def _test_call(self, client: Client, call_id: str) -> tuple[TestCall, Side]:
+        call = self.test_calls.get(call_id)
+        if call is None or client.test_call != call_id:
+            raise NotFound("no such test call (it has ended?)", field="call_id")
+        side = Side.HALL if client.actor.kind is ActorKind.TERMINAL else Side.OFFICE
+        return call, side
+
+    def _terminal_socket(self, hall_id: int) -> tuple[str, Client] | None:
+        """The hall's newest terminal socket on this node."""
+        found = [
+            (sid, c) for sid, c in self.clients.items()
+            if c.actor.kind is ActorKind.TERMINAL and c.actor.hall_id == hall_id
+        ]  # fmt: skip
+        return found[-1] if found else None
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from rooms.scheduling import Scheduler
 from server.db import Database
 from server.live import Live
 from server.load import Admission, LoopMonitor
+from server.readiness import Readiness
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
 
@@ -41,6 +42,8 @@ class Services:
     """The media worker processes (``GIAOBAN_MEDIA_WORKERS``); None: media in this process."""
     documents: DocumentFiles | None = None
     """Where meeting documents' bytes are kept."""
+    readiness: Readiness | None = None
+    """The halls' terminals as this node sees them, and the offline alert (issue 13)."""
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -111,7 +111,8 @@ class LiveClient:
         self.video: ColourVideoTrack | None = None
         self.audio: ToneAudioTrack | None = None
         for name in ("room_state", "slots", "meeting_started", "meeting_ended", "removed",
-                     "going_away", "links", "alert", "processing"):  # fmt: skip
+                     "going_away", "links", "alert", "processing", "readiness_alert",
+                     "test_call", "test_call_ended"):  # fmt: skip
             self.sio.on(name, self._handler(name), namespace=NAMESPACE)
 
     def _handler(self, name: str) -> Callable[[Any], Any]:
@@ -165,7 +166,11 @@ class LiveClient:
             await self.negotiate()
         return reply
 
-    async def negotiate(self) -> dict[str, Any]:
+    async def negotiate(
+        self, event: str = "offer", extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Offer the camera and microphone (with a colour) and the receive slots; ``event`` and
+        ``extra``: a test call's offer (``test_call_offer`` with its ``call_id``)."""
         await self.close_media()
         # max-bundle: aiortc's default (balanced) leaves a third m-line of a kind unconnected
         # when the answer bundles everything (the server always does).
@@ -194,7 +199,8 @@ class LiveClient:
         slots = {t.mid: r for t, what, r in roles if what == "slot"}
         assert pc.localDescription is not None
         reply = await self.call(
-            "offer", {"sdp": pc.localDescription.sdp, "sources": sources, "slots": slots}
+            event,
+            {"sdp": pc.localDescription.sdp, "sources": sources, "slots": slots, **(extra or {})},
         )
         assert reply["ok"], reply
         await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))

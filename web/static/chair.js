@@ -7,6 +7,7 @@ import {
 import { lang } from "/static/i18n.js";
 import { Presenter } from "/static/content.js";
 import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
+import { ReadinessBoard } from "/static/readiness.js";
 
 const MAX_THUMBS = 16;
 const AUDIO_SLOTS = 4;
@@ -26,6 +27,8 @@ const app = {
   participantId: null,
   presenter: null,     // this console's shared screen (the chair presents from the chair hall)
   queue: Promise.resolve(),
+  board: null,         // the halls' readiness, before the start
+  boardDenied: false,  // this login may not see it
 };
 window.giaoban = app;  // diagnostics (and the browser tests) read the live state here
 
@@ -72,6 +75,10 @@ function setReconnecting(on) {
 function start() {
   const socket = connect();
   app.socket = socket;
+  app.board = new ReadinessBoard({
+    table: $("ready-table"), banner: $("ready-banner"), summary: $("ready-summary"), socket,
+    onDenied: () => { app.boardDenied = true; $("readiness-card").hidden = true; },
+  });
   socket.on("connect", () => {
     setReconnecting(false);
     enqueue(join);
@@ -257,12 +264,23 @@ function render() {
     $("next-item").disabled = !chairing || s.agenda.index + 1 >= s.agenda.items.length;
   }
   $("listen").setAttribute("aria-pressed", String(app.listening));
+  renderReadiness();
   renderHalls();
   renderQueue();
   renderContent();
   renderRollCall();
   renderAgenda();
   renderPictures();
+}
+
+/** Before the start: every hall's terminal, its self-test and link, and the offline alert. */
+function renderReadiness() {
+  const before = app.phase === "lobby" && app.meeting?.state === "scheduled" && !app.boardDenied;
+  $("readiness-card").hidden = !before;
+  if (!app.board) return;
+  if (before && app.board.meetingId !== app.meetingId) app.board.show(app.meetingId);
+  else if (!before && app.board.meetingId) app.board.stop();
+  else if (before) app.board.render();
 }
 
 function presenceText(hall) {

@@ -105,9 +105,11 @@ const THUMB_WIDTH = 192;
  * `onLabels` gets the answer's slot labels (which hall each slot carries) as soon as it comes.
  * `screen` offers a `screen` m-line with no track yet: a presenter puts its shared screen there
  * (`screenSender.replaceTrack`) while the chair lets it present, with no new offer.
+ * `event` and `extra`: a test call offers with `test_call_offer` and its `call_id`.
  */
 export async function negotiate(socket, {
   iceServers = [], camera = null, mic = null, thumb = false, screen = false, slots, onLabels = () => {},
+  event = "offer", extra: fields = {},
 }) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
   const lines = [];
@@ -147,7 +149,7 @@ export async function negotiate(socket, {
       if (line.source) sources[line.transceiver.mid] = line.source;
       else slotRoles[line.transceiver.mid] = line.slot;
     }
-    const reply = await call(socket, "offer", { sdp: pc.localDescription.sdp, sources, slots: slotRoles });
+    const reply = await call(socket, event, { ...fields, sdp: pc.localDescription.sdp, sources, slots: slotRoles });
     // Now, before anything else is awaited: a `slots` event sent after this answer is newer.
     onLabels(reply.slots || {});
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });

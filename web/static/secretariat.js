@@ -5,6 +5,8 @@ import {
   $, addDays, api, apply, currentUser, errorText, fillHeader, fmt, formatBytes, formatRange, h, hasRole, localDateTime,
   localParts, notify, onLangChange, shortDate, stateName, t,
 } from "/static/common.js";
+import { call, connect, negotiate, show } from "/static/live.js";
+import { ReadinessBoard } from "/static/readiness.js";
 
 const WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 const CHECK_HORIZON_DAYS = 120;  // how far ahead the editor looks for a series' conflicts
@@ -20,6 +22,9 @@ const app = {
   view: "calendar",
   editing: null,       // {meeting, series} or null for a new one
   checkSeq: 0,
+  socket: null,        // the /live socket (readiness alerts, test calls), opened when needed
+  board: null,         // the readiness board
+  testCall: null,      // {id, hall, media, local}
 };
 window.giaoban = app;
 
@@ -612,16 +617,125 @@ async function revokeTerminal(id) {
   await loadTerminals();
 }
 
+// -- readiness: the halls' terminals before a meeting, and test calls ----------------------------
+
+function liveSocket() {
+  if (!app.socket) {
+    app.socket = connect();
+    app.socket.on("test_call_ended", ({ call_id, reason }) => {
+      if (app.testCall?.id === call_id) endTestCall(reason, { told: true });
+    });
+  }
+  return app.socket;
+}
+
+async function loadReadinessMeetings() {
+  const from = localDateTime(today(), "00:00");
+  const to = localDateTime(addDays(today(), 8), "00:00");
+  const { status, data } = await api(`/api/meetings?from=${from}&to=${to}&unit_id=${app.unitId}`);
+  const now = Date.now();
+  const meetings = status === 200
+    ? data.filter((m) => (m.state === "scheduled" || m.state === "live") && new Date(m.end).getTime() > now) : [];
+  const select = $("ready-meeting");
+  const previous = Number(select.value) || app.readyMeeting;
+  select.replaceChildren(...meetings.map((m) => h("option", { value: String(m.id) },
+    `${fmt(m.start, { weekday: "short", day: "2-digit", month: "2-digit" })} ${formatRange(m.start, m.end)} · ${m.title}`)));
+  const chosen = meetings.find((m) => m.id === previous) ?? meetings[0];
+  if (chosen) select.value = String(chosen.id);
+  $("ready-none").hidden = meetings.length > 0;
+  select.disabled = meetings.length === 0;
+  return chosen?.id ?? null;
+}
+
+async function showReadiness() {
+  if (!app.board) {
+    app.board = new ReadinessBoard({
+      table: $("ready-table"), banner: $("ready-banner"), summary: $("ready-summary"),
+      onTestCall: startTestCall, socket: liveSocket(),
+    });
+  }
+  const id = await loadReadinessMeetings();
+  app.readyMeeting = id;
+  await app.board.show(id);
+}
+
+async function startTestCall(hall) {
+  if (app.testCall) await endTestCall(null);
+  const socket = liveSocket();
+  let reply;
+  try {
+    reply = await call(socket, "start_test_call", { hall_id: hall.hall_id });
+  } catch (error) {
+    notify(errorText(error), { error: true });
+    return;
+  }
+  const current = { id: reply.call_id, hall, media: null, local: null };
+  app.testCall = current;
+  $("tc-title").textContent = t("ready.callingHall", { hall: reply.hall_name });
+  $("tc-hall-name").textContent = reply.hall_name;
+  $("tc-hall").dataset.hallId = String(hall.hall_id);
+  $("tc-status").textContent = t("ready.connecting");
+  $("tc-hangup").textContent = t("ready.hangUp");
+  $("test-call").showModal();
+  // The office's own camera and microphone, when this computer has them; else receive only.
+  try {
+    current.local = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch {
+    current.local = null;
+  }
+  if (app.testCall !== current) { current.local?.getTracks().forEach((x) => x.stop()); return; }
+  const camera = current.local?.getVideoTracks()[0] ?? null;
+  $("tc-self").hidden = !camera;
+  show($("tc-self-video"), camera);
+  try {
+    current.media = await negotiate(socket, {
+      iceServers: reply.ice_servers || [], camera, mic: current.local?.getAudioTracks()[0] ?? null,
+      slots: ["main", "audio"], event: "test_call_offer", extra: { call_id: current.id },
+    });
+  } catch (error) {
+    if (app.testCall === current) await endTestCall(errorText(error));
+    return;
+  }
+  if (app.testCall !== current) { current.media.pc.close(); return; }
+  for (const slot of current.media.slots) {
+    if (slot.role === "main") show($("tc-hall-video"), slot.track);
+    else {
+      const audio = h("audio", { autoplay: true });
+      $("tc-audio").append(audio);
+      show(audio, slot.track);
+    }
+  }
+  $("tc-status").textContent = t("ready.inCall", { m: Math.round(reply.limit_seconds / 60) });
+}
+
+async function endTestCall(reason, { told = false } = {}) {
+  const current = app.testCall;
+  if (!current) return;
+  app.testCall = null;
+  if (!told && app.socket?.connected) await call(app.socket, "end_test_call").catch(() => {});
+  current.media?.pc.close();
+  current.local?.getTracks().forEach((x) => x.stop());
+  show($("tc-hall-video"), null);
+  show($("tc-self-video"), null);
+  $("tc-audio").replaceChildren();
+  $("tc-status").textContent = reason ? t("ready.callEnded", { reason }) : t("ready.callEndedPlain");
+  $("tc-hangup").textContent = t("action.close");
+}
+
 // -- views ------------------------------------------------------------------------------------
+
+const VIEWS = ["calendar", "terminals", "readiness"];
 
 function setView(view) {
   app.view = view;
-  $("calendar-view").hidden = view !== "calendar";
-  $("terminals-view").hidden = view !== "terminals";
-  $("tab-calendar").setAttribute("aria-selected", String(view === "calendar"));
-  $("tab-terminals").setAttribute("aria-selected", String(view === "terminals"));
-  history.replaceState(null, "", view === "terminals" ? "#terminals" : location.pathname);
-  return view === "calendar" ? loadWeek() : loadTerminals();
+  for (const name of VIEWS) {
+    $(`${name}-view`).hidden = view !== name;
+    $(`tab-${name}`).setAttribute("aria-selected", String(view === name));
+  }
+  if (view !== "readiness") app.board?.stop();
+  history.replaceState(null, "", view === "calendar" ? location.pathname : `#${view}`);
+  if (view === "calendar") return loadWeek();
+  return view === "terminals" ? loadTerminals() : showReadiness();
 }
 
 async function chooseUnit(unitId) {
@@ -636,6 +750,16 @@ async function chooseUnit(unitId) {
 function wire() {
   $("tab-calendar").addEventListener("click", () => setView("calendar"));
   $("tab-terminals").addEventListener("click", () => setView("terminals"));
+  $("tab-readiness").addEventListener("click", () => setView("readiness"));
+  $("ready-meeting").addEventListener("change", (e) => {
+    app.readyMeeting = Number(e.target.value);
+    app.board?.show(app.readyMeeting);
+  });
+  $("tc-hangup").addEventListener("click", async () => {
+    if (app.testCall) await endTestCall(null);
+    else $("test-call").close();
+  });
+  $("test-call").addEventListener("close", () => { if (app.testCall) endTestCall(null); });
   $("unit").addEventListener("change", (e) => chooseUnit(Number(e.target.value)));
   $("prev-week").addEventListener("click", () => { app.weekStart = addDays(app.weekStart, -7); loadWeek(); });
   $("next-week").addEventListener("click", () => { app.weekStart = addDays(app.weekStart, 7); loadWeek(); });
@@ -703,9 +827,11 @@ async function boot() {
   wire();
   onLangChange(() => {
     fillHeader(user, { current: "/secretariat" });
-    if (app.view === "calendar") renderWeek(); else loadTerminals();
+    if (app.view === "calendar") renderWeek();
+    else if (app.view === "terminals") loadTerminals();
+    else app.board?.render();
   });
-  app.view = location.hash === "#terminals" ? "terminals" : "calendar";
+  app.view = VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "calendar";
   await loadUnit();
   $("new-meeting").disabled = false;
   await setView(app.view);

@@ -8,6 +8,9 @@ import { call, connect, follow, knowNodes, linkQuality, negotiate, show } from "
 const KEY = "giaoban.terminal.token";
 const SLOTS = ["main", "chair", "screen", "audio", "audio", "audio", "audio"];
 const LINK_EVERY = 3000;
+const STATUS_EVERY = 120000;  // the self-test goes to the server this often (and on changes)
+const PROBES = 5;
+const DEVICE_WAIT = 5000;  // a camera prompt nobody answers does not hold anything up longer
 
 const app = {
   token: null,
@@ -28,6 +31,10 @@ const app = {
   stopped: false,      // replaced by another window, or unpaired
   disconnectedAt: null,
   iceTimer: null,
+  version: null,       // the server's version when this page loaded
+  micLevel: null,      // the microphone's level now, 0..100
+  lastLink: null,      // the last link report in a meeting
+  testCall: null,      // {id, media} during a test call with the office
 };
 window.giaoban = app;  // diagnostics (and the browser tests) read the live state here
 
@@ -118,6 +125,15 @@ function tick() {
 
 // -- devices: camera and microphone check --------------------------------------------------
 
+/** What opening a device gave, in the words of the self-test (terminal_status). */
+function deviceResult(error) {
+  const name = error?.name || "";
+  if (name === "NotAllowedError" || name === "SecurityError") return "refused";
+  if (name === "NotFoundError" || name === "OverconstrainedError") return "missing";
+  if (name === "NotReadableError") return "busy";
+  return "failed";
+}
+
 function deviceProblem(error, kind) {
   const name = error?.name || "";
   if (name === "NotAllowedError" || name === "SecurityError") return t("terminal.deviceRefused", { kind: t(kind) });
@@ -130,7 +146,7 @@ const VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ide
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
 async function openDevices() {
-  const devices = { stream: new MediaStream(), camera: null, mic: null, problems: [] };
+  const devices = { stream: new MediaStream(), camera: null, mic: null, problems: [], results: { camera: "failed", mic: "failed" } };
   if (!navigator.mediaDevices?.getUserMedia) {
     devices.problems.push(t("terminal.insecure"));
   } else {
@@ -144,18 +160,24 @@ async function openDevices() {
         devices.camera = (await navigator.mediaDevices.getUserMedia({ video: VIDEO })).getVideoTracks()[0];
       } catch (error) {
         devices.problems.push(deviceProblem(error, "device.camera"));
+        devices.results.camera = deviceResult(error);
       }
       try {
         devices.mic = (await navigator.mediaDevices.getUserMedia({ audio: AUDIO })).getAudioTracks()[0];
       } catch (error) {
         devices.problems.push(deviceProblem(error, "device.mic"));
+        devices.results.mic = deviceResult(error);
       }
     }
   }
+  if (devices.camera) devices.results.camera = "ok";
+  if (devices.mic) devices.results.mic = "ok";
   for (const track of [devices.camera, devices.mic]) if (track) devices.stream.addTrack(track);
+  for (const track of [devices.camera, devices.mic]) track?.addEventListener("ended", () => reportStatus());
   app.devices = devices;
   showDevices();
   startMeter();
+  reportStatus();
   return devices;
 }
 
@@ -193,10 +215,133 @@ function startMeter() {
     let sum = 0;
     for (const s of samples) sum += s * s;
     const level = Math.min(100, Math.round(Math.sqrt(sum / samples.length) * 300));
+    app.micLevel = level;
     $("meter-bar").style.width = `${level}%`;
     $("meter").setAttribute("aria-valuenow", String(level));
   }, 100);
 }
+
+// -- the self-test: devices, link and version, reported to the readiness board -----------------
+
+/** A device's result now: its track may have ended since it was opened (unplugged). */
+function deviceNow(track, opened) {
+  if (!track) return opened;
+  return track.readyState === "live" ? "ok" : "missing";
+}
+
+/** The link before a meeting: a few acknowledged probes over the socket, timed. */
+async function probeLink() {
+  const times = [];
+  let lost = 0;
+  for (let i = 0; i < PROBES; i += 1) {
+    const started = performance.now();
+    try {
+      await app.socket.timeout(2000).emitWithAck("probe", {});
+      times.push(performance.now() - started);
+    } catch {
+      lost += 1;
+    }
+  }
+  times.sort((a, b) => a - b);
+  const rtt = times.length ? times[Math.floor(times.length / 2)] : 2000;
+  return { loss: lost / PROBES, rtt_ms: Math.min(60000, Math.round(rtt * 10) / 10) };
+}
+
+let reporting = false;
+
+async function reportStatus() {
+  if (reporting || app.stopped || !app.socket?.connected) return;
+  reporting = true;
+  try {
+    const devices = await Promise.race([app.devicesReady, new Promise((r) => setTimeout(r, DEVICE_WAIT, null))]);
+    const results = devices?.results ?? { camera: "failed", mic: "failed" };
+    const link = app.media && app.lastLink ? app.lastLink : await probeLink();
+    if (!app.socket.connected) return;
+    await call(app.socket, "terminal_status", {
+      camera: deviceNow(devices?.camera, results.camera),
+      microphone: deviceNow(devices?.mic, results.mic),
+      camera_label: devices?.camera?.label?.slice(0, 200) || null,
+      mic_label: devices?.mic?.label?.slice(0, 200) || null,
+      mic_level: app.micLevel,
+      version: (app.version || "unknown").slice(0, 64),
+      user_agent: navigator.userAgent.slice(0, 200),
+      link,
+    });
+  } catch (error) {
+    console.warn("terminal_status", error?.code || error);
+  } finally {
+    reporting = false;
+  }
+}
+
+async function loadVersion() {
+  try {
+    const reply = await fetch("/api/health", { cache: "no-store" });
+    app.version = (await reply.json()).version ?? null;
+  } catch {
+    app.version = null;
+  }
+}
+
+// -- a test call with the office (before a meeting) -------------------------------------------
+
+async function startTestCall(callId) {
+  if (app.live || app.stopped) {
+    call(app.socket, "end_test_call").catch(() => {});
+    return;
+  }
+  stopTestCall(null);
+  const current = { id: callId, media: null };
+  app.testCall = current;
+  $("testcall").hidden = false;
+  document.body.classList.add("in-test-call");
+  const devices = await Promise.race([app.devicesReady, new Promise((r) => setTimeout(r, DEVICE_WAIT, null))]);
+  show($("tc-own-video"), devices?.camera ?? null);
+  $("tc-own").hidden = !devices?.camera;
+  const media = await negotiate(app.socket, {
+    camera: devices?.camera ?? null, mic: devices?.mic ?? null, slots: ["main", "audio"],
+    event: "test_call_offer", extra: { call_id: callId },
+  });
+  if (app.testCall !== current) {
+    media.pc.close();
+    return;
+  }
+  current.media = media;
+  for (const slot of media.slots) {
+    if (slot.role === "main") {
+      show($("tc-office-video"), slot.track);
+      // The office may send no picture: the slot's track then never unmutes.
+      const shown = () => { $("tc-office-empty").hidden = !slot.track || slot.track.muted; };
+      slot.track.addEventListener("unmute", shown);
+      slot.track.addEventListener("mute", shown);
+      shown();
+    } else {
+      const audio = document.createElement("audio");
+      audio.autoplay = true;
+      $("tc-sinks").append(audio);
+      show(audio, slot.track);
+    }
+  }
+}
+
+function stopTestCall(callId) {
+  const current = app.testCall;
+  if (!current || (callId && current.id !== callId)) return;
+  app.testCall = null;
+  current.media?.pc.close();
+  for (const track of current.media?.extraTracks ?? []) track.stop();
+  show($("tc-office-video"), null);
+  show($("tc-own-video"), null);
+  $("tc-sinks").replaceChildren();
+  $("testcall").hidden = true;
+  document.body.classList.remove("in-test-call");
+}
+
+$("tc-end").addEventListener("click", () => {
+  const current = app.testCall;
+  stopTestCall(null);
+  if (current) call(app.socket, "end_test_call").catch(() => {});
+});
 
 // -- signalling ----------------------------------------------------------------------------
 
@@ -215,10 +360,12 @@ function start() {
       await refreshHome();
       await enter({ force: true });
     });
+    reportStatus();
   });
   socket.on("disconnect", (reason) => {
     app.disconnectedAt = Date.now();
     app.lobby = null;
+    stopTestCall(null);  // the server ends it with the socket
     setReconnecting(true);
     // The server closed us on purpose (restart): socket.io does not retry that by itself.
     if (reason === "io server disconnect" && !app.stopped) setTimeout(() => socket.connect(), 1000);
@@ -269,6 +416,8 @@ function start() {
     app.labels = labels;
     render();
   });
+  socket.on("test_call", ({ call_id }) => enqueue(() => startTestCall(call_id)));
+  socket.on("test_call_ended", ({ call_id }) => stopTestCall(call_id));
 }
 
 /** Wait in the lobby of the next meeting, or join it if it is live. */
@@ -334,8 +483,6 @@ async function join(meetingId) {
   await connectMedia();
 }
 
-const DEVICE_WAIT = 5000;
-
 async function connectMedia() {
   const live = app.live;
   if (!live) return;
@@ -398,6 +545,7 @@ async function reportLink() {
   try {
     const { report, counters } = await linkQuality(media.pc, app.linkCounters);
     app.linkCounters = counters;
+    app.lastLink = report;
     await call(app.socket, "link_stats", report);
   } catch {
     // a report lost now is replaced by the next one
@@ -572,7 +720,10 @@ if (!app.token) {
 } else {
   app.devicesReady = openDevices();
   refreshHome().then(tick);
-  start();
+  loadVersion().then(() => start());
+  // The self-test goes to the readiness board now and then, and when the devices change.
+  setInterval(reportStatus, STATUS_EVERY);
+  navigator.mediaDevices?.addEventListener?.("devicechange", () => reportStatus());
   // The schedule changes (a meeting moved, added or cancelled): look again now and then.
   setInterval(() => enqueue(async () => {
     if (await refreshHome()) await enter();
