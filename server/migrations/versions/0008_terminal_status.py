@@ -1,7 +1,7 @@
 """hall readiness: each hall terminal's online state, self-test and link
 
 Revision ID: 0008
-Revises: 0006 (to become 0007 when the branch adding 0007 is merged first)
+Revises: 0007
 Create Date: 2026-12-06 20:20:00.000000
 """
 
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-# TEMPORARY: 0007 is added by another branch; at merge this must become "0007".
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
