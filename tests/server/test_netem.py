@@ -1,11 +1,12 @@
 """Impaired networks (issue 14): a hall's terminal in a network namespace of its own behind
-``tc netem``, another hall on the host, a real server between them.
+an impaired link (netem's loss, delay and jitter: tests/server/netem_kit.py), another hall on
+the host, a real server between them.
 
 Hall A runs as a process in the namespace (tests/server/netem_hall.py) and has the floor; the
 chair hall P is a client on the host. So P's ``main`` slot shows A's camera (sent over the
-impaired link) and A's ``chair`` slot shows P's (received over it). netem impairs both
-directions of the link. The figures are printed (``pytest -s`` shows them) and written up in
-docs/media.md, "Impaired networks". Needs root (network namespaces, tc).
+impaired link) and A's ``chair`` slot shows P's (received over it). Both directions of the
+link are impaired. The figures are printed into the test log (captured or not) and
+written up in docs/media.md, "Impaired networks". Needs root (network namespaces, TUN).
 """
 
 from __future__ import annotations
@@ -117,15 +118,17 @@ async def p_rate(p: LiveClient, role: str, seconds: float) -> float:
     return (p.slot(role).frames - before) / (time.monotonic() - started)
 
 
-def figures(title: str, **values: Any) -> None:
+def figures(capsys: pytest.CaptureFixture[str], title: str, **values: Any) -> None:
+    """Print the figures into the test log, captured or not."""
     shown = ", ".join(
         f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
     )
-    print(f"\n[netem] {title}: {shown}")
+    with capsys.disabled():
+        print(f"\n[netem] {title}: {shown}")
 
 
 async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
-    live, org, clients, netns
+    live, org, clients, netns, capsys
 ):
     mid, p, chair = await start_meeting(live, org, clients)
     url = str(live.server.make_url("")).rstrip("/")
@@ -145,6 +148,7 @@ async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
         counts = {k: after.get(k, 0) - before.get(k, 0) for k in names}
         plis_to_a = server_after["plis_to_a"] - server_before["plis_to_a"]
         figures(
+            capsys,
             "loss 5% each way", seconds=MEASURE, p_sees_a_fps=p_fps, a_sees_p_fps=a_fps,
             a_audio_fps=a_audio, server_plis_to_a=plis_to_a,
             server_frames_dropped_from_a=server_after["frames_dropped_from_a"]
@@ -154,7 +158,7 @@ async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
         link = netns.clear()
         lost = link["dropped"] - link_before["dropped"]
         passed = link["forwarded"] - link_before["forwarded"]
-        figures("loss 5% each way: the link", packets_lost=lost, packets_passed=passed)
+        figures(capsys, "loss 5% each way: the link", packets_lost=lost, packets_passed=passed)
         assert 0.02 < lost / (lost + passed) < 0.09, (lost, passed)  # the loss was there
         # Video keeps going both ways near the rate sent: losses are repaired (NACK, RTX)
         # before the jitter buffers give up on them. (A loss that a lost NACK or RTX leaves
@@ -173,7 +177,7 @@ async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
 
 
 async def test_200_ms_delay_with_50_ms_jitter_video_and_audio_keep_flowing(
-    live, org, clients, netns
+    live, org, clients, netns, capsys
 ):
     mid, p, chair = await start_meeting(live, org, clients)
     url = str(live.server.make_url("")).rstrip("/")
@@ -193,14 +197,15 @@ async def test_200_ms_delay_with_50_ms_jitter_video_and_audio_keep_flowing(
         a_audio = a.rate("audio", first, last)
         acks = [r["ack_ms"] for r in a.reports(since) if r["at"] <= last["at"] and "ack_ms" in r]
         figures(
+            capsys,
             "delay 200 ms ± 50 ms each way", seconds=MEASURE, p_sees_a_fps=p_fps,
             a_sees_p_fps=a_fps, p_audio_fps=p_audio, a_audio_fps=a_audio,
             link_stats_ack_ms=f"{min(acks):.0f}..{max(acks):.0f}" if acks else "none",
         )  # fmt: skip
         netns.clear()
-        # The delay was there: A's link_stats acknowledgements take a round trip, about
-        # twice the one-way delay.
-        assert acks and min(acks) > 300 and max(acks) < 1500, acks
+        # The delay was there: A's link_stats acknowledgements take a round trip, at least
+        # twice the shortest one-way delay (150 ms; a few ms without the impairment).
+        assert acks and min(acks) > 250 and max(acks) < 1500, acks
         assert p_fps > FPS_SENT * 0.8, f"P saw A's video at {p_fps:.1f} frames/s"
         assert a_fps > FPS_SENT * 0.8, f"A saw P's video at {a_fps:.1f} frames/s"
         assert p_audio > 40 and a_audio > 40, (p_audio, a_audio)  # 50 sent
@@ -208,7 +213,7 @@ async def test_200_ms_delay_with_50_ms_jitter_video_and_audio_keep_flowing(
 
 
 @pytest.mark.timeout(180)
-async def test_a_30_s_outage_the_hall_comes_back_by_itself(live, org, clients, netns):
+async def test_a_30_s_outage_the_hall_comes_back_by_itself(live, org, clients, netns, capsys):
     mid, p, chair = await start_meeting(live, org, clients)
     url = str(live.server.make_url("")).rstrip("/")
     hall_a = org.halls["A"]
@@ -247,6 +252,7 @@ async def test_a_30_s_outage_the_hall_comes_back_by_itself(live, org, clients, n
         p_fps = await p_rate(p, "main", 3.0)
         a_fps = a.rate("chair", await a.report_at(since), await a.report_at(time.monotonic()))
         figures(
+            capsys,
             "30 s outage", hall_seen_reconnecting_after_s=noticed, rejoined_after_s=rejoined,
             a_first_frame_after_s=a_back, p_first_frame_of_a_after_s=p_back,
             a_socket_connects=report["connects"], a_offers=report["offers"],
