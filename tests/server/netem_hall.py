@@ -112,24 +112,25 @@ class Terminal:
         self.wanted.set()
 
     async def drive(self) -> None:
-        pc_watched = None
+        """On each connection join and offer; when the peer connection fails, offer again
+        (terminal.js: the socket's "connect" handler and ``watchIce``)."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wanted.wait(), 0.5)
+            if not self.client.sio.connected:
+                continue
             pc = self.client.pc
-            if pc is not None and pc is not pc_watched:
-                pc_watched = pc
-            if pc is not None and pc.connectionState == "failed" and self.client.sio.connected:
-                self.wanted.set()  # the terminal offers again (watchIce)
-            if not self.wanted.is_set() or not self.client.sio.connected:
+            rejoin = self.wanted.is_set()
+            if not rejoin and not (pc is not None and pc.connectionState == "failed"):
                 continue
             self.wanted.clear()
             try:
-                reply = await self.client.join(self.meeting_id)
-                self.joins += 1
-                if not reply.get("ok") or reply.get("lobby"):
-                    self.errors.append(f"join: {reply}")
-                    continue
+                if rejoin:
+                    reply = await self.client.join(self.meeting_id)
+                    self.joins += 1
+                    if not reply.get("ok") or reply.get("lobby"):
+                        self.errors.append(f"join: {reply}")
+                        continue
                 self.retire()
                 await self.client.negotiate()
                 self.offers += 1
@@ -140,7 +141,10 @@ class Terminal:
                     await asyncio.sleep(1.0)  # a client's back-off, not a test's wait
 
     def retire(self) -> None:
+        """Count the frames of the readers a new offer replaces (each once)."""
         for reader in self.client.readers.values():
+            if any(reader is old for old in self.retired):
+                continue  # an offer that failed left them in place
             self.done[reader.role] = self.done.get(reader.role, 0) + reader.frames
             self.retired.append(reader)
 
@@ -178,6 +182,8 @@ class Terminal:
             frames = dict(self.done)
             colours: dict[str, str | None] = {}
             for reader in self.client.readers.values():
+                if any(reader is old for old in self.retired):
+                    continue  # counted in done
                 frames[reader.role] = frames.get(reader.role, 0) + reader.frames
                 if reader.kind == "video":
                     colours[reader.role] = colour_name(reader.colour)
