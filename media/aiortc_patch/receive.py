@@ -18,11 +18,20 @@ Hooks (aiortc 1.16):
   coroutines).
 - **Keyframe requests to a publisher.** :func:`send_pli` calls the receiver's
   ``_send_rtcp_pli(ssrc)``.
+- **RTX routing.** aiortc's ``RtpRouter.route_rtp`` finds a packet's receiver by its SSRC
+  (only the media SSRCs are registered, by ``RTCDtlsTransport._register_rtp_receiver``) or,
+  failing that, by a payload type that one receiver alone has. A retransmission comes on the
+  RTX SSRC with the RTX payload type, which every video m-line of a bundle shares: with two
+  video m-lines (a terminal's camera and thumbnail) every retransmission was discarded and
+  NACKs repaired nothing. :func:`route_rtx` (called by :func:`install`) wraps
+  ``_register_rtp_receiver`` to register each encoding's RTX SSRC too (the remote
+  description's ``a=ssrc-group:FID``), as browsers route them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fractions
 import inspect
 import logging
@@ -41,9 +50,13 @@ import pylibsrtp
 from aiortc import RTCRtpReceiver, clock
 from aiortc.codecs import depayload, is_rtx
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpReceiveParameters,
+)
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -116,6 +129,16 @@ def check() -> list[str]:
         aioice.ice.Connection.data_received
     ):
         problems.append("aioice's Connection.data_received no longer queues the datagram")
+    if list(inspect.signature(RTCDtlsTransport._register_rtp_receiver).parameters) != [
+        "self",
+        "receiver",
+        "parameters",
+    ]:
+        problems.append("RTCDtlsTransport._register_rtp_receiver changed its parameters")
+    if "self.ssrc_table.get(packet.ssrc)" not in inspect.getsource(RtpRouter.route_rtp):
+        problems.append("aiortc's RtpRouter.route_rtp no longer looks up its ssrc_table")
+    if "rtx" not in {f.name for f in dataclasses.fields(RTCRtpDecodingParameters)}:
+        problems.append("RTCRtpDecodingParameters has no rtx")
     receiver_source = inspect.getsource(RTCRtpReceiver)
     for name in ("active_ssrc", "codecs", "remote_streams", "rtx_ssrc", "nack_generator",
                  "kind", "rtcp_ssrc", "remote_bitrate_estimator"):  # fmt: skip
@@ -141,13 +164,40 @@ _original_decoder_worker: Callable[..., None] | None = None
 
 
 def install() -> None:
-    """Replace aiortc's decoder thread by :func:`_dispatching_decoder_worker`; once."""
+    """Replace aiortc's decoder thread by :func:`_dispatching_decoder_worker`, and route RTX
+    (:func:`route_rtx`); once."""
     global _original_decoder_worker
+    route_rtx()
     with _install_lock:
         if _original_decoder_worker is not None:
             return
         _original_decoder_worker = aiortc.rtcrtpreceiver.decoder_worker
         aiortc.rtcrtpreceiver.decoder_worker = _dispatching_decoder_worker
+
+
+_original_register_rtp_receiver: Callable[..., None] | None = None
+
+
+def route_rtx() -> None:
+    """Route retransmissions to their receiver by their RTX SSRC (see the module's doc);
+    process-wide, once. Safe for any peer connection: it only adds SSRCs the remote
+    description declared."""
+    global _original_register_rtp_receiver
+    with _install_lock:
+        if _original_register_rtp_receiver is not None:
+            return
+        original = RTCDtlsTransport._register_rtp_receiver
+        _original_register_rtp_receiver = original
+
+        def register(
+            self: RTCDtlsTransport, receiver: Any, parameters: RTCRtpReceiveParameters
+        ) -> None:
+            original(self, receiver, parameters)
+            for encoding in parameters.encodings:
+                if encoding.rtx is not None:
+                    self._rtp_router.ssrc_table[encoding.rtx.ssrc] = receiver
+
+        RTCDtlsTransport._register_rtp_receiver = register  # type: ignore[method-assign]
 
 
 def installed() -> bool:

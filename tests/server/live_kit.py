@@ -36,6 +36,8 @@ from tests.media.media_testkit import (
 
 NAMESPACE = "/live"
 TERMINAL_SLOTS = ("main", "chair", "audio", "audio")
+RESUME_GAP = 0.5
+"""Seconds without a frame after which the next one counts as the picture coming back."""
 
 
 @dataclass
@@ -47,6 +49,10 @@ class SlotReader:
     frames: int = 0
     colours: list[tuple[float, Yuv]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    last_at: float | None = None
+    """When the last frame was decoded (``time.monotonic()``)."""
+    resumed: list[float] = field(default_factory=list)
+    """When a frame came after none for more than ``RESUME_GAP`` (the first one too)."""
 
     @property
     def colour(self) -> Yuv | None:
@@ -57,6 +63,10 @@ class SlotReader:
             while True:
                 frame = await track.recv()
                 self.frames += 1
+                now = time.monotonic()
+                if self.last_at is None or now - self.last_at > RESUME_GAP:
+                    self.resumed.append(now)
+                self.last_at = now
                 if self.kind == "video":
                     colour = centre_colour(frame)  # type: ignore[arg-type]
                     if not self.colours or self.colours[-1][1] != colour:
@@ -85,6 +95,8 @@ class LiveClient:
         thumb: bool = False,
         screen: Yuv | None = None,
         for_hall: int | None = None,
+        reconnection: bool = False,
+        http_session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.screen = screen
         """A person's browser that presents: the colour of its shared screen."""
@@ -98,7 +110,12 @@ class LiveClient:
         self.colour = colour
         self.slot_roles = slots
         self.auto_join = auto_join
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # reconnection: as the terminal page's socket.io (web/static/live.js), 0.5 s to 3 s.
+        # http_session: the caller's (and its timeouts), closed by the caller.
+        extra: dict[str, Any] = {"http_session": http_session} if http_session else {}
+        self.sio = socketio.AsyncClient(
+            reconnection=reconnection, reconnection_delay=0.5, reconnection_delay_max=3, **extra
+        )
         self.state: dict[str, Any] | None = None
         self.slot_labels: dict[str, Any] = {}
         self.readers: dict[str, SlotReader] = {}
