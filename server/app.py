@@ -157,7 +157,7 @@ def create_app(
         middlewares=[api_errors, web_security.middleware(cluster.origins)],
         client_max_size=MAX_BODY,
     )
-    web_security.add_headers(app, cluster.origins)
+    web_security.add_headers(app, scaled_out=settings.redis_url is not None)
 
     def origin_allowed(origin: str | None, environ: dict[str, Any]) -> bool:
         # Scaled out, a page served by one node opens its socket on the node hosting its

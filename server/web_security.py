@@ -32,10 +32,9 @@ HSTS = "max-age=31536000"
 """A year; no includeSubDomains: the province's other sites on its domain are not ours."""
 
 
-def content_security_policy(other_origins: set[str]) -> str:
-    """Our pages load only what this server serves; their sockets may reach the deployment's
-    other nodes (a meeting hosted elsewhere)."""
-    connect = " ".join(["'self'", *sorted(_websocket_too(other_origins))])
+def content_security_policy(connect: str) -> str:
+    """Our pages load only what this server serves; ``connect`` is where their sockets and
+    requests may go."""
     return "; ".join(
         [
             "default-src 'self'",
@@ -52,14 +51,13 @@ def content_security_policy(other_origins: set[str]) -> str:
     )
 
 
-def _websocket_too(origins: set[str]) -> set[str]:
-    out = set(origins)
-    for origin in origins:
-        if origin.startswith("https://"):
-            out.add("wss://" + origin.removeprefix("https://"))
-        elif origin.startswith("http://"):
-            out.add("ws://" + origin.removeprefix("http://"))
-    return out
+def connect_sources(secure: bool, scaled_out: bool) -> str:
+    """Embedded, a page talks to its own server only. Scaled out, its socket follows the
+    meeting to whichever node hosts it (``moved``), and nodes join after the page was served,
+    so any host is allowed on the page's own scheme (scripts stay this server's own)."""
+    if not scaled_out:
+        return "'self'"
+    return "'self' https: wss:" if secure else "'self' http: ws: https: wss:"
 
 
 def own_origins(request: web.BaseRequest) -> set[str]:
@@ -105,12 +103,16 @@ def middleware(
     return check_origin
 
 
-def add_headers(app: web.Application, other_origins: Callable[[], set[str]]) -> None:
+def add_headers(app: web.Application, *, scaled_out: bool) -> None:
     """Every response of ``app`` (static files and errors included) carries the headers."""
+    policies = {
+        secure: content_security_policy(connect_sources(secure, scaled_out))
+        for secure in (False, True)
+    }
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", content_security_policy(other_origins()))
+        headers.setdefault("Content-Security-Policy", policies[request.secure])
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")

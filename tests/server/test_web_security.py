@@ -76,3 +76,11 @@ async def test_logging_in_from_another_origin_needs_no_cookie_and_is_not_refused
         headers={"Origin": "https://evil.example"},
     )
     assert reply.status == 401  # judged on its password, not its origin (no cookie yet)
+
+
+def test_scaled_out_pages_may_follow_their_meeting_to_any_node_on_their_scheme():
+    from server.web_security import connect_sources
+
+    assert connect_sources(secure=True, scaled_out=False) == "'self'"
+    assert connect_sources(secure=True, scaled_out=True) == "'self' https: wss:"
+    assert "ws:" in connect_sources(secure=False, scaled_out=True).split()
