@@ -46,8 +46,8 @@ class Settings:
     session_hours: int = 12
     """How long a person's login lasts."""
     log_level: str = "INFO"
-    event_loop: str = "asyncio"
-    """The asyncio event loop of the server and its media workers: asyncio or uvloop."""
+    event_loop: str = "uvloop"
+    """The asyncio event loop of the server and its media workers: uvloop or asyncio."""
     ice_servers: tuple[dict[str, Any], ...] = ()
     """STUN/TURN servers of the government network (``GIAOBAN_ICE_SERVERS``, JSON); none by
     default: halls and server reach each other directly. Never a public server."""
@@ -379,7 +379,7 @@ def _retention(text: str | None) -> str:
 
 
 def _event_loop(value: str | None) -> str:
-    kind = (value or "asyncio").strip().lower()
+    kind = (value or "uvloop").strip().lower()
     if kind not in LOOPS:
         raise SettingsError(f"GIAOBAN_EVENT_LOOP must be one of {', '.join(LOOPS)}, not {value!r}")
     return kind

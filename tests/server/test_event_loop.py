@@ -1,5 +1,6 @@
-"""The event loop is a setting (GIAOBAN_EVENT_LOOP): a node on uvloop, its media worker too,
-carries a live meeting as on asyncio's own loop."""
+"""The event loop is a setting (GIAOBAN_EVENT_LOOP, uvloop by default): a node on uvloop, its
+media worker too, carries a live meeting as on asyncio's own loop (which the in-process tests
+run on)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from tests.server.live_kit import LiveClient, sees, soon
 def test_an_unknown_event_loop_is_refused_naming_the_variable(tmp_path):
     with pytest.raises(SettingsError, match="GIAOBAN_EVENT_LOOP"):
         Settings.from_env({"GIAOBAN_VAR_DIR": str(tmp_path), "GIAOBAN_EVENT_LOOP": "trio"})
-    assert Settings.from_env({"GIAOBAN_VAR_DIR": str(tmp_path)}).event_loop == "asyncio"
+    assert Settings.from_env({"GIAOBAN_VAR_DIR": str(tmp_path)}).event_loop == "uvloop"
 
 
 @pytest.mark.slow
 async def test_a_node_on_uvloop_with_a_media_worker_carries_a_meeting(org, settings, tmp_path):
     node = ServerProcess(settings, tmp_path / "server.log")
-    node.env.update({"GIAOBAN_EVENT_LOOP": "uvloop", "GIAOBAN_MEDIA_WORKERS": "1"})
+    node.env.update({"GIAOBAN_MEDIA_WORKERS": "1"})  # uvloop: the default
     await node.start()
     halls: list[LiveClient] = []
     sec = await session_for(node.url, "sec_p")
