@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import socketio
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -42,7 +41,7 @@ from server.metrics import metrics
 from server.readiness import Readiness
 from server.security import LoginThrottle, Passwords
 from server.settings import Settings
-from server.signalling import Signalling
+from server.signalling import Signalling, SignallingServer
 from server.state import ACTOR, SERVICES, Services
 
 log = logging.getLogger("giaoban.server")
@@ -164,7 +163,7 @@ def create_app(
         # meeting: the other nodes' origins are the deployment's own.
         return same_origin(origin, environ) or origin in cluster.origins()
 
-    sio = socketio.AsyncServer(
+    sio = SignallingServer(
         async_mode="aiohttp",
         client_manager=cluster.client_manager(),
         cors_allowed_origins=origin_allowed,

@@ -17,13 +17,14 @@ from typing import Annotated, Any
 
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from socketio import packet
 
 import media
 from media.tasks import log_failure
 from rooms import org
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, Invalid, NotFound, StateError
-from rooms.live import Room
+from rooms.live import Participant, Room
 from rooms.models import MeetingState, RoleName
 from rooms.readiness import SelfTest, require_board
 from rooms.scheduling import load_tree
@@ -45,8 +46,36 @@ from server.state import Services
 log = logging.getLogger("giaoban.signalling")
 
 MAX_SDP = 64 * 1024
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Id = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+"""A database id: a whole number (not a boolean, not a string of digits)."""
+Flag = Annotated[bool, Field(strict=True)]
+"""true or false (not 1, not "yes")."""
 Mid = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
+"""socket.io's own events: a client that sends one is answered, and nothing happens."""
+
+
+class SignallingServer(socketio.AsyncServer):
+    """python-socketio's server, but a client's event named like socket.io's own
+    (``disconnect``, ``connect``) is refused instead of being taken for the real thing (it
+    tore the participant down, or made the socket another terminal's)."""
+
+    async def _handle_event_internal(  # type: ignore[no-untyped-def]
+        self, server, sid, eio_sid, data, namespace, id
+    ):
+        name = data[0] if data else None
+        if name not in RESERVED_EVENTS:
+            return await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        log.info("socket %s sent the reserved event %r: refused", sid, name)
+        if id is not None:
+            refusal = error("invalid", f"{name!r} is socket.io's own event, not one to send",
+                            "event")  # fmt: skip
+            await server._send_packet(
+                eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=[refusal])
+            )
+        return None
 
 
 class In(BaseModel):
@@ -85,17 +114,17 @@ class HallIn(In):
 
 class MuteIn(In):
     hall_id: Id
-    muted: bool
-    lock: bool = False
+    muted: Flag
+    lock: Flag = False
 
 
 class MutedIn(In):
-    muted: bool
+    muted: Flag
 
 
 class RollCallAnswerIn(In):
-    present: bool
-    delegates: int = Field(default=0, ge=0, le=10_000)
+    present: Flag
+    delegates: int = Field(default=0, strict=True, ge=0, le=10_000)
 
 
 class LinkIn(In):
@@ -104,7 +133,7 @@ class LinkIn(In):
 
 
 class EnabledIn(In):
-    enabled: bool
+    enabled: Flag
 
 
 CallId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -226,6 +255,12 @@ class Signalling:
         }
         for name, (model, handler) in events.items():
             sio.on(name, namespace=NAMESPACE)(self._wrap(name, model, handler))
+        sio.on("*", namespace=NAMESPACE)(self.unknown)
+
+    async def unknown(self, event: Any, sid: str, *args: Any) -> dict[str, Any]:
+        """Any event the protocol does not name is answered, never left without an ack."""
+        shown = str(event)[:64]
+        return error("not_found", f"no such event {shown!r}: see docs/protocol.md", "event")
 
     # -- connection -----------------------------------------------------------------------
 
@@ -308,12 +343,15 @@ class Signalling:
         await asyncio.gather(*self._leaving, return_exceptions=True)
 
     def _wrap(self, name: str, model: type[BaseModel], handler: Handler) -> Callable[..., Any]:
-        async def handle(sid: str, payload: Any = None) -> dict[str, Any]:
+        async def handle(sid: str, *args: Any) -> dict[str, Any]:
             client = self.clients.get(sid)
             if client is None:
                 return error("unauthenticated", "connect again")
             if not client.bucket.take():
                 return error("rate_limited", "too many events; slow down")
+            if len(args) > 1:
+                return error("validation", f"{name}: send one argument, an object {{…}}", "data")
+            payload = args[0] if args else None
             if payload is not None and not isinstance(payload, dict):
                 return error("validation", f"{name}: the data must be an object {{…}}", "data")
             try:
@@ -397,6 +435,14 @@ class Signalling:
     ) -> dict[str, Any]:
         """Join the live meeting's Room (leaving the one the socket was in, if another)."""
         meeting_id = room.info.id
+        if (
+            client.meeting_id == meeting_id
+            and client.participant_id is not None
+            and client.participant_id in room.participants
+            and room.participants[client.participant_id].side == side
+        ):
+            # Joined already: the same answer again, nothing stored, no new connection.
+            return self._joined(room, room.participants[client.participant_id], can_chair)
         if client.meeting_id not in (None, meeting_id) or client.participant_id is not None:
             await self._leave(client, dropped=False)
         participants = self.live.rooms.participants()
@@ -409,9 +455,13 @@ class Signalling:
         self.notifier.sids[participant.id] = sid
         await self.sio.leave_room(sid, lobby_room(meeting_id), namespace=NAMESPACE)
         await self.sio.enter_room(sid, meeting_room(meeting_id), namespace=NAMESPACE)
+        return self._joined(room, participant, can_chair)
+
+    def _joined(self, room: Room, participant: Participant, can_chair: bool) -> dict[str, Any]:
+        """A live join's answer."""
         return ok(
             lobby=False,
-            meeting_id=meeting_id,
+            meeting_id=room.info.id,
             participant_id=participant.id,
             hall_id=participant.hall_id,
             side=participant.side,
