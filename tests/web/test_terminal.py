@@ -46,7 +46,7 @@ async def terminal(browsers: Browsers, org: Org, hall: str, init_script: str | N
         viewport=TERMINAL_VIEWPORT,
         init_script=init_script,
     )
-    await expect(page.locator("#next")).to_have_text("Giao ban đột xuất")
+    await expect(page.locator("#next")).to_have_text("Giao ban đột xuất", timeout=20_000)
     return page
 
 
