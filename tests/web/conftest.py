@@ -25,6 +25,7 @@ from playwright.async_api import (
     Page,
     ViewportSize,
     async_playwright,
+    expect,
 )
 
 from rooms.localtime import LOCAL_TZ
@@ -35,6 +36,11 @@ from server.settings import Settings
 from tests.conftest import FAST_HASHER, PASSWORD, Clock, Org
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# What a page shows may take more than Playwright's 5 s when the whole suite shares two cores
+# (a kiosk showing its next meeting took 6 s once): every expectation waits up to 15 s, as
+# every page action does (``set_default_timeout`` below). A wait that needs longer says so.
+expect.set_options(timeout=15_000)
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
