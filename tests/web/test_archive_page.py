@@ -133,6 +133,7 @@ async def wait_for_package(page: Page, meeting_id: int, within: float = 60) -> d
 
 async def search(page: Page, words: str, **fields: str) -> None:
     """Type the words (and any other field), search, and wait for that very answer."""
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
     await page.fill("#q", words)
     for selector, value in fields.items():
         await page.fill(f"#{selector}", value)

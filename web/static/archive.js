@@ -67,10 +67,14 @@ function apiQuery(values) {
   return query;
 }
 
+let lastSearch = 0;
+
 async function search(values) {
+  const mine = ++lastSearch;
   $("count").textContent = t("arch.searching");
   $("search-error").textContent = "";
   const { status, data } = await api(`/api/archive/search?${apiQuery(values)}`);
+  if (mine !== lastSearch) return; // a later search was asked for: its answer is the one shown
   if (status !== 200) {
     app.hits = [];
     $("count").textContent = "";
@@ -108,10 +112,7 @@ function renderHits() {
 async function showSearch() {
   app.view = "search";
   $("search-view").hidden = false;
-  const [units, halls] = await Promise.all([api("/api/units"), api("/api/halls")]);
-  app.units = units.status === 200 ? units.data : [];
-  app.halls = halls.status === 200 ? halls.data : [];
-  fillSelects();
+  // The form is filled and live before the lists load: what is typed meanwhile is kept.
   fillForm(searchParams());
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -129,6 +130,10 @@ async function showSearch() {
     fillForm(searchParams());
     search(searchParams());
   });
+  const [units, halls] = await Promise.all([api("/api/units"), api("/api/halls")]);
+  app.units = units.status === 200 ? units.data : [];
+  app.halls = halls.status === 200 ? halls.data : [];
+  fillSelects();
   await search(searchParams());
 }
 
