@@ -24,6 +24,7 @@ from media.errors import (
     SdpTooLargeError,
 )
 from media.forwarding import ForwardedTrack
+from media.offer import OfferedLine, read_offer
 from media.peer import ConnectionState, Peer
 from media.settings import (
     ForwardingSettings,
@@ -47,6 +48,7 @@ __all__ = [
     "MediaError",
     "MediaKind",
     "NegotiationError",
+    "OfferedLine",
     "PacketSink",
     "Peer",
     "PeerClosedError",
@@ -55,4 +57,5 @@ __all__ = [
     "Slot",
     "Source",
     "VideoCodec",
+    "read_offer",
 ]

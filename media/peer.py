@@ -38,8 +38,9 @@ from media.codecs import (
     VideoCodec,
     same_codec,
 )
-from media.errors import NegotiationError, PeerClosedError, SdpTooLargeError
+from media.errors import NegotiationError, PeerClosedError
 from media.forwarding import ForwardedTrack
+from media.offer import read_offer
 from media.settings import PeerSettings
 from media.source import Source
 
@@ -149,19 +150,14 @@ class Peer:
         """
         if self._closing:
             raise PeerClosedError(f"{self.id} is closed")
-        limit = self.settings.max_sdp_bytes
-        if len(offer_sdp) > limit or len(offer_sdp.encode("utf-8")) > limit:
-            raise SdpTooLargeError(len(offer_sdp.encode("utf-8")), limit)
         if self._answered:
             raise NegotiationError(
                 f"{self.id} has answered an offer already; renegotiation is not supported"
             )
         self._answered = True
-        try:
-            description = sdp.SessionDescription.parse(offer_sdp)
-        except Exception as exc:
-            raise NegotiationError(f"the offer cannot be parsed: {exc}") from exc
-        self._check_bundle(description)
+        description, _ = read_offer(
+            offer_sdp, video_codec=self.video_codec, max_bytes=self.settings.max_sdp_bytes
+        )
 
         # Transceivers are made before setRemoteDescription, in m-line order, so that aiortc
         # matches them to the m-lines (first unassigned one of the kind) and negotiates the
@@ -259,14 +255,6 @@ class Peer:
         }
 
     # internals
-
-    def _check_bundle(self, description: sdp.SessionDescription) -> None:
-        mids = {str(media.rtp.muxId) for media in description.media}
-        bundle = next((group for group in description.group if group.semantic == "BUNDLE"), None)
-        if bundle is None or not mids.issubset({str(item) for item in bundle.items}):
-            raise NegotiationError(
-                "the offer must bundle all its m-lines on one transport (a=group:BUNDLE)"
-            )
 
     def _prepare_media(
         self, kind: MediaKind, media: sdp.MediaDescription, description: sdp.SessionDescription

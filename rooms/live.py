@@ -42,6 +42,7 @@ from rooms.errors import Forbidden, Invalid, NotFound, StateError
 from rooms.floor import Floor, FloorChange, FloorMoved, HandMoved, MicSet
 from rooms.localtime import LOCAL_TZ
 from rooms.models import TimelineKind
+from rooms.offers import SLOT_KINDS, SOURCE_KINDS, check_offer
 from rooms.ports import (
     Notifier,
     PeerFactory,
@@ -66,21 +67,6 @@ class Presence(enum.StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
     REMOVED = "removed"
-
-
-SOURCE_KINDS = {
-    SourceRole.CAMERA: media.MediaKind.VIDEO,
-    SourceRole.THUMB: media.MediaKind.VIDEO,
-    SourceRole.SCREEN: media.MediaKind.VIDEO,
-    SourceRole.MIC: media.MediaKind.AUDIO,
-}
-SLOT_KINDS = {
-    SlotRole.MAIN: media.MediaKind.VIDEO,
-    SlotRole.CHAIR: media.MediaKind.VIDEO,
-    SlotRole.SCREEN: media.MediaKind.VIDEO,
-    SlotRole.THUMB: media.MediaKind.VIDEO,
-    SlotRole.AUDIO: media.MediaKind.AUDIO,
-}
 
 
 @dataclass(frozen=True)
@@ -234,7 +220,9 @@ class Room:
             )
         if replaced is not None:
             await self._dispose(replaced)
-            await self._notifier.removed(replaced.id, "replaced by a new connection of the hall")
+            await self._notifier.removed(
+                replaced.id, "replaced", "replaced by a new connection of the hall"
+            )
         await self._changed()
         return participant
 
@@ -252,6 +240,13 @@ class Room:
         publishes only its ``screen``, forwarded while the chair lets it present.
         """
         participant = self._participant(participant_id)
+        check_offer(
+            offer_sdp,
+            sources,
+            slots,
+            video_codec=self._video_codec,
+            max_bytes=self._peer_settings.max_sdp_bytes,
+        )
         old_peer = participant.peer
         if old_peer is not None:
             participant.peer = None
@@ -368,7 +363,7 @@ class Room:
             await self._submit(TimelineKind.REMOVED, hall_id, by)
             if removed is not None:
                 await self._dispose(removed)
-                await self._notifier.removed(removed.id, "the chair removed this hall")
+                await self._notifier.removed(removed.id, "removed", "the chair removed this hall")
             await self._rewire()
 
     async def readmit_hall(self, participant_id: str, hall_id: int) -> None:

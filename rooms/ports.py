@@ -48,8 +48,9 @@ class Notifier(Protocol):
     async def alert(self, meeting_id: int, code: str, message: str) -> None:
         """Something the chair must know (recording stopped for lack of disk space…)."""
 
-    async def removed(self, participant_id: str, reason: str) -> None:
-        """This participant is out of the room (removed by the chair, replaced, ended)."""
+    async def removed(self, participant_id: str, code: str, reason: str) -> None:
+        """This participant is out of the room: ``code`` ``replaced`` (a newer connection of
+        its hall took its place) or ``removed`` (the chair removed the hall)."""
 
 
 class RecordingRefused(Exception):

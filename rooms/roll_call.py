@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from rooms.errors import StateError
+from rooms.localtime import to_local
 
 
 class RollCall:
@@ -55,7 +56,7 @@ class RollCall:
             return None
         return {
             "active": self.running,
-            "started_at": self.started_at.isoformat(),
+            "started_at": to_local(self.started_at).isoformat(),
             "answers": {
                 str(h): {"present": p, "delegates": d} for h, (p, d) in self.answers.items()
             },

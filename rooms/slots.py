@@ -3,8 +3,9 @@
 A participant offers slots (receiving m-lines, each with a role) and a hall's terminal
 publishes sources (sending m-lines). What each hall receives (see ``docs/protocol.md``):
 
-- ``main``: the floor holder's camera, or the chair hall's when nobody holds the floor; the
-  same main screen for every hall, the speaker included;
+- ``main``: the floor holder's camera, or the chair hall's when nobody holds the floor or the
+  holder sends no camera (it is reconnecting); the same main screen for every hall, the
+  speaker included;
 - ``chair``: the chair hall's camera (nothing for the chair hall itself);
 - ``screen``: the content presented now (a shared screen), labelled with the hall it is
   presented from; the presenting hall's own terminal gets it too (the hall's big screen);
@@ -88,7 +89,14 @@ class Slots:
         or None for an empty slot; ``viewer`` is the participant's hall (None: a person's
         browser, which is shown every hall)."""
         chair = self.chair_hall_id
-        main = on_air.holder if on_air.holder is not None else chair
+        holder = on_air.holder
+        # The floor holder's picture; the chair hall's while nobody holds the floor, and while
+        # the holder sends no camera (reconnecting): never an empty main screen.
+        main = (
+            holder
+            if holder is not None and (holder, SourceRole.CAMERA) in on_air.publishing
+            else chair
+        )
         wanted: dict[SlotRole, list[int | None]] = {
             SlotRole.MAIN: [main],
             SlotRole.CHAIR: [chair if chair != viewer else None],

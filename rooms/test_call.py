@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import media
 from media.tasks import cancel_and_wait
 from rooms.errors import Invalid, StateError
+from rooms.offers import check_offer
 from rooms.slots import SlotRole, SourceRole
 
 log = logging.getLogger("giaoban.test_call")
@@ -64,12 +65,20 @@ class TestCall:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, hall_id: int, hall_name: str, by: str, make_peer: PeerMaker) -> None:
+    def __init__(
+        self,
+        hall_id: int,
+        hall_name: str,
+        by: str,
+        make_peer: PeerMaker,
+        video_codec: media.VideoCodec = media.VideoCodec.VP8,
+    ) -> None:
         self.id = uuid.uuid4().hex
         self.hall_id = hall_id
         self.hall_name = hall_name
         self.by = by
         self._make_peer = make_peer
+        self.video_codec = video_codec
         self.ends = {Side.OFFICE: End(), Side.HALL: End()}
         self.ended = False
         self._lock = asyncio.Lock()
@@ -85,6 +94,13 @@ class TestCall:
         """Answer one side's offer (a new offer replaces that side's connection)."""
         if self.ended:
             raise StateError("the test call has ended")
+        check_offer(
+            offer_sdp,
+            sources,
+            slots,
+            video_codec=self.video_codec,
+            max_bytes=media.PeerSettings().max_sdp_bytes,
+        )
         end = self.ends[side]
         old, end.peer = end.peer, None
         if old is not None:
@@ -165,10 +181,14 @@ class TestCalls:
         on_end: EndHandler,
         *,
         make_peer: PeerMaker | None = None,
+        video_codec: media.VideoCodec = media.VideoCodec.VP8,
         limit: float = DEFAULT_LIMIT,
     ) -> None:
         self._on_end = on_end
-        self._make_peer = make_peer or (lambda: media.Peer(media.PeerSettings()))
+        self.video_codec = video_codec
+        self._make_peer = make_peer or (
+            lambda: media.Peer(media.PeerSettings(), video_codec=video_codec)
+        )
         self.limit = limit
         self._calls: dict[str, TestCall] = {}
 
@@ -184,7 +204,7 @@ class TestCalls:
     def start(self, hall_id: int, hall_name: str, by: str) -> TestCall:
         if self.of_hall(hall_id) is not None:
             raise StateError("a test call with this hall is already under way", field="hall_id")
-        call = TestCall(hall_id, hall_name, by, self._make_peer)
+        call = TestCall(hall_id, hall_name, by, self._make_peer, self.video_codec)
         self._calls[call.id] = call
         call.timer = asyncio.create_task(self._expire(call), name=f"test call {call.id}")
         log.info("test call %s with hall %s started by %s", call.id, hall_id, by)

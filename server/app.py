@@ -292,7 +292,7 @@ def create_app(
         codec = media.VideoCodec.H264 if settings.video_codec == "h264" else media.VideoCodec.VP8
         signalling = Signalling(
             sio, services, live, notifier, list(settings.ice_servers),
-            make_peer=lambda: media.Peer(peer_settings, video_codec=codec),
+            make_peer=lambda: media.Peer(peer_settings, video_codec=codec), video_codec=codec,
         )  # fmt: skip
         services.drop_terminal = signalling.drop_terminal
 

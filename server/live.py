@@ -60,6 +60,8 @@ class SocketNotifier:
         self.sio = sio
         self.sids: dict[str, str] = {}
         """participant id → socket id."""
+        self.replaced: set[str] = set()
+        """Sockets whose hall connected again from elsewhere: they may not join back."""
         self._coalesce = coalesce
         self._pending: dict[int, dict[str, Any]] = {}
         self._flushers: dict[int, asyncio.Task[None]] = {}
@@ -102,10 +104,14 @@ class SocketNotifier:
             namespace=NAMESPACE,
         )  # fmt: skip
 
-    async def removed(self, participant_id: str, reason: str) -> None:
+    async def removed(self, participant_id: str, code: str, reason: str) -> None:
         sid = self.sids.pop(participant_id, None)
         if sid is not None:
-            await self.sio.emit("removed", {"reason": reason}, to=sid, namespace=NAMESPACE)
+            if code == "replaced":
+                self.replaced.add(sid)
+            await self.sio.emit(
+                "removed", {"code": code, "reason": reason}, to=sid, namespace=NAMESPACE
+            )
             for room in self.sio.rooms(sid, namespace=NAMESPACE):
                 if room.startswith("meeting:"):
                     await self.sio.leave_room(sid, room, namespace=NAMESPACE)

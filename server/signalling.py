@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from rooms import org
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, Invalid, NotFound, StateError
 from rooms.live import Participant, Room
+from rooms.localtime import to_local
 from rooms.models import MeetingState, RoleName
 from rooms.readiness import SelfTest, require_board
 from rooms.scheduling import load_tree
@@ -57,21 +59,56 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 """socket.io's own events: a client that sends one is answered, and nothing happens."""
 
 
+MALFORMED = "\x00malformed"
+"""The event name a message whose JSON cannot be read is delivered under (see GuardedPacket)."""
+
+
+class GuardedPacket(packet.Packet):
+    """socket.io's packet, but one whose JSON cannot be read (nested deeper than Python's
+    recursion limit: 5,000 ``[``; or not JSON) becomes the event ``MALFORMED``, answered
+    with an error, instead of an exception that engine.io logs with its traceback and
+    leaves unanswered. A connection's malformed auth is no auth."""
+
+    def decode(self, encoded_packet: Any) -> int:
+        try:
+            count: int = super().decode(encoded_packet)
+        except (RecursionError, ValueError) as exc:
+            data: Any
+            if self.packet_type == packet.CONNECT:
+                data = {}
+            elif self.packet_type == packet.EVENT:
+                deep = isinstance(exc, RecursionError)
+                data = [MALFORMED, "nested too deeply" if deep else "not valid JSON"]
+            else:
+                raise
+            self.data = data
+            return 0
+        return count
+
+
 class SignallingServer(socketio.AsyncServer):
     """python-socketio's server, but a client's event named like socket.io's own
     (``disconnect``, ``connect``) is refused instead of being taken for the real thing (it
-    tore the participant down, or made the socket another terminal's)."""
+    tore the participant down, or made the socket another terminal's), and a message whose
+    JSON cannot be read is answered (``GuardedPacket``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(serializer=GuardedPacket, **kwargs)
 
     async def _handle_event_internal(  # type: ignore[no-untyped-def]
         self, server, sid, eio_sid, data, namespace, id
     ):
         name = data[0] if data else None
-        if name not in RESERVED_EVENTS:
-            return await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
-        log.info("socket %s sent the reserved event %r: refused", sid, name)
-        if id is not None:
+        if name == MALFORMED:
+            log.info("socket %s sent a message that is %s: refused", sid, data[1])
+            refusal = error("validation", f"the message is {data[1]}", "data")
+        elif name in RESERVED_EVENTS:
+            log.info("socket %s sent the reserved event %r: refused", sid, name)
             refusal = error("invalid", f"{name!r} is socket.io's own event, not one to send",
                             "event")  # fmt: skip
+        else:
+            return await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        if id is not None:
             await server._send_packet(
                 eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=[refusal])
             )
@@ -102,9 +139,9 @@ class ParticipantIn(In):
 
 class OfferIn(In):
     sdp: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SDP)]
-    sources: Annotated[dict[Mid, SourceRole], Field(max_length=8)] = {}
+    sources: Annotated[dict[Mid, SourceRole], Field(max_length=8)]
     """What the client sends on each m-line (by mid): camera, mic, thumb, screen."""
-    slots: Annotated[dict[Mid, SlotRole], Field(max_length=64)] = {}
+    slots: Annotated[dict[Mid, SlotRole], Field(max_length=64)]
     """What the client receives on each m-line: main, chair, screen, audio, thumb."""
 
 
@@ -142,8 +179,8 @@ CallId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 class TestCallOfferIn(In):
     call_id: CallId
     sdp: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SDP)]
-    sources: Annotated[dict[Mid, SourceRole], Field(max_length=8)] = {}
-    slots: Annotated[dict[Mid, SlotRole], Field(max_length=8)] = {}
+    sources: Annotated[dict[Mid, SourceRole], Field(max_length=8)]
+    slots: Annotated[dict[Mid, SlotRole], Field(max_length=8)]
 
 
 @dataclass
@@ -163,6 +200,10 @@ class Bucket:
             return False
         self.tokens -= 1
         return True
+
+    def wait(self) -> float:
+        """Seconds until the next event is let through (after ``take`` refused one)."""
+        return math.ceil(max(0.0, 1 - self.tokens) / self.rate * 100) / 100 or 0.01
 
 
 @dataclass
@@ -202,6 +243,7 @@ class Signalling:
         notifier: SocketNotifier,
         ice_servers: list[dict[str, Any]],
         make_peer: Callable[[], media.Connection] | None = None,
+        video_codec: media.VideoCodec = media.VideoCodec.VP8,
     ) -> None:
         self.sio = sio
         self.services = services
@@ -215,6 +257,7 @@ class Signalling:
         self.test_calls = TestCalls(
             self._test_call_ended,
             make_peer=make_peer,
+            video_codec=video_codec,
             limit=services.settings.test_call_seconds,
         )
         sio.on("connect", namespace=NAMESPACE)(self.connect)
@@ -287,7 +330,9 @@ class Signalling:
         for sid, client in list(self.clients.items()):
             if client.actor.terminal_id != terminal_id:
                 continue
-            await self.sio.emit("removed", {"reason": reason}, to=sid, namespace=NAMESPACE)
+            await self.sio.emit(
+                "removed", {"code": "revoked", "reason": reason}, to=sid, namespace=NAMESPACE
+            )
             self.clients.pop(sid, None)
             await self._leave(client, dropped=False)
             await self._gone(sid, client)
@@ -295,6 +340,7 @@ class Signalling:
             log.info("socket %s of terminal %s closed: %s", sid, terminal_id, reason)
 
     async def disconnect(self, sid: str, reason: Any = None) -> None:
+        self.notifier.replaced.discard(sid)
         client = self.clients.pop(sid, None)
         if client is None:
             return
@@ -348,7 +394,8 @@ class Signalling:
             if client is None:
                 return error("unauthenticated", "connect again")
             if not client.bucket.take():
-                return error("rate_limited", "too many events; slow down")
+                wait = client.bucket.wait()
+                return error("rate_limited", f"too many events; wait {wait} s", retry_after=wait)
             if len(args) > 1:
                 return error("validation", f"{name}: send one argument, an object {{…}}", "data")
             payload = args[0] if args else None
@@ -374,6 +421,12 @@ class Signalling:
     # -- joining ------------------------------------------------------------------------
 
     async def join(self, sid: str, client: Client, data: JoinIn) -> dict[str, Any]:
+        if sid in self.notifier.replaced:
+            # Joining back would send the newer connection away in turn, and so on.
+            raise StateError(
+                "a newer connection of this hall took this one's place: connect again to "
+                "take it back"
+            )
         if client.actor.kind is ActorKind.TERMINAL and data.hall_id is not None:
             raise Invalid("a terminal joins for its own hall: leave hall_id out", field="hall_id")
         if client.test_call is not None:  # a meeting comes before a test call
@@ -415,7 +468,7 @@ class Signalling:
                 lobby=True,
                 meeting_id=meeting.id,
                 title=meeting.title,
-                start=meeting.start_at.isoformat(),
+                start=to_local(meeting.start_at).isoformat(),
                 can_chair=can_chair,
             )
         if meeting.state is not MeetingState.LIVE:

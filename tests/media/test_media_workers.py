@@ -85,7 +85,7 @@ async def test_an_offer_the_worker_cannot_answer_is_refused_with_its_reason(
     pool: MediaWorkers,
 ) -> None:
     peer = pool.peer()
-    with pytest.raises(NegotiationError, match=r"cannot be parsed|BUNDLE"):
+    with pytest.raises(NegotiationError, match=r"no m-line"):
         await peer.answer("v=0\r\nthis is not an offer\r\n")
     await peer.close()
 

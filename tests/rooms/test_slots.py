@@ -91,9 +91,16 @@ def test_a_hall_not_publishing_what_a_slot_carries_leaves_it_empty_and_the_rest_
     assert shown(B, [SlotRole.THUMB] * 3, now) == [CHAIR, None, C]
 
 
-def test_a_floor_holder_not_connected_leaves_the_main_screen_empty():
-    now = on_air(holder=A, connected=(CHAIR, B))
-    assert shown(B, [SlotRole.MAIN, SlotRole.CHAIR], now) == [None, CHAIR]
+def test_while_the_floor_holder_reconnects_the_main_screen_shows_the_chair_hall():
+    # The holder keeps the floor through its grace period, but sends no picture meanwhile:
+    # the halls see the chair hall rather than a frozen or black main screen.
+    for now in (
+        on_air(holder=A, connected=(CHAIR, B)),
+        on_air(holder=A, missing=[(A, SourceRole.CAMERA)]),
+    ):
+        assert shown(B, [SlotRole.MAIN, SlotRole.CHAIR], now) == [CHAIR, CHAIR]
+        assert shown(CHAIR, [SlotRole.MAIN, SlotRole.CHAIR], now) == [CHAIR, None]
+    assert shown(B, [SlotRole.MAIN], on_air(holder=A)) == [A]  # and back once it sends again
 
 
 def test_slots_of_each_role_are_counted_apart_in_the_order_offered():

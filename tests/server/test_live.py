@@ -250,9 +250,9 @@ async def test_bad_events_get_an_error_naming_the_field_and_the_connection_stays
     assert extra["error"]["field"] == "x"
     not_a_dict = await a.call("join", "hello")
     assert not_a_dict["error"]["code"] == "validation"
-    huge = await a.call("offer", {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "slots": {}})
+    huge = await a.call("offer", {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "sources": {}, "slots": {}})
     assert huge["error"]["field"] == "sdp"
-    garbage = await a.call("offer", {"sdp": "not an sdp", "slots": {}})
+    garbage = await a.call("offer", {"sdp": "not an sdp", "sources": {}, "slots": {}})
     assert garbage["ok"] is False
     assert a.sio.connected
     assert (await a.call("raise_hand"))["ok"]
@@ -265,6 +265,12 @@ async def test_an_event_flood_is_refused_without_dropping_the_connection(live, o
     codes = [r.get("error", {}).get("code") for r in replies]
     assert "rate_limited" in codes
     assert b.sio.connected
+    # The refusal says when to try again (one event's worth at 10 a second), and it is so.
+    last = next(r for r in reversed(replies) if not r["ok"])
+    retry_after = last["error"]["retry_after"]
+    assert 0 < retry_after <= 0.1, last
+    await asyncio.sleep(retry_after)  # what a client does with it; not a wait for the server
+    assert (await b.call("lower_hand"))["ok"]
 
 
 async def test_a_hall_not_invited_is_refused_with_a_reason(live, org, clients):
@@ -311,6 +317,20 @@ async def test_a_dropped_terminal_rejoins_and_gets_its_state_back(live, org, cli
         if e["hall_id"] == org.halls["A"] and e["kind"] in ("join", "leave", "reconnect")
     ]
     assert kinds == [("join", None), ("leave", "dropped"), ("reconnect", None)]
+
+
+async def test_while_the_floor_holder_reconnects_the_halls_see_the_chair_hall(live, org):
+    meeting = await live.running()
+    chair, a = meeting.chair, meeting.halls["A"]
+    assert (await chair.call("give_floor", {"hall_id": org.halls["B"]}))["ok"]
+    await sees(a, "main", BLUE)
+    await meeting.halls["B"].close()  # the floor holder's network goes away
+    await chair.until(lambda: chair.hall(org.halls["B"])["presence"] == "reconnecting")
+    assert chair.state["floor_hall_id"] == org.halls["B"]  # it keeps the floor meanwhile
+    await sees(a, "main", RED)
+    back = await live(hall="B")
+    assert (await back.enter(meeting.id))["ok"]
+    await sees(a, "main", BLUE)
 
 
 async def test_a_hall_found_dead_by_the_rooms_own_message_leaves_and_the_room_carries_on(
@@ -382,8 +402,13 @@ async def test_a_second_connection_of_a_hall_replaces_the_first(live, org):
     new = await live(hall="A")
     assert (await new.enter(meeting.id))["ok"]
     await old.until(lambda: any(name == "removed" for name, _ in old.events))
+    assert next(d for n, d in old.events if n == "removed")["code"] == "replaced"
     await sees(new, "main", RED)
     await meeting.chair.until(lambda: meeting.chair.hall(org.halls["A"])["presence"] == "connected")
+    # The replaced socket joining back does not send the newer one away in turn.
+    refused(await old.join(meeting.id), "invalid_state", "newer connection")
+    assert not any(name == "removed" for name, _ in new.events)
+    await sees(new, "main", RED)
 
 
 async def test_revoking_a_terminal_sends_its_open_connection_away(live, org, clients):
@@ -392,7 +417,8 @@ async def test_revoking_a_terminal_sends_its_open_connection_away(live, org, cli
     sec = await clients("sec_p")
     assert (await sec.post(f"/api/terminals/{org.terminal_ids['B']}/revoke")).status == 200
     await b.until(lambda: any(n == "removed" for n, _ in b.events))
-    assert next(d for n, d in b.events if n == "removed")["reason"] == "the terminal was revoked"
+    removed = next(d for n, d in b.events if n == "removed")
+    assert removed == {"code": "revoked", "reason": "the terminal was revoked"}
     await b.until(lambda: not b.sio.connected)
     await meeting.chair.until(lambda: meeting.chair.hall(org.halls["B"])["presence"] == "absent")
 
@@ -402,6 +428,7 @@ async def test_the_chair_removes_a_hall(live, org):
     b = meeting.halls["B"]
     assert (await meeting.chair.call("remove_hall", {"hall_id": org.halls["B"]}))["ok"]
     await b.until(lambda: any(name == "removed" for name, _ in b.events))
+    assert next(d for n, d in b.events if n == "removed")["code"] == "removed"
     again = await b.join(meeting.id)
     assert again["error"]["code"] == "forbidden"
     assert (await meeting.chair.call("readmit_hall", {"hall_id": org.halls["B"]}))["ok"]

@@ -4,10 +4,14 @@ are all answered, change nothing, and log no traceback."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
+import aiohttp
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from tests.server.live_kit import LiveClient, live, refused
 
@@ -98,3 +102,162 @@ async def test_ids_and_flags_take_their_own_types_only(live, org, event, data, f
     refused(reply, "validation", field)
     assert reply["error"]["field"] == field
     assert meeting.chair.state["floor_hall_id"] is None  # nothing was given to hall 1
+
+
+async def an_offer(
+    lines: list[tuple[str, str]],
+    *,
+    policy: RTCBundlePolicy = RTCBundlePolicy.MAX_BUNDLE,
+    audio_codec: str | None = None,
+) -> tuple[str, list[str]]:
+    """An aiortc client's offer of ``(kind, direction)`` m-lines, and their mids in order."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=policy))
+    try:
+        transceivers = [pc.addTransceiver(kind, direction=d) for kind, d in lines]
+        if audio_codec is not None:
+            codecs = RTCRtpSender.getCapabilities("audio").codecs
+            for t in transceivers:
+                if t.kind == "audio":
+                    t.setCodecPreferences([c for c in codecs if c.mimeType == audio_codec])
+        await pc.setLocalDescription(await pc.createOffer())
+        assert pc.localDescription is not None
+        return pc.localDescription.sdp, [str(t.mid) for t in transceivers]
+    finally:
+        await pc.close()
+
+
+SEND_RECV = [
+    ("video", "sendonly"),
+    ("audio", "sendonly"),
+    ("video", "recvonly"),
+    ("audio", "recvonly"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "says"),
+    [
+        ("a source names no m-line", "sources.9", "no m-line 9"),
+        ("a slot names no m-line", "slots.9", "no m-line 9"),
+        ("a source on a receiving m-line", "sources.2", "recvonly"),
+        ("a slot on a sending m-line", "slots.0", "sendonly"),
+        ("a camera on the audio m-line", "sources.1", "camera is video, m-line 1 is audio"),
+        ("an m-line in both maps", "slots.0", "both a source and a slot"),
+    ],
+)
+async def test_an_offer_whose_roles_do_not_fit_its_m_lines_is_refused_with_the_field(
+    live, case, field, says
+):
+    meeting = await live.running(halls=("P", "A"))
+    a = meeting.halls["A"]
+    sdp, mids = await an_offer(SEND_RECV)
+    assert mids == ["0", "1", "2", "3"]
+    sources = {"0": "camera", "1": "mic"}
+    slots = {"2": "main", "3": "audio"}
+    if case == "a source names no m-line":
+        sources["9"] = "thumb"
+    elif case == "a slot names no m-line":
+        slots["9"] = "thumb"
+    elif case == "a source on a receiving m-line":
+        sources["2"] = "thumb"
+        del slots["2"]
+    elif case == "a slot on a sending m-line":
+        slots["0"] = "main"
+        del sources["0"]
+    elif case == "a camera on the audio m-line":
+        sources["1"] = "camera"
+    else:
+        slots["0"] = "main"
+    reply = await a.call("offer", {"sdp": sdp, "sources": sources, "slots": slots})
+    refused(reply, "invalid", says)
+    assert reply["error"]["field"] == field, reply
+    # The refused offer changed nothing: the hall's connection still carries its media.
+    assert a.pc is not None and a.pc.connectionState == "connected"
+    assert meeting.chair.hall(meeting.halls["A"].joined["hall_id"])["presence"] == "connected"
+
+
+async def test_an_offer_without_its_maps_is_refused(live):
+    meeting = await live.running(halls=("P", "A"))
+    sdp, _ = await an_offer(SEND_RECV)
+    reply = await meeting.halls["A"].call("offer", {"sdp": sdp, "slots": {"2": "main"}})
+    refused(reply, "validation", "")
+    assert reply["error"]["field"] == "sources"
+    reply = await meeting.halls["A"].call("offer", {"sdp": sdp, "sources": {"0": "camera"}})
+    assert reply["error"]["field"] == "slots", reply
+
+
+async def test_an_offer_that_cannot_work_is_refused_with_the_real_reason(live, caplog):
+    meeting = await live.running(halls=("P", "A"))
+    a = meeting.halls["A"]
+    maps = {"sources": {"0": "camera", "1": "mic"}, "slots": {"2": "main", "3": "audio"}}
+    # A 'balanced' bundle policy puts audio and video on two transports: the answer bundles
+    # everything on one, so the audio would never arrive.
+    balanced, _ = await an_offer(SEND_RECV, policy=RTCBundlePolicy.BALANCED)
+    reply = await a.call("offer", {"sdp": balanced, **maps})
+    refused(reply, "invalid", "max-bundle")
+    assert reply["error"]["field"] == "sdp"
+    # Not an SDP at all: said so, not that it lacks a bundle.
+    reply = await a.call("offer", {"sdp": "hello, server", **maps})
+    refused(reply, "invalid", "not a session description")
+    assert "bundle" not in reply["error"]["message"].lower()
+    # Audio in PCMU only: the audio m-line is named, not the video.
+    pcmu, _ = await an_offer(SEND_RECV, audio_codec="audio/PCMU")
+    reply = await a.call("offer", {"sdp": pcmu, **maps})
+    refused(reply, "invalid", "m-line 1 (audio) offers PCMU")
+    assert "opus" in reply["error"]["message"] and "VP8" not in reply["error"]["message"]
+    assert a.pc is not None and a.pc.connectionState == "connected"
+    assert "Traceback" not in caplog.text
+
+
+class RawSocket:
+    """A socket.io client written by hand over one WebSocket: it sends any text it likes."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.next_id = 0
+
+    async def receive(self) -> str:
+        while True:
+            message = await self.ws.receive(timeout=10)
+            assert message.type is aiohttp.WSMsgType.TEXT, message
+            if message.data == "2":  # engine.io ping
+                await self.ws.send_str("3")
+                continue
+            return str(message.data)
+
+    async def ack(self, body: str) -> Any:
+        """Send ``42/live,<id><body>`` and return the acknowledgement's data."""
+        self.next_id += 1
+        await self.ws.send_str(f"42/live,{self.next_id}{body}")
+        prefix = f"43/live,{self.next_id}"
+        while True:
+            text = await self.receive()
+            if text.startswith(prefix):
+                return json.loads(text[len(prefix) :])[0]
+
+
+async def test_deep_or_broken_json_is_answered_and_the_connection_stays(live, org, caplog):
+    caplog.set_level(logging.INFO)
+    meeting = await live.running(halls=("P", "A"))
+    url = meeting.halls["A"].url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with http.ws_connect(url) as ws:
+            raw = RawSocket(ws)
+            assert (await raw.receive()).startswith("0{")  # engine.io open
+            await ws.send_str("40/live," + json.dumps({"token": org.terminal_tokens["B"]}))
+            assert (await raw.receive()).startswith("40/live,{")
+            deep = await raw.ack('["raise_hand",' + "[" * 50_000 + "]" * 50_000 + "]")
+            refused(deep, "validation", "nested too deeply")
+            assert deep["error"]["field"] == "data"
+            broken = await raw.ack('["raise_hand", {"a": ]')
+            refused(broken, "validation", "not valid JSON")
+            # Still connected, still the same hall: an event goes through.
+            assert (await raw.ack('["probe",{}]'))["ok"]
+            # A connection whose auth cannot be read is refused, not crashed.
+        async with http.ws_connect(url) as ws:
+            raw = RawSocket(ws)
+            await raw.receive()
+            await ws.send_str("40/live," + "[" * 50_000)
+            assert (await raw.receive()).startswith("44/live,")  # connect_error
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

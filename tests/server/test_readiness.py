@@ -331,15 +331,14 @@ async def test_the_office_sees_and_hears_the_hall_in_a_test_call_and_either_hang
 
     # Someone else cannot offer into the call.
     other = await live(user="admin", slots=("main",))
-    refused(await other.call("test_call_offer", {"call_id": call_id, "sdp": "v=0"}),
-            "not_found", "test call")  # fmt: skip
+    stray = {"call_id": call_id, "sdp": "v=0", "sources": {}, "slots": {}}
+    refused(await other.call("test_call_offer", stray), "not_found", "test call")
 
     assert (await hall.call("end_test_call"))["ok"]
     await office.until(lambda: any(n == "test_call_ended" for n, _ in office.events))
     ended = next(d for n, d in office.events if n == "test_call_ended")
     assert ended["call_id"] == call_id and "terminal" in ended["reason"]
-    refused(await office.call("test_call_offer", {"call_id": call_id, "sdp": "v=0"}),
-            "not_found", "test call")  # fmt: skip
+    refused(await office.call("test_call_offer", stray), "not_found", "test call")
     # The hall can be called again at once.
     again = await office.call("start_test_call", {"hall_id": org.halls["A"]})
     assert again["ok"], again

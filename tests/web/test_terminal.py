@@ -137,3 +137,25 @@ async def test_a_terminal_refused_by_a_full_server_says_so_and_joins_once_there_
     await expect(term_b.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
     await expect(term_b.locator("#message")).to_have_text("")
     await picture_decodes(term_b, "#large", org.halls["P"], within=20_000)
+
+
+async def test_a_hall_opened_twice_keeps_the_newer_page_and_the_older_one_says_so(
+    browsers: Browsers, org: Org
+) -> None:
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    term_p = await terminal(browsers, org, "P")
+    await start(chair, meeting_id)
+    old = await terminal(browsers, org, "A")
+    await expect(old.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    # The same hall's page opened on another machine (or window) takes the hall's place.
+    new = await browsers.page(
+        f"/terminal#token={org.terminal_tokens['A']}", viewport=TERMINAL_VIEWPORT
+    )
+    await expect(new.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    await expect(old.locator("#message")).to_have_text(
+        "Điểm cầu này đã được mở ở một cửa sổ hoặc máy khác."
+    )
+    # And keeps it: the older page does not come back and send the newer one away.
+    await picture_decodes(new, "#large", org.halls["P"], within=20_000)
+    await expect(new.locator("body")).to_have_attribute("data-mode", "meeting")
+    assert await term_p.locator("body").get_attribute("data-mode") == "meeting"

@@ -393,10 +393,10 @@ function start() {
       await enter({ force: true });
     });
   });
-  socket.on("removed", ({ reason }) => {
+  socket.on("removed", ({ code }) => {
     enqueue(async () => {
       teardown();
-      if (/replaced/.test(reason)) {
+      if (code === "replaced" || code === "revoked") {
         app.stopped = true;
         socket.disconnect();
         setReconnecting(false);
