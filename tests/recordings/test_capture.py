@@ -70,7 +70,10 @@ async def test_each_hall_is_recorded_in_segments_that_decode(live, org, server, 
             )
             with av.open(str(path)) as container:
                 audio = list(container.decode(audio=0))
-            assert sum(f.samples for f in audio) / 48_000 > 0.5
+            # Sound all along: half a second at least, or half of a last segment shorter
+            # than a second (the meeting's end cuts it).
+            heard = sum(f.samples for f in audio) / 48_000
+            assert heard >= min(0.5, seconds / 2), (key, seconds, heard)
         # Consecutive segments follow each other without a gap.
         for a, b in itertools.pairwise(hall_rows):
             assert abs((b.started_at - a.ended_at).total_seconds()) < 0.5
