@@ -32,6 +32,7 @@ from rooms.schemas import Id, LocalDateTime
 from rooms.timeline import attendance, events_of
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import Local
+from server.ranges import RangedFile
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
 
@@ -385,7 +386,7 @@ async def package_file(call: Call) -> web.StreamResponse:
         # A new download or playback; the ranges that continue it are not logged again.
         await _audit(call, "download", meeting_id=package.meeting_id, package_id=package.id,
                      detail=name)  # fmt: skip
-    return web.FileResponse(path, headers={"Cache-Control": "private, no-transform"})
+    return RangedFile(path, headers={"Cache-Control": "private, no-transform"})
 
 
 async def verify(call: Call) -> VerifyOut:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,81 @@ async def test_search_and_tombstones_keep_to_the_archivists_units(
         reader = await clients(username)
         tombstones = (await reader.get("/api/archive/tombstones")).body
         assert [t["meeting_id"] for t in tombstones] == expected, username
+
+
+# -- HTTP Range as RFC 9110 says -----------------------------------------------------------
+
+WHOLE = slice(None)
+OLD_DATE = format_datetime(datetime(2020, 1, 1, tzinfo=UTC), usegmt=True)
+UNSATISFIABLE = f"bytes */{SIZE}"
+RANGE_CASES = [
+    # name, Range, If-Range, status, the bytes sent, Content-Range
+    ("first-ten", "bytes=0-9", None, 206, slice(0, 10), f"bytes 0-9/{SIZE}"),
+    ("suffix", "bytes=-10", None, 206, slice(SIZE - 10, None),
+     f"bytes {SIZE - 10}-{SIZE - 1}/{SIZE}"),
+    ("last-past-the-end", "bytes=0-999999999", None, 206, WHOLE, f"bytes 0-{SIZE - 1}/{SIZE}"),
+    ("empty-suffix", "bytes=-0", None, 416, None, UNSATISFIABLE),
+    ("start-at-the-end", f"bytes={SIZE}-", None, 416, None, UNSATISFIABLE),
+    ("start-past-the-end", f"bytes={SIZE + 5}-{SIZE + 9}", None, 416, None, UNSATISFIABLE),
+    # Ignored: the whole file.
+    ("other-unit", "items=0-5", None, 200, WHOLE, None),
+    ("multi-range", "bytes=0-1,5-9", None, 200, WHOLE, None),
+    ("unparseable", "bytes=abc", None, 200, WHOLE, None),
+    ("last-before-first", "bytes=9-0", None, 200, WHOLE, None),
+    ("no-equals-sign", "bytes 0-9", None, 200, WHOLE, None),
+    ("bare-dash", "bytes=-", None, 200, WHOLE, None),
+    # If-Range: the file's strong ETag or its exact Last-Modified keep the range; anything
+    # else gets the whole file, even past a range that could not be satisfied.
+    ("if-range-etag", "bytes=0-9", "{etag}", 206, slice(0, 10), f"bytes 0-9/{SIZE}"),
+    ("if-range-date", "bytes=0-9", "{modified}", 206, slice(0, 10), f"bytes 0-9/{SIZE}"),
+    ("if-range-other-etag", "bytes=0-9", '"not-the-etag"', 200, WHOLE, None),
+    ("if-range-weak-etag", "bytes=0-9", "W/{etag}", 200, WHOLE, None),
+    ("if-range-other-date", "bytes=0-9", OLD_DATE, 200, WHOLE, None),
+    ("if-range-nonsense", "bytes=0-9", "yesterday", 200, WHOLE, None),
+    ("if-range-unsatisfiable", "bytes=-0", '"not-the-etag"', 200, WHOLE, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("asked", "if_range", "status", "sent", "content_range"),
+    [pytest.param(*case[1:], id=case[0]) for case in RANGE_CASES],
+)
+async def test_range_requests_follow_rfc_9110(
+    clients: Any,
+    district: dict[str, Any],
+    asked: str,
+    if_range: str | None,
+    status: int,
+    sent: slice | None,
+    content_range: str | None,
+) -> None:
+    arch_a = await clients("arch_a")
+    url = file_url(district["package_a"])
+    whole = await arch_a.get(url)
+    headers = {"Range": asked}
+    if if_range is not None:
+        validators = {"etag": whole.headers["ETag"], "modified": whole.headers["Last-Modified"]}
+        headers["If-Range"] = if_range.format(**validators)
+    reply = await arch_a.get(url, headers=headers)
+    assert reply.status == status, reply.text
+    assert reply.data == (PDF[sent] if sent is not None else b"")
+    assert reply.headers.get("Content-Range") == content_range
+
+
+async def test_files_keep_their_headers_and_aiohttps_preconditions(
+    clients: Any, district: dict[str, Any]
+) -> None:
+    arch_a = await clients("arch_a")
+    url = file_url(district["package_a"])
+    whole = await arch_a.get(url)
+    part = await arch_a.get(url, headers={"Range": "bytes=0-9"})
+    for reply in (whole, part):
+        assert reply.headers["Accept-Ranges"] == "bytes"
+        assert reply.headers["Content-Type"] == "application/pdf"
+        assert reply.headers["Cache-Control"] == "private, no-transform"
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"  # the middleware's
+        assert reply.headers["ETag"] == whole.headers["ETag"]
+    not_modified = await arch_a.get(url, headers={"If-None-Match": whole.headers["ETag"]})
+    assert not_modified.status == 304
+    failed = await arch_a.get(url, headers={"If-Match": '"not-the-etag"', "Range": "bytes=0-9"})
+    assert failed.status == 412
