@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from recordings import archive
@@ -25,12 +26,12 @@ from recordings.models import (
 )
 from recordings.signing import validate_pdf
 from rooms.access import Access
-from rooms.errors import Forbidden, NotFound
+from rooms.errors import DomainError, Forbidden, NotFound
 from rooms.localtime import to_local
 from rooms.models import Hall, Meeting, RoleName, TimelineKind, User
 from rooms.schemas import Id, LocalDateTime
 from rooms.timeline import attendance, events_of
-from server.api.routing import Auth, Call, Endpoint
+from server.api.routing import DOMAIN_STATUS, Auth, Call, Endpoint
 from server.api.schemas import Local
 from server.ranges import RangedFile
 
@@ -374,19 +375,59 @@ async def _package(call: Call) -> ArchivePackage:
     raise NotFound("no such package in the archive")
 
 
+class ArchiveFile(RangedFile):
+    """A package's file on its way out; :func:`audit_served_file` writes its audit row."""
+
+    def __init__(self, path: Path, call: Call, package: ArchivePackage, name: str) -> None:
+        super().__init__(path, headers={"Cache-Control": "private, no-transform"})
+        actor = call.actor
+        assert actor is not None
+        self.audit_row = (call.services.archive, actor.label, actor.name, package, name)
+
+
+async def audit_served_file(request: web.Request, response: web.StreamResponse) -> None:
+    """One audit row per request for a package's file, written when its status and range are
+    final and before any byte goes out (the app's ``on_response_prepare`` signal): what was
+    sent (the whole file, or which bytes), or why nothing was (304, 412, 416). A failure to
+    write it fails the request: no file leaves the archive unaudited."""
+    if not isinstance(response, ArchiveFile):
+        return
+    service, actor, actor_name, package, name = response.audit_row
+    status = response.status
+    if status == 200:
+        what = f"whole file, {response.content_length} bytes"
+    elif status == 206:
+        what = response.headers.get(hdrs.CONTENT_RANGE, "")
+    elif status == 304:
+        what = "not modified (304): the client's copy is current"
+    elif status == 416:
+        asked = response.range_asked[:200]
+        what = f"range not satisfiable (416): {asked!r}, {response.headers.get(hdrs.CONTENT_RANGE)}"
+    else:
+        what = f"{status} {response.reason}"
+    await service.audit(
+        actor, actor_name, "download" if status in (200, 206, 304) else "download_refused",
+        meeting_id=package.meeting_id, package_id=package.id, detail=f"{name}: {what}",
+    )  # fmt: skip
+
+
 async def package_file(call: Call) -> web.StreamResponse:
-    """A file of a package; HTTP Range honoured (players seek, downloads resume)."""
-    package = await _package(call)
+    """A file of a package; HTTP Range honoured (players seek, downloads resume). Every
+    request is audited: served (:func:`audit_served_file`) or refused (here)."""
     name = call.request.match_info["name"]
-    path = call.services.archive.store.local_path(package.key, name)
-    if path is None:
-        raise NotFound(f"no file {name} in the package")
-    ranges = call.request.headers.get("Range", "")
-    if not ranges or ranges.replace(" ", "").startswith("bytes=0-"):
-        # A new download or playback; the ranges that continue it are not logged again.
-        await _audit(call, "download", meeting_id=package.meeting_id, package_id=package.id,
-                     detail=name)  # fmt: skip
-    return RangedFile(path, headers={"Cache-Control": "private, no-transform"})
+    try:
+        package = await _package(call)
+        path = call.services.archive.store.local_path(package.key, name)
+        if path is None:
+            raise NotFound(f"no file {name} in the package")
+    except DomainError as exc:
+        found = await call.session.get(ArchivePackage, call.path_id("package_id"))
+        status = DOMAIN_STATUS.get(exc.code, 400)
+        await _audit(call, "download_refused", meeting_id=found.meeting_id if found else None,
+                     package_id=call.path_id("package_id"),
+                     detail=f"{name}: {status} {exc.code}")  # fmt: skip
+        raise
+    return ArchiveFile(path, call, package, name)
 
 
 async def verify(call: Call) -> VerifyOut:

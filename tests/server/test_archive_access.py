@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -101,7 +102,88 @@ async def audit_rows(client: Any, **params: Any) -> list[dict[str, Any]]:
     return list(reversed(reply.body))  # oldest first
 
 
-# -- the archive and its audit log are scoped to the reader's units -----------------------
+# -- every request for a file is audited ---------------------------------------------------
+
+
+async def test_every_request_for_a_file_leaves_an_audit_row_naming_the_bytes(
+    clients: Any, org: Org, district: dict[str, Any]
+) -> None:
+    arch_a = await clients("arch_a")
+    url = file_url(district["package_a"])
+    asked = [
+        ({}, 200, f"{FILE}: whole file, {SIZE} bytes"),
+        # Ways around the old "only bytes=0- is a new download" rule, each the whole file:
+        ({"Range": "bytes=-999999999"}, 206, f"{FILE}: bytes 0-{SIZE - 1}/{SIZE}"),
+        ({"Range": "bytes=00-"}, 206, f"{FILE}: bytes 0-{SIZE - 1}/{SIZE}"),
+        ({"Range": "bytes=0-1023"}, 206, f"{FILE}: bytes 0-1023/{SIZE}"),
+        ({"Range": "bytes=1024-"}, 206, f"{FILE}: bytes 1024-{SIZE - 1}/{SIZE}"),
+    ]
+    for headers, status, _ in asked:
+        reply = await arch_a.get(url, headers=headers)
+        assert reply.status == status, (headers, reply.text)
+    pieces = [
+        (await arch_a.get(url, headers={"Range": "bytes=0-1023"})).data,
+        (await arch_a.get(url, headers={"Range": "bytes=1024-"})).data,
+    ]
+    assert b"".join(pieces) == PDF
+
+    arch = await clients("arch")
+    rows = await audit_rows(arch, meeting_id=district["meeting_a"])
+    downloads = [(r["action"], r["detail"]) for r in rows if r["action"] != "view"]
+    assert downloads == [("download", d) for _, _, d in asked] + [
+        ("download", f"{FILE}: bytes 0-1023/{SIZE}"),
+        ("download", f"{FILE}: bytes 1024-{SIZE - 1}/{SIZE}"),
+    ]
+    assert {(r["actor"], r["actor_name"], r["package_id"]) for r in rows} == {
+        (district["arch_a"], "Lưu trữ arch_a", district["package_a"])
+    }
+
+
+async def test_refused_downloads_are_audited_with_who_tried(
+    clients: Any, org: Org, district: dict[str, Any]
+) -> None:
+    sec = await clients("sec_p")  # no archive role at all
+    assert (await sec.get(file_url(district["package_a"]))).status == 403
+    arch_b = await clients("arch_b")  # another district's archivist
+    refused = await arch_b.get(file_url(district["package_a"]))
+    assert refused.status == 404 and refused.body["error"]["code"] == "not_found"
+    missing = await arch_b.get(file_url(999_999))
+    assert (missing.status, missing.body) == (refused.status, refused.body)
+    arch_a = await clients("arch_a")
+    assert (await arch_a.get(file_url(district["package_a"], "secret.pdf"))).status == 404
+
+    arch = await clients("arch")
+    rows = [r for r in await audit_rows(arch) if r["action"] == "download_refused"]
+    assert [(r["actor"], r["meeting_id"], r["package_id"], r["detail"]) for r in rows] == [
+        (f"user:{org.users['sec_p']}", district["meeting_a"], district["package_a"],
+         f"{FILE}: 403 forbidden"),
+        (district["arch_b"], district["meeting_a"], district["package_a"],
+         f"{FILE}: 404 not_found"),
+        (district["arch_b"], None, 999_999, f"{FILE}: 404 not_found"),
+        (district["arch_a"], district["meeting_a"], district["package_a"],
+         "secret.pdf: 404 not_found"),
+    ]  # fmt: skip
+    assert rows[0]["actor_name"] == "Người dùng sec_p"
+    assert rows[1]["actor_name"] == "Lưu trữ arch_b"
+    assert rows[3]["actor_name"] == "Lưu trữ arch_a"
+
+
+async def test_no_file_leaves_the_archive_when_its_audit_row_cannot_be_written(
+    server: TestServer, clients: Any, org: Org, district: dict[str, Any]
+) -> None:
+    service = server.app[SERVICES].archive
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("the audit log's disk is full")
+
+    arch_a = await clients("arch_a")
+    service.audit = broken  # type: ignore[method-assign]
+    # The connection closes before any header: not a byte of the file is sent.
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await arch_a.get(file_url(district["package_a"]))
+
+
+# -- the archive and its audit log are scoped to the reader's units ------------------------
 
 
 async def test_a_district_archivist_reads_only_its_own_units_audit_rows(
@@ -262,6 +344,17 @@ async def test_range_requests_follow_rfc_9110(
     assert reply.status == status, reply.text
     assert reply.data == (PDF[sent] if sent is not None else b"")
     assert reply.headers.get("Content-Range") == content_range
+    # Its own audit row: what was sent, or the refused range.
+    rows = await audit_rows(await clients("arch"), meeting_id=district["meeting_a"])
+    assert len(rows) == 2
+    if status == 416:
+        expected = ("download_refused", f"{FILE}: range not satisfiable (416): {asked!r}, "
+                    f"{content_range}")  # fmt: skip
+    elif status == 206:
+        expected = ("download", f"{FILE}: {content_range}")
+    else:
+        expected = ("download", f"{FILE}: whole file, {SIZE} bytes")
+    assert (rows[1]["action"], rows[1]["detail"]) == expected
 
 
 async def test_files_keep_their_headers_and_aiohttps_preconditions(
@@ -281,3 +374,8 @@ async def test_files_keep_their_headers_and_aiohttps_preconditions(
     assert not_modified.status == 304
     failed = await arch_a.get(url, headers={"If-Match": '"not-the-etag"', "Range": "bytes=0-9"})
     assert failed.status == 412
+    rows = await audit_rows(await clients("arch"), meeting_id=district["meeting_a"])
+    assert [(r["action"], r["detail"]) for r in rows[2:]] == [
+        ("download", f"{FILE}: not modified (304): the client's copy is current"),
+        ("download_refused", f"{FILE}: 412 Precondition Failed"),
+    ]
