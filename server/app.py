@@ -339,6 +339,7 @@ def create_app(
 
     app.cleanup_ctx.append(services_ctx)
     add_endpoints(app, ENDPOINTS)
+    app.on_response_prepare.append(archive_api.audit_served_file)
 
     document = json.dumps(openapi(ENDPOINTS, __version__), ensure_ascii=False)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from recordings import archive
@@ -25,28 +26,49 @@ from recordings.models import (
 )
 from recordings.signing import validate_pdf
 from rooms.access import Access
-from rooms.errors import Forbidden, NotFound
+from rooms.errors import DomainError, Forbidden, NotFound
 from rooms.localtime import to_local
 from rooms.models import Hall, Meeting, RoleName, TimelineKind, User
 from rooms.schemas import Id, LocalDateTime
 from rooms.timeline import attendance, events_of
-from server.api.routing import Auth, Call, Endpoint
+from server.api.routing import DOMAIN_STATUS, Auth, Call, Endpoint
 from server.api.schemas import Local
+from server.ranges import RangedFile
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
 
 
-def require_archive(access: Access, unit_id: int | None = None) -> None:
+def require_archive(access: Access) -> None:
     """Only archivists and admins reach the archive (terminals never do)."""
     actor = access.actor
-    if actor.is_admin:
-        return
-    ok = any(
-        g.role is RoleName.ARCHIVIST and (unit_id is None or access.tree.covers(g.unit_id, unit_id))
-        for g in actor.grants
-    )
-    if not ok:
+    if not actor.is_admin and not any(g.role is RoleName.ARCHIVIST for g in actor.grants):
         raise Forbidden("the archive is for archivists and admins", required_role="archivist")
+
+
+def archive_units(access: Access) -> set[int] | None:
+    """The units whose meetings the actor reads in the archive: those under its archivist
+    roles (None: every unit, for admins and archivists of the whole tree)."""
+    if access.actor.is_admin:
+        return None
+    units: set[int] = set()
+    for grant in access.actor.grants:
+        if grant.role is RoleName.ARCHIVIST:
+            if grant.unit_id is None:
+                return None
+            units |= access.tree.subtree(grant.unit_id)
+    return None if units >= set(access.tree.parent) else units
+
+
+async def _archived_meeting(call: Call, meeting_id: int) -> Meeting:
+    """The meeting, if the caller may read it in the archive. One that does not exist and one
+    outside the caller's units get the same 404, so the archive does not tell them apart."""
+    access = await call.access()
+    require_archive(access)
+    meeting = await call.session.get(Meeting, meeting_id)
+    scope = archive_units(access)
+    if meeting is None or (scope is not None and meeting.unit_id not in scope):
+        raise NotFound(f"no meeting {meeting_id} in the archive")
+    return meeting
 
 
 class SearchQuery(BaseModel):
@@ -189,9 +211,9 @@ async def search(call: Call) -> list[SearchHit]:
         query = query.where(Meeting.unit_id == q.unit_id)
     if q.hall_id is not None:
         query = query.where(Meeting.halls.any(Hall.id == q.hall_id))
-    visible = access.visible_units()
-    if visible is not None:
-        query = query.where(Meeting.unit_id.in_(visible))
+    scope = archive_units(access)
+    if scope is not None:
+        query = query.where(Meeting.unit_id.in_(scope))
     hits: list[SearchHit] = []
     seen: set[int] = set()
     for package, meeting in (await call.session.execute(query.limit(500))).all():
@@ -258,12 +280,8 @@ async def _packages(call: Call, meeting_id: int) -> list[tuple[ArchivePackage, i
 
 async def archived_meeting(call: Call) -> ArchivedMeeting:
     """A meeting's page: the player's sources, chapters, hall turns, minutes, attendance."""
-    access = await call.access()
     meeting_id = call.path_id("meeting_id")
-    meeting = await call.session.get(Meeting, meeting_id)
-    if meeting is None:
-        raise NotFound(f"no meeting {meeting_id} in the archive")
-    require_archive(access, meeting.unit_id)
+    meeting = await _archived_meeting(call, meeting_id)
     packages = await _packages(call, meeting.id)
     if not packages:
         raise NotFound(f"no meeting {meeting_id} in the archive")
@@ -344,28 +362,72 @@ async def archived_meeting(call: Call) -> ArchivedMeeting:
 
 
 async def _package(call: Call) -> ArchivePackage:
+    """The package, if the caller may read it: the same 404 for one that does not exist (or
+    was disposed of) and one of a meeting outside the caller's units."""
     access = await call.access()
+    require_archive(access)
     package = await call.session.get(ArchivePackage, call.path_id("package_id"))
-    if package is None or package.state is not PackageState.ACTIVE:
-        raise NotFound("no such package in the archive")
-    meeting = await call.session.get(Meeting, package.meeting_id)
-    require_archive(access, meeting.unit_id if meeting else None)
-    return package
+    if package is not None and package.state is PackageState.ACTIVE:
+        meeting = await call.session.get(Meeting, package.meeting_id)
+        scope = archive_units(access)
+        if meeting is not None and (scope is None or meeting.unit_id in scope):
+            return package
+    raise NotFound("no such package in the archive")
+
+
+class ArchiveFile(RangedFile):
+    """A package's file on its way out; :func:`audit_served_file` writes its audit row."""
+
+    def __init__(self, path: Path, call: Call, package: ArchivePackage, name: str) -> None:
+        super().__init__(path, headers={"Cache-Control": "private, no-transform"})
+        actor = call.actor
+        assert actor is not None
+        self.audit_row = (call.services.archive, actor.label, actor.name, package, name)
+
+
+async def audit_served_file(request: web.Request, response: web.StreamResponse) -> None:
+    """One audit row per request for a package's file, written when its status and range are
+    final and before any byte goes out (the app's ``on_response_prepare`` signal): what was
+    sent (the whole file, or which bytes), or why nothing was (304, 412, 416). A failure to
+    write it fails the request: no file leaves the archive unaudited."""
+    if not isinstance(response, ArchiveFile):
+        return
+    service, actor, actor_name, package, name = response.audit_row
+    status = response.status
+    if status == 200:
+        what = f"whole file, {response.content_length} bytes"
+    elif status == 206:
+        what = response.headers.get(hdrs.CONTENT_RANGE, "")
+    elif status == 304:
+        what = "not modified (304): the client's copy is current"
+    elif status == 416:
+        asked = response.range_asked[:200]
+        what = f"range not satisfiable (416): {asked!r}, {response.headers.get(hdrs.CONTENT_RANGE)}"
+    else:
+        what = f"{status} {response.reason}"
+    await service.audit(
+        actor, actor_name, "download" if status in (200, 206, 304) else "download_refused",
+        meeting_id=package.meeting_id, package_id=package.id, detail=f"{name}: {what}",
+    )  # fmt: skip
 
 
 async def package_file(call: Call) -> web.StreamResponse:
-    """A file of a package; HTTP Range honoured (players seek, downloads resume)."""
-    package = await _package(call)
+    """A file of a package; HTTP Range honoured (players seek, downloads resume). Every
+    request is audited: served (:func:`audit_served_file`) or refused (here)."""
     name = call.request.match_info["name"]
-    path = call.services.archive.store.local_path(package.key, name)
-    if path is None:
-        raise NotFound(f"no file {name} in the package")
-    ranges = call.request.headers.get("Range", "")
-    if not ranges or ranges.replace(" ", "").startswith("bytes=0-"):
-        # A new download or playback; the ranges that continue it are not logged again.
-        await _audit(call, "download", meeting_id=package.meeting_id, package_id=package.id,
-                     detail=name)  # fmt: skip
-    return web.FileResponse(path, headers={"Cache-Control": "private, no-transform"})
+    try:
+        package = await _package(call)
+        path = call.services.archive.store.local_path(package.key, name)
+        if path is None:
+            raise NotFound(f"no file {name} in the package")
+    except DomainError as exc:
+        found = await call.session.get(ArchivePackage, call.path_id("package_id"))
+        status = DOMAIN_STATUS.get(exc.code, 400)
+        await _audit(call, "download_refused", meeting_id=found.meeting_id if found else None,
+                     package_id=call.path_id("package_id"),
+                     detail=f"{name}: {status} {exc.code}")  # fmt: skip
+        raise
+    return ArchiveFile(path, call, package, name)
 
 
 async def verify(call: Call) -> VerifyOut:
@@ -438,16 +500,32 @@ def tombstone_view(t: Tombstone) -> dict[str, Any]:
 
 
 async def tombstones(call: Call) -> list[dict[str, Any]]:
-    require_archive(await call.access())
-    rows = await call.session.scalars(sa.select(Tombstone).order_by(Tombstone.disposed_at))
+    access = await call.access()
+    require_archive(access)
+    query = sa.select(Tombstone).order_by(Tombstone.disposed_at)
+    scope = archive_units(access)
+    if scope is not None:
+        query = query.where(
+            Tombstone.meeting_id.in_(sa.select(Meeting.id).where(Meeting.unit_id.in_(scope)))
+        )
+    rows = await call.session.scalars(query)
     return [tombstone_view(t) for t in rows]
 
 
 async def audit_log(call: Call) -> list[AuditOut]:
-    require_archive(await call.access())
+    """The rows of the meetings the caller reads in the archive; rows of no meeting (searches,
+    attempts at packages that do not exist) only for readers of the whole archive."""
+    access = await call.access()
+    require_archive(access)
     q: AuditQuery = call.query
     query = sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(1000)
+    scope = archive_units(access)
+    if scope is not None:
+        query = query.where(
+            AuditEntry.meeting_id.in_(sa.select(Meeting.id).where(Meeting.unit_id.in_(scope)))
+        )
     if q.meeting_id is not None:
+        await _archived_meeting(call, q.meeting_id)
         query = query.where(AuditEntry.meeting_id == q.meeting_id)
     if q.start is not None:
         query = query.where(AuditEntry.at >= q.start)

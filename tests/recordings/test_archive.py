@@ -146,7 +146,8 @@ async def test_a_meeting_goes_from_minutes_to_the_archive_and_can_be_proved(
     audit = (await archivist.get("/api/archive/audit", params={"meeting_id": meeting.id})).body
     actions = [(e["action"], e["detail"]) for e in audit]
     assert ("view", "") in actions
-    assert ("download", "minutes.pdf") in actions
+    assert ("download", f"minutes.pdf: whole file, {len(pdf.data)} bytes") in actions
+    assert ("download", f"composite.mp4: {video.headers['Content-Range']}") in actions
     assert all(e["actor"] == f"user:{org.users['arch']}" for e in audit)
 
     verified = await archivist.post(f"/api/archive/packages/{package_id}/verify")
