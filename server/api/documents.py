@@ -11,6 +11,7 @@ from rooms import documents
 from rooms.models import MeetingDocument
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import Local
+from server.ranges import RangedFile
 
 CHUNK = 64 * 1024
 
@@ -81,7 +82,7 @@ async def download(call: Call) -> web.StreamResponse:
     # Not visible and missing answer alike (404): the meeting's visibility decides.
     await call.services.scheduler.get(call.session, await call.access(), document.meeting_id)
     name = quote(document.filename, safe="")
-    return web.FileResponse(
+    return RangedFile(
         _files(call).path(document),
         headers={
             "Content-Type": documents.MEDIA_TYPES[document.kind],

@@ -30,6 +30,7 @@ from rooms.errors import NotFound, StateError
 from rooms.models import Meeting, RoleName
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import Local
+from server.ranges import RangedFile
 
 
 class MinutesOut(BaseModel):
@@ -221,7 +222,7 @@ async def minutes_file(call: Call) -> web.StreamResponse:
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if row.state is MinutesState.APPROVED:
         path = minutes_dir(call.services.recording, meeting.id) / f"v{row.version}.{suffix}"
-        return web.FileResponse(path, headers={**headers, "Content-Type": media_type})
+        return RangedFile(path, headers={**headers, "Content-Type": media_type})
     replaced = next((r.version for r in rows if r.id == row.replaces_id), None)
     content = content_of(to_document(row.content, row.version, replaced))
     render = render_pdf if suffix == "pdf" else render_docx

@@ -14,6 +14,7 @@ from rooms.errors import NotFound, StateError
 from rooms.models import Meeting, MeetingState, RoleName
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import Local
+from server.ranges import RangedFile
 
 
 class SegmentOut(BaseModel):
@@ -98,7 +99,7 @@ async def recording_file(call: Call) -> web.StreamResponse:
     path = output_dir(call.services.recording, meeting.id) / name
     if not path.is_file():
         raise NotFound(f"no file {name} for meeting {meeting.id}")
-    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+    return RangedFile(path, headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def process_again(call: Call) -> JobOut:

@@ -121,6 +121,13 @@ async def test_a_recorded_meeting_becomes_a_composite_with_chapters(live, org, c
     assert part.status == 206
     assert part.headers["Content-Range"].startswith("bytes 100-199/")
     assert part.data == composite.read_bytes()[100:200]
+    # As RFC 9110 says (server/ranges.py): what cannot be satisfied is 416, a stale If-Range
+    # or a range that does not parse gets the whole file.
+    url = f"/api/meetings/{meeting.id}/recording/files/composite.mp4"
+    assert (await sec.get(url, headers={"Range": "bytes=-0"})).status == 416
+    stale = await sec.get(url, headers={"Range": "bytes=0-9", "If-Range": '"stale"'})
+    assert stale.status == 200 and stale.data == composite.read_bytes()
+    assert (await sec.get(url, headers={"Range": "bytes=0-1,5-9"})).status == 200
 
 
 def frame_at(path: Path, seconds: float) -> av.VideoFrame:

@@ -57,6 +57,11 @@ async def test_documents_go_out_with_the_agenda_to_the_invited_halls(
     assert got.headers["X-Content-SHA256"] == hashlib.sha256(report).hexdigest()
     person = await clients("chair_p")
     assert (await person.get(listed.body[1]["url"])).data == plan
+    # A download resumes (HTTP Range, RFC 9110: server/ranges.py).
+    rest = await hall.get(listed.body[0]["url"], headers={"Range": "bytes=100-"})
+    assert rest.status == 206 and rest.data == report[100:]
+    assert rest.headers["Content-Range"] == f"bytes 100-{len(report) - 1}/{len(report)}"
+    assert (await hall.get(listed.body[0]["url"], headers={"Range": "bytes=-0"})).status == 416
 
     # A hall not invited, and a district that does not take part, see nothing of them.
     stranger = await clients(terminal="A1")
