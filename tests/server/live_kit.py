@@ -48,6 +48,7 @@ class SlotReader:
     kind: str
     frames: int = 0
     colours: list[tuple[float, Yuv]] = field(default_factory=list)
+    """When each run of one colour began, and its colour."""
     task: asyncio.Task[None] | None = None
     last_at: float | None = None
     """When the last frame was decoded (``time.monotonic()``)."""
@@ -70,7 +71,7 @@ class SlotReader:
                 if self.kind == "video":
                     colour = centre_colour(frame)  # type: ignore[arg-type]
                     if not self.colours or self.colours[-1][1] != colour:
-                        self.colours.append((time.monotonic(), colour))
+                        self.colours.append((now, colour))
 
     def first_time_of(self, colour: Yuv, after: float = 0.0) -> float | None:
         for at, seen in self.colours:

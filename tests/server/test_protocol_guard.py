@@ -13,7 +13,8 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from tests.server.live_kit import LiveClient, live, refused
+from tests.media.media_testkit import RED
+from tests.server.live_kit import LiveClient, live, refused, sees
 
 __all__ = ["live"]  # the fixture
 
@@ -150,6 +151,7 @@ async def test_an_offer_whose_roles_do_not_fit_its_m_lines_is_refused_with_the_f
 ):
     meeting = await live.running(halls=("P", "A"))
     a = meeting.halls["A"]
+    await sees(a, "main", RED)  # its media flows (the chair hall on main)
     sdp, mids = await an_offer(SEND_RECV)
     assert mids == ["0", "1", "2", "3"]
     sources = {"0": "camera", "1": "mic"}
@@ -189,6 +191,7 @@ async def test_an_offer_without_its_maps_is_refused(live):
 async def test_an_offer_that_cannot_work_is_refused_with_the_real_reason(live, caplog):
     meeting = await live.running(halls=("P", "A"))
     a = meeting.halls["A"]
+    await sees(a, "main", RED)
     maps = {"sources": {"0": "camera", "1": "mic"}, "slots": {"2": "main", "3": "audio"}}
     # A 'balanced' bundle policy puts audio and video on two transports: the answer bundles
     # everything on one, so the audio would never arrive.
