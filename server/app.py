@@ -39,7 +39,7 @@ from server.live import Live, SocketNotifier
 from server.load import Admission, Busy, LoopMonitor
 from server.metrics import metrics
 from server.readiness import Readiness
-from server.security import LoginThrottle, Passwords
+from server.security import LoginThrottle, Passwords, RedisLoginThrottle
 from server.settings import Settings
 from server.signalling import Signalling, SignallingServer
 from server.state import ACTOR, SERVICES, Services
@@ -192,6 +192,7 @@ def create_app(
         # that every hall joining at the same time waited for).
         media.aiortc_patch.install()
         db = Database(settings.database_url)
+        login_throttle = throttle or make_throttle(settings)
         notifier = SocketNotifier(sio)
         peer_settings = media_settings(settings)
         recording = RecordingSettings(
@@ -271,7 +272,7 @@ def create_app(
             db=db,
             scheduler=Scheduler(settings.series_horizon_days, clock=clock),
             passwords=passwords or Passwords(),
-            throttle=throttle or LoginThrottle(),
+            throttle=login_throttle,
             version=__version__,
             live=live,
             recording=recording,
@@ -335,6 +336,8 @@ def create_app(
             await notifier.close()
             await sio.shutdown()
             await cluster.close()
+            if throttle is None:
+                await login_throttle.close()
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)
@@ -361,6 +364,14 @@ def make_cluster(settings: Settings) -> Cluster:
         settings.node_id, settings.public_url, redis_url=settings.redis_url,
         prefix=settings.redis_prefix, heartbeat=settings.node_heartbeat,
     )  # fmt: skip
+
+
+def make_throttle(settings: Settings) -> LoginThrottle:
+    """The login brake: its counters in Redis when scaled out (shared by the nodes), in this
+    process's memory otherwise."""
+    if settings.redis_url is None:
+        return LoginThrottle()
+    return RedisLoginThrottle(settings.redis_url, prefix=settings.redis_prefix)
 
 
 async def _no_sockets(terminal_id: int, reason: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Annotated
 
@@ -30,25 +31,27 @@ class LoginIn(Strict):
 async def login(call: Call) -> web.StreamResponse:
     body: LoginIn = call.body
     services = call.services
-    keys = (f"user:{body.username.lower()}", f"ip:{call.request.remote}")
-    wait = services.throttle.retry_after(*keys)
+    address = call.request.remote
+    # The attempt is counted before the password is checked (one atomic step): parallel
+    # guesses cannot all pass the brake while the hash runs.
+    wait = await services.throttle.reserve(body.username, address)
     if wait > 0:
-        log.warning("login throttled for %r from %s", body.username, call.request.remote)
+        log.warning("login throttled for %r from %s", body.username, address)
+        seconds = math.ceil(wait)
         response = error_response(
             429,
             "too_many_attempts",
-            f"too many failed logins; try again in {int(wait) + 1} seconds",
-            retry_after=int(wait) + 1,
+            f"too many failed logins; try again in {seconds} seconds",
+            retry_after=seconds,
         )
-        response.headers["Retry-After"] = str(int(wait) + 1)
+        response.headers["Retry-After"] = str(seconds)
         return response
     user = await call.session.scalar(sa.select(User).where(User.username == body.username))
     ok = await services.passwords.verify(user.password_hash if user else None, body.password)
     if user is None or not ok or not user.active:
-        services.throttle.failed(*keys)
-        log.info("login failed for %r from %s", body.username, call.request.remote)
+        log.info("login failed for %r from %s", body.username, address)
         return error_response(401, "bad_credentials", "wrong username or password")
-    services.throttle.succeeded(*keys)
+    await services.throttle.succeeded(body.username, address)
 
     now = utcnow()
     token, token_hash = new_session_token()
