@@ -278,6 +278,7 @@ def create_app(
             recording=recording,
             archive=archive,
             drop_terminal=_no_sockets,
+            drop_user=_no_sockets,
             loop_monitor=LoopMonitor(),
             admission=Admission(
                 settings.max_participants,
@@ -296,6 +297,7 @@ def create_app(
             make_peer=lambda: media.Peer(peer_settings, video_codec=codec), video_codec=codec,
         )  # fmt: skip
         services.drop_terminal = signalling.drop_terminal
+        services.drop_user = signalling.drop_user
 
         async def stop_live() -> None:
             await live.shutdown()
@@ -374,7 +376,7 @@ def make_throttle(settings: Settings) -> LoginThrottle:
     return RedisLoginThrottle(settings.redis_url, prefix=settings.redis_prefix)
 
 
-async def _no_sockets(terminal_id: int, reason: str) -> None:
+async def _no_sockets(_id: int, reason: str) -> None:
     """Until the signalling is wired there are no sockets to send away."""
 
 
