@@ -348,7 +348,9 @@ class Signalling:
         for sid, client in list(self.clients.items()):
             if client.actor.user_id != user_id or client.actor.terminal_id is not None:
                 continue
-            await self.sio.emit("removed", {"reason": reason}, to=sid, namespace=NAMESPACE)
+            await self.sio.emit(
+                "removed", {"code": "deactivated", "reason": reason}, to=sid, namespace=NAMESPACE
+            )
             self.clients.pop(sid, None)
             await self._leave(client, dropped=False)
             await self._gone(sid, client)

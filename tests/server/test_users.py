@@ -71,6 +71,7 @@ async def test_deactivating_sends_the_persons_open_sockets_away(live, clients, o
     admin = await clients("admin")
     assert (await admin.post(f"/api/users/{org.users['chair_p']}/deactivate")).status == 200
     await chair.until(lambda: any(name == "removed" for name, _ in chair.events))
+    assert next(d for n, d in chair.events if n == "removed")["code"] == "deactivated"
     await chair.until(lambda: not chair.sio.connected)
 
 
