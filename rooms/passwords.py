@@ -3,7 +3,8 @@ common passwords.
 
 The list (``data/common-passwords.txt.gz``) is the 20,000 most common passwords, lowercased,
 that Django ships (``django/contrib/auth/common-passwords.txt.gz`` of Django 5.1.4, BSD
-licence), made by Royce Williams from leaked-password corpora. It is compared lowercased.
+licence, see data/LICENSE.common-passwords), made by Royce Williams from leaked-password
+corpora. It is compared lowercased.
 """
 
 from __future__ import annotations
