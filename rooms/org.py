@@ -267,3 +267,59 @@ async def create_user(
     await session.commit()
     log.info("user %s created by %s", user.id, access.actor.label)
     return user
+
+
+async def _managed_user(session: AsyncSession, access: Access, user_id: int, action: str) -> User:
+    access.require_admin(action)
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+async def set_user_active(
+    session: AsyncSession, access: Access, user_id: int, active: bool
+) -> User:
+    """Deactivate (the person can no longer log in) or reactivate a user; the caller ends a
+    deactivated user's sessions."""
+    action = "Reactivating a user" if active else "Deactivating a user"
+    user = await _managed_user(session, access, user_id, action)
+    if not active and user.id == access.actor.user_id:
+        raise StateError("you cannot deactivate your own account")
+    if user.active != active:
+        user.active = active
+        await session.commit()
+        log.info("user %s %s by %s", user.id, "reactivated" if active else "deactivated",
+                 access.actor.label)  # fmt: skip
+    return user
+
+
+async def reset_password(
+    session: AsyncSession, access: Access, user_id: int, password_hash: str
+) -> User:
+    """An admin sets another person's password (the caller ends that person's sessions)."""
+    user = await _managed_user(session, access, user_id, "Resetting a password")
+    user.password_hash = password_hash
+    await session.commit()
+    log.info("password of user %s reset by %s", user.id, access.actor.label)
+    return user
+
+
+async def remove_role(
+    session: AsyncSession, access: Access, user_id: int, role: RoleName, unit_id: int | None
+) -> User:
+    user = await _managed_user(session, access, user_id, "Removing a role")
+    grant = next((r for r in user.roles if r.role is role and r.unit_id == unit_id), None)
+    if grant is None:
+        where = f" of unit {unit_id}" if unit_id is not None else ""
+        raise NotFound(f"user {user_id} has no role {role.value}{where}")
+    if len(user.roles) == 1:
+        raise StateError("this is the user's only role: deactivate the user instead")
+    if role is RoleName.ADMIN and user.id == access.actor.user_id:
+        raise StateError("you cannot remove your own admin role")
+    user.roles.remove(grant)
+    await session.commit()
+    await session.refresh(user, ["roles"])
+    log.info("role %s (unit %s) of user %s removed by %s", role.value, unit_id, user.id,
+             access.actor.label)  # fmt: skip
+    return user

@@ -21,6 +21,7 @@ from pydantic import (
 
 from rooms.localtime import to_utc
 from rooms.models import NAME_MAX, TEXT_MAX, TITLE_MAX, RoleName
+from rooms.passwords import MAX_LENGTH, MIN_LENGTH, check_new_password
 
 MAX_MEETING = timedelta(hours=24)
 MAX_HALLS = 500
@@ -152,6 +153,18 @@ class TerminalIn(Strict):
     label: RequiredName = "Terminal"
 
 
+NewPassword = Annotated[
+    str,
+    StringConstraints(max_length=MAX_LENGTH),
+    AfterValidator(check_new_password),
+    Field(description=f"{MIN_LENGTH} characters or more, not one of the most common passwords"),
+]
+
+
+class PasswordIn(Strict):
+    password: NewPassword
+
+
 class GrantIn(Strict):
     role: RoleName
     unit_id: Id | None = Field(default=None, description="None only for admin")
@@ -165,5 +178,5 @@ class UserIn(Strict):
         ),
     ]
     full_name: RequiredName
-    password: Annotated[str, StringConstraints(min_length=10, max_length=256)]
+    password: NewPassword
     roles: Annotated[list[GrantIn], Field(min_length=1, max_length=20)]

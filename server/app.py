@@ -39,7 +39,7 @@ from server.live import Live, SocketNotifier
 from server.load import Admission, Busy, LoopMonitor
 from server.metrics import metrics
 from server.readiness import Readiness
-from server.security import LoginThrottle, Passwords
+from server.security import LoginThrottle, Passwords, RedisLoginThrottle
 from server.settings import Settings
 from server.signalling import Signalling, SignallingServer
 from server.state import ACTOR, SERVICES, Services
@@ -192,6 +192,7 @@ def create_app(
         # that every hall joining at the same time waited for).
         media.aiortc_patch.install()
         db = Database(settings.database_url)
+        login_throttle = throttle or make_throttle(settings)
         notifier = SocketNotifier(sio)
         peer_settings = media_settings(settings)
         recording = RecordingSettings(
@@ -271,12 +272,13 @@ def create_app(
             db=db,
             scheduler=Scheduler(settings.series_horizon_days, clock=clock),
             passwords=passwords or Passwords(),
-            throttle=throttle or LoginThrottle(),
+            throttle=login_throttle,
             version=__version__,
             live=live,
             recording=recording,
             archive=archive,
             drop_terminal=_no_sockets,
+            drop_user=_no_sockets,
             loop_monitor=LoopMonitor(),
             admission=Admission(
                 settings.max_participants,
@@ -295,6 +297,7 @@ def create_app(
             make_peer=lambda: media.Peer(peer_settings, video_codec=codec), video_codec=codec,
         )  # fmt: skip
         services.drop_terminal = signalling.drop_terminal
+        services.drop_user = signalling.drop_user
 
         async def stop_live() -> None:
             await live.shutdown()
@@ -335,6 +338,8 @@ def create_app(
             await notifier.close()
             await sio.shutdown()
             await cluster.close()
+            if throttle is None:
+                await login_throttle.close()
             await db.close()
 
     app.cleanup_ctx.append(services_ctx)
@@ -363,7 +368,15 @@ def make_cluster(settings: Settings) -> Cluster:
     )  # fmt: skip
 
 
-async def _no_sockets(terminal_id: int, reason: str) -> None:
+def make_throttle(settings: Settings) -> LoginThrottle:
+    """The login brake: its counters in Redis when scaled out (shared by the nodes), in this
+    process's memory otherwise."""
+    if settings.redis_url is None:
+        return LoginThrottle()
+    return RedisLoginThrottle(settings.redis_url, prefix=settings.redis_prefix)
+
+
+async def _no_sockets(_id: int, reason: str) -> None:
     """Until the signalling is wired there are no sockets to send away."""
 
 

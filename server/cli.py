@@ -1,4 +1,4 @@
-"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin."""
+"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin, user, archive."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from media.worker import announce, run_node
 from rooms.access import Access, Actor, ActorKind, Grant
 from rooms.errors import DomainError
 from rooms.models import RoleName
-from rooms.org import create_user
+from rooms.org import create_user, list_users, remove_role, reset_password, set_user_active
 from rooms.scheduling import Scheduler, load_tree
 from rooms.schemas import GrantIn, UserIn
 from server import __version__
@@ -129,13 +129,67 @@ async def _create_admin(settings: Settings, username: str, full_name: str, passw
     passwords = Passwords()
     try:
         async with db.session() as session:
-            root = Actor(ActorKind.USER, "giaoban CLI", grants=(Grant(RoleName.ADMIN, None),))
-            access = Access(root, await load_tree(session))
+            access = Access(_root(), await load_tree(session))
             data = UserIn(username=username, full_name=full_name, password=password,
                           roles=[GrantIn(role=RoleName.ADMIN)])  # fmt: skip
             await create_user(session, access, data, await passwords.hash(password))
     finally:
         await db.close()
+
+
+def _root() -> Actor:
+    return Actor(ActorKind.USER, "giaoban CLI", grants=(Grant(RoleName.ADMIN, None),))
+
+
+async def _user_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``giaoban user list|deactivate|reactivate|password|remove-role``."""
+    import sqlalchemy as sa
+
+    from rooms.models import Unit, User
+    from rooms.schemas import PasswordIn
+    from server.auth import end_sessions
+
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            access = Access(_root(), await load_tree(session))
+            if args.user_command == "list":
+                for each in await list_users(session, access):
+                    roles = ", ".join(
+                        r.role.value + (f"@{r.unit_id}" if r.unit_id else "") for r in each.roles
+                    )
+                    state = "active" if each.active else "inactive"
+                    print(f"{each.id:5} {each.username:<24} {state:<9} {roles}")
+                return 0
+            user = await session.scalar(sa.select(User).where(User.username == args.username))
+            if user is None:
+                print(f"giaoban: no user {args.username}", file=sys.stderr)
+                return 2
+            if args.user_command in ("deactivate", "reactivate"):
+                active = args.user_command == "reactivate"
+                await set_user_active(session, access, user.id, active)
+                ended = 0 if active else await end_sessions(session, user.id)
+                print(f"user {user.username} {args.user_command}d; {ended} login(s) ended")
+            elif args.user_command == "password":
+                password = os.environ.get("GIAOBAN_NEW_PASSWORD") or getpass.getpass(
+                    "New password: "
+                )
+                PasswordIn(password=password)  # the policy: 12 characters, not a common one
+                await reset_password(session, access, user.id, await Passwords().hash(password))
+                ended = await end_sessions(session, user.id)
+                print(f"password of {user.username} set; {ended} login(s) ended")
+            elif args.user_command == "remove-role":
+                unit_id = None
+                if args.unit is not None:
+                    unit_id = await session.scalar(sa.select(Unit.id).where(Unit.code == args.unit))
+                    if unit_id is None:
+                        print(f"giaoban: no unit {args.unit}", file=sys.stderr)
+                        return 2
+                await remove_role(session, access, user.id, RoleName(args.role), unit_id)
+                print(f"role {args.role} removed from {user.username}")
+    finally:
+        await db.close()
+    return 0
 
 
 async def _verify_archive(settings: Settings, meeting_id: int | None) -> int:
@@ -209,6 +263,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify_p = archive_sub.add_parser("verify", help="re-hash files, check signatures")
     verify_p.add_argument("--meeting", type=int, help="only this meeting's packages")
     admin_p.add_argument("--full-name", default="Quản trị hệ thống")
+    user_p = sub.add_parser("user", help="people's accounts: list, deactivate, reactivate, "
+                            "set a password, remove a role")  # fmt: skip
+    user_sub = user_p.add_subparsers(dest="user_command", required=True)
+    user_sub.add_parser("list", help="every user, their state and roles (role@unit id)")
+    for name, text in (
+        ("deactivate", "no more logins; the user's open logins end at once"),
+        ("reactivate", "let a deactivated user log in again"),
+        ("password", "set a password (from GIAOBAN_NEW_PASSWORD or a prompt); logins end"),
+    ):
+        user_sub.add_parser(name, help=text).add_argument("username")
+    role_p = user_sub.add_parser("remove-role", help="remove one role of a user")
+    role_p.add_argument("username")
+    role_p.add_argument("role", choices=[r.value for r in RoleName])
+    role_p.add_argument("--unit", metavar="CODE", help="the unit's code (not for admin)")
     node_p = sub.add_parser("media-node", help="serve a district's media to the nodes naming "
                             "it in GIAOBAN_MEDIA_NODES (secret: GIAOBAN_MEDIA_SECRET)")  # fmt: skip
     node_p.add_argument("--listen", default="0.0.0.0:7700", metavar="HOST:PORT")
@@ -229,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             demo(settings)
         elif args.command == "media-node":
             media_node(settings, args.listen)
+        elif args.command == "user":
+            return asyncio.run(_user_command(settings, args))
         elif args.command == "archive":
             return asyncio.run(_verify_archive(settings, args.meeting))
         elif args.command == "create-admin":

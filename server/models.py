@@ -19,3 +19,5 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the login was last used (idle timeout, ``GIAOBAN_SESSION_IDLE_MINUTES``)."""

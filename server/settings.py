@@ -13,6 +13,7 @@ import secrets
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ class Settings:
     """An open-ended series stops after this many days (conflicts are checked up to it)."""
     session_hours: int = 12
     """How long a person's login lasts."""
+    session_idle_minutes: int = 30
+    """A person's login unused for longer ends (``GIAOBAN_SESSION_IDLE_MINUTES``; 0: never).
+    Terminals use their token, not a login."""
     log_level: str = "INFO"
     event_loop: str = "uvloop"
     """The asyncio event loop of the server and its media workers: uvloop or asyncio."""
@@ -127,6 +131,10 @@ class Settings:
         return self.tls_cert is not None and self.tls_key is not None
 
     @property
+    def session_idle(self) -> timedelta | None:
+        return timedelta(minutes=self.session_idle_minutes) if self.session_idle_minutes else None
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -205,6 +213,7 @@ class Settings:
             tls_key=Path(key).resolve() if key else None,
             public_url=public_url,
             series_horizon_days=horizon,
+            session_idle_minutes=_whole("SESSION_IDLE_MINUTES", 30, get),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             event_loop=_event_loop(get("EVENT_LOOP")),
             socket_ping_interval=seconds("SOCKET_PING_INTERVAL", 5.0),

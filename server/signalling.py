@@ -32,7 +32,7 @@ from rooms.readiness import SelfTest, require_board
 from rooms.scheduling import load_tree
 from rooms.slots import SlotRole, SourceRole
 from rooms.test_call import Side, TestCall, TestCalls
-from server.auth import person_by_cookie, terminal_by_token
+from server.auth import person_by_cookie, terminal_by_token, touch_session
 from server.live import (
     NAMESPACE,
     Live,
@@ -216,6 +216,8 @@ class Client:
     participant_id: str | None = None
     test_call: str | None = None
     """The test call this socket is a side of (issue 13)."""
+    login: str | None = None
+    """A person's session cookie: the login stays in use while the socket is open."""
 
 
 def ok(**data: Any) -> dict[str, Any]:
@@ -315,12 +317,14 @@ class Signalling:
             if isinstance(token, str):
                 actor = await terminal_by_token(session, token)
             else:
-                actor = await person_by_cookie(session, morsel.value if morsel else None)
+                actor = await person_by_cookie(
+                    session, morsel.value if morsel else None, self.services.settings.session_idle
+                )
         if actor is None:
             raise socketio.exceptions.ConnectionRefusedError(
                 {"code": "unauthenticated", "message": "log in, or pair the terminal again"}
             )
-        self.clients[sid] = Client(actor)
+        self.clients[sid] = Client(actor, login=morsel.value if morsel and token is None else None)
         log.info("socket %s connected: %s", sid, actor.label)
         if actor.hall_id is not None:
             await self._guarded(self.readiness.connected(actor.hall_id, sid), "online")
@@ -339,6 +343,24 @@ class Signalling:
             await self.sio.disconnect(sid, namespace=NAMESPACE)
             log.info("socket %s of terminal %s closed: %s", sid, terminal_id, reason)
 
+    async def drop_user(self, user_id: int, reason: str) -> None:
+        """A person was deactivated: their open sockets are sent away now."""
+        for sid, client in list(self.clients.items()):
+            if client.actor.user_id != user_id or client.actor.terminal_id is not None:
+                continue
+            await self.sio.emit(
+                "removed", {"code": "deactivated", "reason": reason}, to=sid, namespace=NAMESPACE
+            )
+            self.clients.pop(sid, None)
+            await self._leave(client, dropped=False)
+            await self._gone(sid, client)
+            await self.sio.disconnect(sid, namespace=NAMESPACE)
+            log.info("socket %s of user %s closed: %s", sid, user_id, reason)
+
+    async def _touch(self, login: str) -> None:
+        async with self.services.db.session() as session:
+            await touch_session(session, login)
+
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         self.notifier.replaced.discard(sid)
         client = self.clients.pop(sid, None)
@@ -356,6 +378,11 @@ class Signalling:
         self._leaving.add(gone)
         gone.add_done_callback(self._leaving.discard)
         gone.add_done_callback(log_failure(log, "a closed socket's readiness update failed"))
+        if client.login is not None:  # the idle time of a person's login starts now
+            touch = asyncio.create_task(self._touch(client.login), name=f"touch {sid}")
+            self._leaving.add(touch)
+            touch.add_done_callback(self._leaving.discard)
+            touch.add_done_callback(log_failure(log, "marking a login as used failed"))
 
     async def _gone(self, sid: str, client: Client) -> None:
         """A socket is closed: its test call ends, its hall may be offline now."""

@@ -34,6 +34,8 @@ class Services:
     archive: Archive
     drop_terminal: Callable[[int, str], Awaitable[None]]
     """Send a terminal's open connections away (its token was revoked or replaced)."""
+    drop_user: Callable[[int, str], Awaitable[None]]
+    """Send a person's open connections away (deactivated)."""
     loop_monitor: LoopMonitor
     """The event loop's lag (health reports, admission control)."""
     admission: Admission

@@ -8,9 +8,18 @@ from pydantic import BaseModel
 from rooms import org
 from rooms.errors import NotFound
 from rooms.models import RoleName, Unit, User
-from rooms.schemas import HallIn, HallPatch, Id, TerminalIn, UnitIn, UserIn
+from rooms.schemas import (
+    HallIn,
+    HallPatch,
+    Id,
+    PasswordIn,
+    TerminalIn,
+    UnitIn,
+    UserIn,
+)
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import HallOut, TerminalOut, TerminalPaired, UnitOut, UserOut, UserRef
+from server.auth import end_sessions
 
 
 class HallQuery(BaseModel):
@@ -111,6 +120,45 @@ async def create_user(call: Call) -> UserOut:
     return UserOut.of(await org.create_user(call.session, access, data, password_hash))
 
 
+class RoleQuery(BaseModel):
+    role: RoleName
+    unit_id: Id | None = None
+
+
+async def deactivate_user(call: Call) -> UserOut:
+    user = await org.set_user_active(
+        call.session, await call.access(), call.path_id("user_id"), active=False
+    )
+    await end_sessions(call.session, user.id)
+    await call.services.drop_user(user.id, "the account was deactivated")
+    return UserOut.of(user)
+
+
+async def reactivate_user(call: Call) -> UserOut:
+    user = await org.set_user_active(
+        call.session, await call.access(), call.path_id("user_id"), active=True
+    )
+    return UserOut.of(user)
+
+
+async def reset_password(call: Call) -> UserOut:
+    access = await call.access()
+    access.require_admin("Resetting a password")
+    body: PasswordIn = call.body
+    password_hash = await call.services.passwords.hash(body.password)
+    user = await org.reset_password(call.session, access, call.path_id("user_id"), password_hash)
+    await end_sessions(call.session, user.id)
+    return UserOut.of(user)
+
+
+async def remove_role(call: Call) -> UserOut:
+    query: RoleQuery = call.query
+    user = await org.remove_role(
+        call.session, await call.access(), call.path_id("user_id"), query.role, query.unit_id
+    )
+    return UserOut.of(user)
+
+
 ENDPOINTS = (
     Endpoint("GET", "/api/units", list_units, "The units the caller may see",
              auth=Auth.USER, response=list[UnitOut], tag="organisation"),
@@ -142,4 +190,16 @@ ENDPOINTS = (
              response=list[UserOut], tag="organisation"),
     Endpoint("POST", "/api/users", create_user, "Create a user with roles (admin)",
              auth=Auth.USER, body=UserIn, response=UserOut, status=201, tag="organisation"),
+    Endpoint("POST", "/api/users/{user_id}/deactivate", deactivate_user,
+             "Deactivate a user (admin): no more logins, their open logins end at once",
+             auth=Auth.USER, response=UserOut, tag="organisation"),
+    Endpoint("POST", "/api/users/{user_id}/reactivate", reactivate_user,
+             "Let a deactivated user log in again (admin)",
+             auth=Auth.USER, response=UserOut, tag="organisation"),
+    Endpoint("POST", "/api/users/{user_id}/password", reset_password,
+             "Set another person's password (admin); their open logins end",
+             auth=Auth.USER, body=PasswordIn, response=UserOut, tag="organisation"),
+    Endpoint("DELETE", "/api/users/{user_id}/roles", remove_role,
+             "Remove one role of a user (admin): ?role=…&unit_id=… (no unit_id for admin)",
+             auth=Auth.USER, query=RoleQuery, response=UserOut, tag="organisation"),
 )  # fmt: skip

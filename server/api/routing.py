@@ -151,7 +151,8 @@ async def authenticate(request: web.Request, session: AsyncSession) -> Actor | w
                 401, "unauthenticated", "the terminal token is unknown or revoked; pair it again"
             )
         return actor
-    return await person_by_cookie(session, request.cookies.get(SESSION_COOKIE))
+    idle = request.app[SERVICES].settings.session_idle
+    return await person_by_cookie(session, request.cookies.get(SESSION_COOKIE), idle)
 
 
 async def _read_body(request: web.Request, model: type[BaseModel]) -> Any:

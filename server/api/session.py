@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -13,9 +14,10 @@ from pydantic import StringConstraints
 from rooms.access import ActorKind
 from rooms.db import utcnow
 from rooms.models import Hall, MeetingState, User
-from rooms.schemas import Strict
+from rooms.schemas import NewPassword, Strict
 from server.api.routing import Auth, Call, Endpoint, error_response, json_response
 from server.api.schemas import HallOut, MeetingOut, TerminalHome, UserOut, WhoAmI
+from server.auth import end_sessions
 from server.models import WebSession
 from server.security import SESSION_COOKIE, new_session_token, session_token_hash
 
@@ -30,25 +32,27 @@ class LoginIn(Strict):
 async def login(call: Call) -> web.StreamResponse:
     body: LoginIn = call.body
     services = call.services
-    keys = (f"user:{body.username.lower()}", f"ip:{call.request.remote}")
-    wait = services.throttle.retry_after(*keys)
+    address = call.request.remote
+    # The attempt is counted before the password is checked (one atomic step): parallel
+    # guesses cannot all pass the brake while the hash runs.
+    wait = await services.throttle.reserve(body.username, address)
     if wait > 0:
-        log.warning("login throttled for %r from %s", body.username, call.request.remote)
+        log.warning("login throttled for %r from %s", body.username, address)
+        seconds = math.ceil(wait)
         response = error_response(
             429,
             "too_many_attempts",
-            f"too many failed logins; try again in {int(wait) + 1} seconds",
-            retry_after=int(wait) + 1,
+            f"too many failed logins; try again in {seconds} seconds",
+            retry_after=seconds,
         )
-        response.headers["Retry-After"] = str(int(wait) + 1)
+        response.headers["Retry-After"] = str(seconds)
         return response
     user = await call.session.scalar(sa.select(User).where(User.username == body.username))
     ok = await services.passwords.verify(user.password_hash if user else None, body.password)
     if user is None or not ok or not user.active:
-        services.throttle.failed(*keys)
-        log.info("login failed for %r from %s", body.username, call.request.remote)
+        log.info("login failed for %r from %s", body.username, address)
         return error_response(401, "bad_credentials", "wrong username or password")
-    services.throttle.succeeded(*keys)
+    await services.throttle.succeeded(body.username, address)
 
     now = utcnow()
     token, token_hash = new_session_token()
@@ -61,16 +65,14 @@ async def login(call: Call) -> web.StreamResponse:
     log.info("user %s logged in from %s", user.id, call.request.remote)
     payload = WhoAmI(kind="user", name=user.full_name, user=UserOut.of(user))
     response = json_response(payload.model_dump(mode="json"))
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=hours * 3600,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=call.request.secure,
-    )
+    response.set_cookie(SESSION_COOKIE, token, max_age=hours * 3600, **_cookie_flags(call.request))
     return response
+
+
+def _cookie_flags(request: web.Request) -> dict[str, Any]:
+    """Login's and logout's Set-Cookie carry the same flags (a browser may otherwise keep
+    or refuse the clearing one)."""
+    return {"path": "/", "httponly": True, "samesite": "Lax", "secure": request.secure}
 
 
 async def logout(call: Call) -> web.StreamResponse:
@@ -81,8 +83,44 @@ async def logout(call: Call) -> web.StreamResponse:
         )
         await call.session.commit()
     response = web.Response(status=204)
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(SESSION_COOKIE, **_cookie_flags(call.request))
     return response
+
+
+class PasswordChangeIn(Strict):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    password: NewPassword
+
+
+async def change_password(call: Call) -> web.StreamResponse:
+    """A person changes their own password, giving the current one; their other logins end."""
+    actor = call.actor
+    assert actor is not None and actor.user_id is not None  # Auth.USER
+    body: PasswordChangeIn = call.body
+    services = call.services
+    user = await call.session.get(User, actor.user_id)
+    assert user is not None
+    address = call.request.remote
+    # Guessing the current password here is braked like guessing it at login.
+    wait = await services.throttle.reserve(user.username, address)
+    if wait > 0:
+        seconds = math.ceil(wait)
+        response = error_response(429, "too_many_attempts",
+                                  f"too many failed attempts; try again in {seconds} seconds",
+                                  retry_after=seconds)  # fmt: skip
+        response.headers["Retry-After"] = str(seconds)
+        return response
+    if not await services.passwords.verify(user.password_hash, body.current_password):
+        return error_response(422, "invalid", "the current password is wrong", "current_password")
+    await services.throttle.succeeded(user.username, address)
+    if body.password == body.current_password:
+        return error_response(422, "invalid", "choose a password unlike the current one",
+                              "password")  # fmt: skip
+    user.password_hash = await services.passwords.hash(body.password)
+    await call.session.commit()
+    ended = await end_sessions(call.session, user.id, keep=call.request.cookies.get(SESSION_COOKIE))
+    log.info("user %s changed their password; %d other login(s) ended", user.id, ended)
+    return web.Response(status=204)
 
 
 async def whoami(call: Call) -> WhoAmI:
@@ -130,6 +168,9 @@ ENDPOINTS = (
     Endpoint("DELETE", "/api/session", logout, "Log out", auth=Auth.PUBLIC, tag="session"),
     Endpoint("GET", "/api/session", whoami, "Who is calling: a person or a terminal",
              response=WhoAmI, tag="session"),
+    Endpoint("POST", "/api/session/password", change_password,
+             "Change one's own password (the current one is asked); one's other logins end",
+             auth=Auth.USER, body=PasswordChangeIn, status=204, tag="session"),
     Endpoint("GET", "/api/terminal", terminal_home, "A terminal's hall and its next meetings",
              response=TerminalHome, tag="terminals"),
 )  # fmt: skip

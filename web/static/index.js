@@ -3,10 +3,27 @@ import {
   $, api, apply, currentUser, fillHeader, formatDateTime, h, hasRole, onLangChange, stateName, t,
 } from "/static/common.js";
 
+/**
+ * The `next` address, if it is a path of this site; null otherwise. Browsers drop tabs and
+ * newlines from a URL and read "\" as "/", so "/%09/evil" and "/%5Cevil" were other sites:
+ * control characters and backslashes are refused, and what is left must resolve to our origin.
+ */
+function sameSitePath(next) {
+  if (!next || !next.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(next)) return null;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== location.origin) return null;
+  return url.pathname + url.search + url.hash;
+}
+
 function destination(user) {
   const params = new URLSearchParams(location.search);
-  const next = params.get("next");
-  if (next && next.startsWith("/") && !next.startsWith("//")) return next;
+  const next = sameSitePath(params.get("next"));
+  if (next) return next;
   if (params.has("week")) return null;
   if (hasRole(user, "secretariat")) return "/secretariat";
   if (hasRole(user, "chair")) return "/chair";
