@@ -21,14 +21,18 @@ from pydantic import (
 
 from rooms.localtime import to_utc
 from rooms.models import NAME_MAX, TEXT_MAX, TITLE_MAX, RoleName
+from rooms.text import CRLF, MultiLine, OneLine
 
 MAX_MEETING = timedelta(hours=24)
 MAX_HALLS = 500
 MAX_AGENDA = 100
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX)]
-Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX), OneLine
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX), OneLine]
+Text = Annotated[str, CRLF, StringConstraints(max_length=TEXT_MAX), MultiLine]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), OneLine]
 LocalDateTime = Annotated[datetime, AfterValidator(to_utc)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -100,20 +104,24 @@ class MeetingPatch(Strict):
 
 
 class CancelIn(Strict):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Reason = ""
 
 
 class SeriesIn(MeetingIn):
     """A recurring meeting: ``start``/``end`` give the first occurrence's time and length."""
 
-    rrule: Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500)]
+    rrule: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500), OneLine
+    ]
 
 
 class SeriesPatch(MeetingPatch):
     """A change to a series: applied to future occurrences not changed on their own."""
 
     rrule: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500)]
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500), OneLine
+        ]
         | None
     ) = None
 
@@ -121,7 +129,7 @@ class SeriesPatch(MeetingPatch):
 # -- the organisation ---------------------------------------------------------------------
 
 RequiredName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX), OneLine
 ]
 
 

@@ -29,11 +29,15 @@ from rooms.errors import Forbidden, NotFound
 from rooms.localtime import to_local
 from rooms.models import Hall, Meeting, RoleName, TimelineKind, User
 from rooms.schemas import Id, LocalDateTime
+from rooms.text import OneLine
 from rooms.timeline import attendance, events_of
 from server.api.routing import Auth, Call, Endpoint
 from server.api.schemas import Local
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000), OneLine
+]
+Words = Annotated[str, StringConstraints(max_length=200), OneLine]
 
 
 def require_archive(access: Access, unit_id: int | None = None) -> None:
@@ -52,15 +56,15 @@ def require_archive(access: Access, unit_id: int | None = None) -> None:
 class SearchQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    q: Annotated[str, StringConstraints(max_length=200)] = Field(
+    q: Words = Field(
         default="", description="Words of the title, agenda, minutes, halls (accents optional)"
     )
     start: LocalDateTime | None = Field(default=None, alias="from")
     end: LocalDateTime | None = Field(default=None, alias="to")
     unit_id: Id | None = None
     hall_id: Id | None = None
-    chair: Annotated[str, StringConstraints(max_length=200)] = ""
-    title: Annotated[str, StringConstraints(max_length=200)] = ""
+    chair: Words = ""
+    title: Words = ""
 
 
 class SearchHit(BaseModel):
@@ -114,7 +118,7 @@ class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hold: bool
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), OneLine] = ""
 
 
 class RetentionIn(BaseModel):
