@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from rooms.localtime import to_utc
+from rooms.localtime import MAX_YEAR, MIN_YEAR, to_utc
 from rooms.models import NAME_MAX, TEXT_MAX, TITLE_MAX, RoleName
 from rooms.text import CRLF, MultiLine, OneLine
 
@@ -33,7 +33,16 @@ Title = Annotated[
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX), OneLine]
 Text = Annotated[str, CRLF, StringConstraints(max_length=TEXT_MAX), MultiLine]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), OneLine]
-LocalDateTime = Annotated[datetime, AfterValidator(to_utc)]
+
+
+def _in_years(value: datetime) -> datetime:
+    """Far enough from year 1 and 9999 that converting and adding days cannot overflow."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"a date from the year {MIN_YEAR} to {MAX_YEAR}")
+    return value
+
+
+LocalDateTime = Annotated[datetime, AfterValidator(_in_years), AfterValidator(to_utc)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
