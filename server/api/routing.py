@@ -82,10 +82,25 @@ class Call:
         return self._access
 
     def base_url(self) -> str:
-        """How halls reach this server: the configured public URL or the request's own."""
-        if self.services.settings.public_url:
-            return self.services.settings.public_url
-        return f"{self.request.scheme}://{self.request.host}"
+        """How halls reach this server, for links that carry secrets (pairing, feeds): the
+        configured public URL, else the address this connection reached the server on. Never
+        the request's Host header: a client chooses it (``Host: evil.example``)."""
+        settings = self.services.settings
+        if settings.public_url:
+            return settings.public_url
+        transport = self.request.transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        if isinstance(sockname, tuple) and len(sockname) >= 2:
+            host, port = str(sockname[0]), int(sockname[1])
+        else:
+            host, port = settings.host, settings.port
+        host = host.removeprefix("::ffff:")
+        if host in ("", "0.0.0.0", "::"):
+            host = "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.request.secure else "http"
+        return f"{scheme}://{host}:{port}"
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
