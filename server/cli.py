@@ -1,4 +1,4 @@
-"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin."""
+"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin, rotate-feed-key."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from media.worker import announce, run_node
 from rooms.access import Access, Actor, ActorKind, Grant
 from rooms.errors import DomainError
 from rooms.models import RoleName
-from rooms.org import create_user
+from rooms.org import create_user, rotate_feed_key
 from rooms.scheduling import Scheduler, load_tree
 from rooms.schemas import GrantIn, UserIn
 from server import __version__
@@ -177,6 +177,17 @@ async def _verify_archive(settings: Settings, meeting_id: int | None) -> int:
     return 1 if damaged else 0
 
 
+async def _rotate_feed_key(settings: Settings, hall_id: int) -> str:
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            root = Actor(ActorKind.USER, "giaoban CLI", grants=(Grant(RoleName.ADMIN, None),))
+            hall = await rotate_feed_key(session, Access(root, await load_tree(session)), hall_id)
+            return f"{_base_urls(settings)[0]}/api/halls/{hall.id}/calendar.ics?key={hall.feed_key}"
+    finally:
+        await db.close()
+
+
 def media_node(settings: Settings, listen: str) -> None:
     """Serve this machine's media to the signalling nodes (``media.worker.run_node``)."""
     host, _, port = listen.rpartition(":")
@@ -209,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify_p = archive_sub.add_parser("verify", help="re-hash files, check signatures")
     verify_p.add_argument("--meeting", type=int, help="only this meeting's packages")
     admin_p.add_argument("--full-name", default="Quản trị hệ thống")
+    feed_p = sub.add_parser("rotate-feed-key", help="give a hall's calendar feed a new key "
+                            "(the old URL answers 404) and print the new URL")  # fmt: skip
+    feed_p.add_argument("hall_id", type=int)
     node_p = sub.add_parser("media-node", help="serve a district's media to the nodes naming "
                             "it in GIAOBAN_MEDIA_NODES (secret: GIAOBAN_MEDIA_SECRET)")  # fmt: skip
     node_p.add_argument("--listen", default="0.0.0.0:7700", metavar="HOST:PORT")
@@ -231,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             media_node(settings, args.listen)
         elif args.command == "archive":
             return asyncio.run(_verify_archive(settings, args.meeting))
+        elif args.command == "rotate-feed-key":
+            print(asyncio.run(_rotate_feed_key(settings, args.hall_id)))
         elif args.command == "create-admin":
             password = os.environ.get("GIAOBAN_ADMIN_PASSWORD") or getpass.getpass("Password: ")
             asyncio.run(_create_admin(settings, args.username, args.full_name, password))

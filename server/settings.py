@@ -36,7 +36,7 @@ class Settings:
     host: str
     port: int
     secret_key: bytes = field(repr=False)
-    """Signs calendar-feed keys and other server-issued links. Never logged."""
+    """The deployment's own secret (kept in ``var/secret_key``). Never logged."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None
