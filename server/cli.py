@@ -228,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     node_p.add_argument("--listen", default="0.0.0.0:7700", metavar="HOST:PORT")
     args = parser.parse_args(argv)
 
+    # What the server writes (the database, recordings, minutes, the archive) is its own.
+    os.umask(0o077)
     try:
         settings = Settings.from_env()
         _setup_logging(settings.log_level)

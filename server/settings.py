@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from media.loops import LOOPS
+from recordings.files import private_dir, tighten
 
 
 class SettingsError(ValueError):
@@ -146,7 +147,8 @@ class Settings:
 
         var_dir = Path(get("VAR_DIR") or "var").resolve()
         if create_dirs:
-            var_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(var_dir)
+            tighten(var_dir)
         database_url = get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'giaoban.db'}"
         if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise SettingsError(
