@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from rooms.models import AgendaItem, Hall, Meeting
 from server.db import Database
 from tests.conftest import meeting_body
+from tests.server.document_kit import pdf as make_pdf
 
 BAD = {
     "crlf": "Giao ban\r\nBEGIN:VEVENT",
@@ -160,3 +161,16 @@ async def test_a_stored_title_or_hall_name_with_control_characters_never_breaks_
     calendar = _calendar(await anonymous.get(f"{parts.path}?{parts.query}"))
     assert str(calendar["X-WR-CALNAME"]) == "Giao ban — Điểm cầu A"
     assert [str(e["SUMMARY"]) for e in calendar.walk("VEVENT")] == ["Giao ban BEGIN:VEVENT"]
+
+
+@pytest.mark.parametrize("name", ["Báo\x85cáo.pdf", "\u2060\u2060", "\u3164\u3164"])
+async def test_a_document_filename_follows_the_same_rule(clients, org, name):
+    sec = await clients("sec_p")
+    meeting = (await sec.post("/api/meetings", meeting_body(org))).body
+    reply = await sec.post(
+        f"/api/meetings/{meeting['id']}/documents", data=make_pdf("Báo cáo"),
+        params={"filename": name},
+    )  # fmt: skip
+    assert reply.status == 422, reply.text
+    assert reply.body["error"]["field"] == "filename"
+    assert (await sec.get(f"/api/meetings/{meeting['id']}/documents")).body == []
