@@ -424,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--relay-host", default="127.0.0.1")
     parser.add_argument("--loop", choices=loops.LOOPS, default="asyncio", help="event loop")
     args = parser.parse_args(argv)
+    os.umask(0o077)
     logging.basicConfig(
         level=os.environ.get("GIAOBAN_LOG_LEVEL", "INFO").upper(),
         format=f"%(asctime)s media-worker[{os.getpid()}] %(levelname)s %(name)s: %(message)s",

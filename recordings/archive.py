@@ -22,7 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from recordings.files import fsync_dir
+from recordings.files import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    SEALED_DIR,
+    SEALED_FILE,
+    fsync_dir,
+    private_dir,
+)
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.p7s"
@@ -70,7 +77,8 @@ class DirectoryStore:
         if final.exists():
             raise FileExistsError(f"package {key} exists; packages are never modified")
         incoming = self.root / ".incoming" / uuid.uuid4().hex
-        incoming.mkdir(parents=True)
+        private_dir(incoming.parent)
+        incoming.mkdir(mode=PRIVATE_DIR)
         try:
             for name, source in files.items():
                 if "/" in name or name.startswith("."):
@@ -79,10 +87,11 @@ class DirectoryStore:
                 shutil.copyfile(source, target)
                 with open(target, "rb") as f:
                     os.fsync(f.fileno())
-                target.chmod(0o444)
+                target.chmod(SEALED_FILE)
             fsync_dir(incoming)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(incoming, final)
+            private_dir(final.parent)
+            os.rename(incoming, final)  # a directory moves while it is writable (its "..")
+            final.chmod(SEALED_DIR)
             fsync_dir(final.parent)
         except BaseException:
             shutil.rmtree(incoming, ignore_errors=True)
@@ -106,8 +115,9 @@ class DirectoryStore:
 
     def delete(self, key: str) -> None:
         directory = self._dir(key)
+        directory.chmod(PRIVATE_DIR)
         for path in directory.iterdir():
-            path.chmod(0o644)
+            path.chmod(PRIVATE_FILE)
         shutil.rmtree(directory)
         fsync_dir(directory.parent)
 

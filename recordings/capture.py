@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import media
 from media.tasks import cancel_and_wait
-from recordings.files import fsync_dir
+from recordings.files import fsync_dir, private_dir, private_file
 from recordings.models import RecordingSegment, SegmentState, SegmentTrack
 from rooms.ports import RecordingRefused
 
@@ -309,7 +309,7 @@ class MeetingRecorder:
         """Start capturing every hall; raises :class:`RecordingRefused` when it cannot."""
         if self.active:
             return
-        self.settings.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.directory)
         free = shutil.disk_usage(self.settings.directory).free
         if free < self.settings.min_free_bytes:
             raise RecordingRefused(
@@ -470,7 +470,8 @@ class MeetingRecorder:
         kind = command[0]
         if kind == "open":
             _, key, path, video, audio = command
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            private_file(path)  # FFmpeg keeps the mode of a file that exists
             # Clusters of at most a second, flushed to the file as each closes: a crash
             # leaves a segment that remuxes up to its last second.
             container = av.open(str(path), "w", format="matroska", options=MUXER_OPTIONS)

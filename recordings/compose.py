@@ -24,6 +24,7 @@ from typing import Any
 import ffmpeg
 import imageio_ffmpeg
 
+from recordings.files import private_dir, private_files
 from rooms.models import TimelineKind
 
 log = logging.getLogger("giaoban.compose")
@@ -309,14 +310,15 @@ async def compose(p: Plan, title: str, out: Path, work: Path, progress: Progress
     await progress(96.0, "poster")
     await _run(steps.poster, None, progress, 96.0, 99.0)
     await asyncio.to_thread(shutil.rmtree, work, True)
+    await asyncio.to_thread(private_files, out)  # ffmpeg made them with the umask's mode
     await progress(100.0, "done")
     return steps.made
 
 
 def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
     """Write the small files ffmpeg reads (texts, chapters) and build its command lines."""
-    out.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
+    private_dir(work)
     font = font_file()
     texts: dict[str, Path] = {}
 

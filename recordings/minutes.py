@@ -17,12 +17,13 @@ from recordings.models import MinutesState, MinutesVersion
 from rooms.errors import Invalid
 from rooms.localtime import to_local
 from rooms.models import Meeting, TimelineEvent, TimelineKind, Unit, User
+from rooms.text import CRLF, MultiLine, OneLine
 from rooms.timeline import attendance, events_of
 
 log = logging.getLogger("giaoban.minutes")
 
-Line = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Text = Annotated[str, StringConstraints(max_length=20_000)]
+Line = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), OneLine]
+Text = Annotated[str, CRLF, StringConstraints(max_length=20_000), MultiLine]
 
 
 class SectionPatch(BaseModel):
@@ -37,7 +38,9 @@ class MinutesPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=40), OneLine] | None
+    ) = None
     secretary: Line | None = None
     chair: Line | None = None
     location: Text | None = None

@@ -36,6 +36,8 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from recordings.files import private_dir, write_private
+
 log = logging.getLogger("giaoban.signing")
 
 CERT_FILE, KEY_FILE = "signing-cert.pem", "signing-key.pem"
@@ -94,7 +96,7 @@ def ensure_signing_identity(directory: Path, organisation: str) -> tuple[Path, P
     lost while its key remains is re-issued for that key. A certificate without its key is an
     error: nothing could be signed with it.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
     if cert_path.exists() and not key_path.exists():
         raise SigningError(
@@ -113,7 +115,8 @@ def ensure_signing_identity(directory: Path, organisation: str) -> tuple[Path, P
     else:
         key = ec.generate_private_key(ec.SECP256R1())
         _write_private(key_path, key)
-    cert_path.write_bytes(_self_signed(key, organisation).public_bytes(serialization.Encoding.PEM))
+    cert = _self_signed(key, organisation)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rooms import text
 from rooms.access import Access
 from rooms.errors import Invalid, NotFound, StateError, TooLarge, UnsupportedType
 from rooms.models import Meeting, MeetingDocument, MeetingState
@@ -61,6 +62,10 @@ def clean_filename(name: str, kind: str) -> str:
     name = unicodedata.normalize("NFC", name).strip()
     if not name or len(name) > FILENAME_MAX:
         raise Invalid(f"filename: 1 to {FILENAME_MAX} characters", field="filename")
+    try:
+        text.check(name)  # the rule of every name people type (C1 controls, invisible only)
+    except ValueError as exc:
+        raise Invalid(f"filename: {exc}", field="filename") from None
     if _UNSAFE.search(name) or name in (".", ".."):
         raise Invalid("filename: no path, control or direction characters", field="filename")
     _, dot, extension = name.rpartition(".")

@@ -6,6 +6,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+MIN_YEAR = 1900
+MAX_YEAR = 2200
+"""Dates given to the API lie in these years: far from year 1 and 9999, where converting to
+UTC or adding a week would overflow."""
 
 
 def to_utc(value: datetime) -> datetime:

@@ -79,6 +79,10 @@ class Hall(Base):
     address: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    feed_key: Mapped[str | None] = mapped_column(sa.String(64))
+    """The key in the hall's calendar-feed URL: random, made on first need, replaced when an
+    admin rotates it (the old URL then answers 404)."""
+    feed_key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     unit: Mapped[Unit] = relationship(back_populates="halls")
     terminals: Mapped[list[Terminal]] = relationship(back_populates="hall", order_by="Terminal.id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Collection, Sequence
@@ -29,6 +30,10 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_feed_key() -> str:
+    return secrets.token_urlsafe(24)
 
 
 def actor_for_user(user: User) -> Actor:
@@ -170,6 +175,42 @@ async def update_hall(session: AsyncSession, access: Access, hall_id: int, data:
     await session.commit()
     log.info("hall %s changed by %s", hall.id, access.actor.label)
     return hall
+
+
+# -- calendar feeds ------------------------------------------------------------------------
+
+
+async def feed_key_of(session: AsyncSession, hall: Hall) -> str:
+    """The key of the hall's calendar feed, made (random) the first time it is needed."""
+    if hall.feed_key is None:
+        await session.execute(
+            sa.update(Hall)
+            .where(Hall.id == hall.id, Hall.feed_key.is_(None))
+            .values(feed_key=new_feed_key())
+        )  # two callers at once: the first one's key stays
+        await session.commit()
+        await session.refresh(hall)
+    assert hall.feed_key is not None
+    return hall.feed_key
+
+
+async def rotate_feed_key(session: AsyncSession, access: Access, hall_id: int) -> Hall:
+    """A new key for the hall's feed (admin): the URL calendar clients had answers 404."""
+    hall = await get_hall(session, access, hall_id)
+    access.require_admin("Rotating a hall's feed key")
+    hall.feed_key = new_feed_key()
+    hall.feed_key_rotated_at = utcnow()
+    await session.commit()
+    log.info("feed key of hall %s rotated by %s", hall.id, access.actor.label)
+    return hall
+
+
+async def hall_by_feed_key(session: AsyncSession, hall_id: int, key: str) -> Hall | None:
+    """The active hall whose feed ``key`` opens, or None."""
+    hall = await session.get(Hall, hall_id, populate_existing=True)
+    if hall is None or not hall.active or hall.feed_key is None:
+        return None
+    return hall if hmac.compare_digest(key.encode(), hall.feed_key.encode()) else None
 
 
 # -- terminals ---------------------------------------------------------------------------

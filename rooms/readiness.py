@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rooms.access import Access
 from rooms.errors import Forbidden
 from rooms.models import Hall, HallStatus, Meeting, MeetingState, RoleName
+from rooms.text import OneLine
 
 ALERT_BEFORE = timedelta(minutes=15)
 """How long before a meeting's start an offline hall raises an alert."""
@@ -50,7 +51,7 @@ class Quality(enum.StrEnum):
     POOR = "poor"
 
 
-Label = Annotated[str, StringConstraints(max_length=200)]
+Label = Annotated[str, StringConstraints(max_length=200), OneLine]
 
 
 class LinkIn(BaseModel):
@@ -70,7 +71,7 @@ class SelfTest(BaseModel):
     camera_label: Label | None = None
     mic_label: Label | None = None
     mic_level: int | None = Field(default=None, ge=0, le=100)
-    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64), OneLine]
     user_agent: Label | None = None
     link: LinkIn | None = None
 

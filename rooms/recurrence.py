@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from dateutil.rrule import rrulestr
 
 from rooms.errors import Invalid
-from rooms.localtime import LOCAL_TZ, to_utc
+from rooms.localtime import LOCAL_TZ, MAX_YEAR, MIN_YEAR, to_utc
 
 MAX_OCCURRENCES = 500
 ALLOWED_FREQ = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
@@ -82,6 +82,10 @@ def _parse_until(value: str, field: str) -> datetime:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
             continue
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise Invalid(
+                f"UNTIL={value}: a date from the year {MIN_YEAR} to {MAX_YEAR}", field=field
+            )
         if fmt.endswith("Z"):
             return parsed.replace(tzinfo=UTC).astimezone(LOCAL_TZ).replace(tzinfo=None)
         if fmt == "%Y%m%d":

@@ -19,18 +19,31 @@ from pydantic import (
     field_validator,
 )
 
-from rooms.localtime import to_utc
+from rooms.localtime import MAX_YEAR, MIN_YEAR, to_utc
 from rooms.models import NAME_MAX, TEXT_MAX, TITLE_MAX, RoleName
 from rooms.passwords import MAX_LENGTH, MIN_LENGTH, check_new_password
+from rooms.text import CRLF, MultiLine, OneLine
 
 MAX_MEETING = timedelta(hours=24)
 MAX_HALLS = 500
 MAX_AGENDA = 100
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX)]
-Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
-LocalDateTime = Annotated[datetime, AfterValidator(to_utc)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX), OneLine
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX), OneLine]
+Text = Annotated[str, CRLF, StringConstraints(max_length=TEXT_MAX), MultiLine]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), OneLine]
+
+
+def _in_years(value: datetime) -> datetime:
+    """Far enough from year 1 and 9999 that converting and adding days cannot overflow."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"a date from the year {MIN_YEAR} to {MAX_YEAR}")
+    return value
+
+
+LocalDateTime = Annotated[datetime, AfterValidator(_in_years), AfterValidator(to_utc)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
@@ -101,20 +114,24 @@ class MeetingPatch(Strict):
 
 
 class CancelIn(Strict):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Reason = ""
 
 
 class SeriesIn(MeetingIn):
     """A recurring meeting: ``start``/``end`` give the first occurrence's time and length."""
 
-    rrule: Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500)]
+    rrule: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500), OneLine
+    ]
 
 
 class SeriesPatch(MeetingPatch):
     """A change to a series: applied to future occurrences not changed on their own."""
 
     rrule: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500)]
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=6, max_length=500), OneLine
+        ]
         | None
     ) = None
 
@@ -122,7 +139,7 @@ class SeriesPatch(MeetingPatch):
 # -- the organisation ---------------------------------------------------------------------
 
 RequiredName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX), OneLine
 ]
 
 

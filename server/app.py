@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from media.workers import MediaWorkers
 from recordings.archive import DirectoryStore
 from recordings.archiving import Archive, SigningIdentity
 from recordings.capture import MeetingRecorder, RecordingSettings
+from recordings.files import private_dir, tighten
 from recordings.jobs import Elsewhere, JobRunner
 from recordings.signing import ensure_signing_identity
 from rooms.db import utcnow
@@ -143,6 +145,13 @@ def same_origin(origin: str | None, environ: dict[str, Any]) -> bool:
     return origin in web_security.own_origins(request)
 
 
+def _private_trees(*directories: Path) -> None:
+    """The server's trees: made 0700, or made so when an older version left them open."""
+    for directory in directories:
+        private_dir(directory)
+        tighten(directory)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -249,7 +258,11 @@ def create_app(
                 ensure_signing_identity, settings.var_dir / "signing", settings.organisation
             )
             identity = SigningIdentity(cert, key)
-        documents = DocumentFiles(settings.documents_dir or settings.var_dir / "documents")
+        documents_dir = settings.documents_dir or settings.var_dir / "documents"
+        await asyncio.to_thread(
+            _private_trees, settings.recordings_dir, settings.archive_dir, documents_dir
+        )
+        documents = DocumentFiles(documents_dir)
         archive = Archive(
             db.sessions, DirectoryStore(settings.archive_dir), recording, identity,
             default_retention=settings.retention_class, clock=clock, documents=documents,

@@ -1,4 +1,5 @@
-"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin, user, archive."""
+"""The ``giaoban`` command: serve, migrate, seed-demo, demo, create-admin, user,
+rotate-feed-key, archive."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from media.worker import announce, run_node
 from rooms.access import Access, Actor, ActorKind, Grant
 from rooms.errors import DomainError
 from rooms.models import RoleName
-from rooms.org import create_user, list_users, remove_role, reset_password, set_user_active
+from rooms.org import (
+    create_user,
+    list_users,
+    remove_role,
+    reset_password,
+    rotate_feed_key,
+    set_user_active,
+)
 from rooms.scheduling import Scheduler, load_tree
 from rooms.schemas import GrantIn, UserIn
 from server import __version__
@@ -231,6 +239,17 @@ async def _verify_archive(settings: Settings, meeting_id: int | None) -> int:
     return 1 if damaged else 0
 
 
+async def _rotate_feed_key(settings: Settings, hall_id: int) -> str:
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            root = Actor(ActorKind.USER, "giaoban CLI", grants=(Grant(RoleName.ADMIN, None),))
+            hall = await rotate_feed_key(session, Access(root, await load_tree(session)), hall_id)
+            return f"{_base_urls(settings)[0]}/api/halls/{hall.id}/calendar.ics?key={hall.feed_key}"
+    finally:
+        await db.close()
+
+
 def media_node(settings: Settings, listen: str) -> None:
     """Serve this machine's media to the signalling nodes (``media.worker.run_node``)."""
     host, _, port = listen.rpartition(":")
@@ -277,11 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     role_p.add_argument("username")
     role_p.add_argument("role", choices=[r.value for r in RoleName])
     role_p.add_argument("--unit", metavar="CODE", help="the unit's code (not for admin)")
+    feed_p = sub.add_parser("rotate-feed-key", help="give a hall's calendar feed a new key "
+                            "(the old URL answers 404) and print the new URL")  # fmt: skip
+    feed_p.add_argument("hall_id", type=int)
     node_p = sub.add_parser("media-node", help="serve a district's media to the nodes naming "
                             "it in GIAOBAN_MEDIA_NODES (secret: GIAOBAN_MEDIA_SECRET)")  # fmt: skip
     node_p.add_argument("--listen", default="0.0.0.0:7700", metavar="HOST:PORT")
     args = parser.parse_args(argv)
 
+    # What the server writes (the database, recordings, minutes, the archive) is its own.
+    os.umask(0o077)
     try:
         settings = Settings.from_env()
         _setup_logging(settings.log_level)
@@ -301,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_user_command(settings, args))
         elif args.command == "archive":
             return asyncio.run(_verify_archive(settings, args.meeting))
+        elif args.command == "rotate-feed-key":
+            print(asyncio.run(_rotate_feed_key(settings, args.hall_id)))
         elif args.command == "create-admin":
             password = os.environ.get("GIAOBAN_ADMIN_PASSWORD") or getpass.getpass("Password: ")
             asyncio.run(_create_admin(settings, args.username, args.full_name, password))

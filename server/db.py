@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from recordings.files import PRIVATE_FILE, private_dir, private_file, tighten
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -67,7 +69,11 @@ def alembic_config(url: str) -> Config:
 def migrate_sync(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision`` (run outside an event loop)."""
     if url.startswith("sqlite"):
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.split(":///", 1)[1])
+        private_dir(path.parent)
+        if not path.exists():
+            private_file(path)  # SQLite gives its journal and WAL files the database's mode
+        tighten(path, PRIVATE_FILE)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -49,11 +48,6 @@ def new_session_token() -> tuple[str, str]:
 
 def session_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def feed_key(secret: bytes, hall_id: int) -> str:
-    """The key in a hall's calendar-feed URL (calendar clients cannot log in)."""
-    return hmac.new(secret, f"hall-feed:{hall_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass

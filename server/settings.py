@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from media.loops import LOOPS
+from recordings.files import private_dir, tighten
 
 
 class SettingsError(ValueError):
@@ -37,7 +38,7 @@ class Settings:
     host: str
     port: int
     secret_key: bytes = field(repr=False)
-    """Signs calendar-feed keys and other server-issued links. Never logged."""
+    """The deployment's own secret (kept in ``var/secret_key``). Never logged."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None
@@ -154,7 +155,8 @@ class Settings:
 
         var_dir = Path(get("VAR_DIR") or "var").resolve()
         if create_dirs:
-            var_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(var_dir)
+            tighten(var_dir)
         database_url = get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'giaoban.db'}"
         if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise SettingsError(

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from recordings.files import private_dir, write_private
+
 DEMO_DAYS = 397  # what browsers accept for a server certificate
 RENEW_BEFORE = timedelta(days=30)
 
@@ -43,7 +45,7 @@ def local_addresses() -> list[str]:
 
 def ensure_demo_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for this machine's names and addresses, made once and reused."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     cert_path, key_path = directory / "demo-cert.pem", directory / "demo-key.pem"
     if cert_path.exists() and key_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -85,7 +87,7 @@ def ensure_demo_certificate(directory: Path) -> tuple[Path, Path]:
                 serialization.NoEncryption(),
             )
         )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 

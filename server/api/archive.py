@@ -30,12 +30,16 @@ from rooms.errors import DomainError, Forbidden, NotFound
 from rooms.localtime import to_local
 from rooms.models import Hall, Meeting, RoleName, TimelineKind, User
 from rooms.schemas import Id, LocalDateTime
+from rooms.text import OneLine
 from rooms.timeline import attendance, events_of
 from server.api.routing import DOMAIN_STATUS, Auth, Call, Endpoint
 from server.api.schemas import Local
 from server.ranges import RangedFile
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000), OneLine
+]
+Words = Annotated[str, StringConstraints(max_length=200), OneLine]
 
 
 def require_archive(access: Access) -> None:
@@ -74,15 +78,15 @@ async def _archived_meeting(call: Call, meeting_id: int) -> Meeting:
 class SearchQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    q: Annotated[str, StringConstraints(max_length=200)] = Field(
+    q: Words = Field(
         default="", description="Words of the title, agenda, minutes, halls (accents optional)"
     )
     start: LocalDateTime | None = Field(default=None, alias="from")
     end: LocalDateTime | None = Field(default=None, alias="to")
     unit_id: Id | None = None
     hall_id: Id | None = None
-    chair: Annotated[str, StringConstraints(max_length=200)] = ""
-    title: Annotated[str, StringConstraints(max_length=200)] = ""
+    chair: Words = ""
+    title: Words = ""
 
 
 class SearchHit(BaseModel):
@@ -136,7 +140,7 @@ class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hold: bool
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), OneLine] = ""
 
 
 class RetentionIn(BaseModel):

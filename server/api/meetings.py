@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import urlparse
@@ -11,9 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rooms import ical, org
-from rooms.errors import NotFound
+from rooms.errors import NotFound, StateError
 from rooms.localtime import LOCAL_TZ, to_local
-from rooms.models import MeetingState
+from rooms.models import Hall, MeetingState
 from rooms.schemas import (
     CancelIn,
     Id,
@@ -33,7 +32,6 @@ from server.api.schemas import (
     SeriesOut,
     TimelineEventOut,
 )
-from server.security import feed_key
 
 FEED_PAST = timedelta(days=31)
 
@@ -182,7 +180,11 @@ def _ics_response(body: bytes, filename: str) -> web.Response:
         body=body,
         content_type="text/calendar",
         charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            # a meeting's who, where and agenda, and a feed URL's key: not for shared caches
+            "Cache-Control": "private, no-store",
+        },
     )
 
 
@@ -200,12 +202,12 @@ async def hall_feed(call: Call) -> web.Response:
     """A hall's calendar: with the feed key (calendar clients) or a login that sees the hall."""
     hall_id = call.path_id("hall_id")
     key = call.query.key
-    secret = call.services.settings.secret_key
-    if key is not None and hmac.compare_digest(key.encode(), feed_key(secret, hall_id).encode()):
-        hall = await org.get_hall_unchecked(call.session, hall_id)
+    hall: Hall | None = None
+    if key is not None:
+        hall = await org.hall_by_feed_key(call.session, hall_id, key)
     elif call.actor is not None:
         hall = await org.get_hall(call.session, await call.access(), hall_id)
-    else:
+    if hall is None or not hall.active:
         raise NotFound(f"no hall {hall_id}, or the feed key is wrong")
     scheduler = call.services.scheduler
     now = scheduler.clock()
@@ -218,11 +220,25 @@ async def hall_feed(call: Call) -> web.Response:
     return _ics_response(body, f"hall-{hall.id}.ics")
 
 
+def _feed_out(call: Call, hall: Hall, key: str) -> FeedOut:
+    return FeedOut(
+        url=f"{call.base_url()}/api/halls/{hall.id}/calendar.ics?key={key}",
+        rotated_at=hall.feed_key_rotated_at,
+    )
+
+
 async def hall_feed_url(call: Call) -> FeedOut:
     access = await call.access()
     hall = await org.get_hall(call.session, access, call.path_id("hall_id"))
-    key = feed_key(call.services.settings.secret_key, hall.id)
-    return FeedOut(url=f"{call.base_url()}/api/halls/{hall.id}/calendar.ics?key={key}")
+    if not hall.active:
+        raise StateError("the hall is inactive: it has no feed", field="hall_id")
+    return _feed_out(call, hall, await org.feed_key_of(call.session, hall))
+
+
+async def rotate_feed_key(call: Call) -> FeedOut:
+    hall = await org.rotate_feed_key(call.session, await call.access(), call.path_id("hall_id"))
+    assert hall.feed_key is not None
+    return _feed_out(call, hall, hall.feed_key)
 
 
 ENDPOINTS = (
@@ -270,4 +286,7 @@ ENDPOINTS = (
     Endpoint("GET", "/api/halls/{hall_id}/feed", hall_feed_url,
              "The subscription URL of a hall's calendar feed", auth=Auth.USER,
              response=FeedOut, tag="calendar"),
+    Endpoint("POST", "/api/halls/{hall_id}/feed/rotate", rotate_feed_key,
+             "A new key for a hall's calendar feed: the old URL answers 404 (admin)",
+             auth=Auth.USER, response=FeedOut, tag="calendar"),
 )  # fmt: skip

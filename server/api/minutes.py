@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from recordings.archiving import minutes_dir
+from recordings.files import PRIVATE_FILE, private_dir
 from recordings.minutes import MinutesPatch, apply_patch, versions_of
 from recordings.minutes_content import (
     AgendaSection,
@@ -173,7 +174,7 @@ async def approve_minutes(call: Call) -> MinutesOut:
             pdf, identity.cert, identity.key, reason="Phê duyệt biên bản",
             location=row.content.get("place", ""), signer_name=meeting.chair_user.full_name,
         )  # fmt: skip
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         _write(directory / f"v{row.version}.pdf", signed)
         _write(directory / f"v{row.version}.docx", render_docx(content))
         return hashlib.sha256(signed).hexdigest()
@@ -232,7 +233,9 @@ async def minutes_file(call: Call) -> web.StreamResponse:
 
 def _write(path: Path, data: bytes) -> None:
     temporary = path.with_suffix(path.suffix + ".tmp")
-    with open(temporary, "wb") as f:
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), PRIVATE_FILE)
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

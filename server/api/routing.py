@@ -29,6 +29,8 @@ from server.state import ACTOR, SERVICES, Services
 log = logging.getLogger("giaoban.api")
 
 MAX_ID_DIGITS = 9
+MAX_JSON_DEPTH = 64
+"""Arrays and objects in a body nest at most this deep (ours need 3)."""
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 
@@ -80,10 +82,25 @@ class Call:
         return self._access
 
     def base_url(self) -> str:
-        """How halls reach this server: the configured public URL or the request's own."""
-        if self.services.settings.public_url:
-            return self.services.settings.public_url
-        return f"{self.request.scheme}://{self.request.host}"
+        """How halls reach this server, for links that carry secrets (pairing, feeds): the
+        configured public URL, else the address this connection reached the server on. Never
+        the request's Host header: a client chooses it (``Host: evil.example``)."""
+        settings = self.services.settings
+        if settings.public_url:
+            return settings.public_url
+        transport = self.request.transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        if isinstance(sockname, tuple) and len(sockname) >= 2:
+            host, port = str(sockname[0]), int(sockname[1])
+        else:
+            host, port = settings.host, settings.port
+        host = host.removeprefix("::ffff:")
+        if host in ("", "0.0.0.0", "::"):
+            host = "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.request.secure else "http"
+        return f"{scheme}://{host}:{port}"
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -163,13 +180,38 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> Any:
             raise _Refused(
                 error_response(415, "unsupported_media_type", "send the body as application/json")
             )
+        too_deep = False
         try:
             raw = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError) as exc:
             raise _Refused(
                 error_response(400, "bad_json", f"the body is not JSON: {exc}")
             ) from None
+        except RecursionError:  # deeper than Python's parser goes
+            too_deep = True
+        if too_deep or nested_deeper(raw, MAX_JSON_DEPTH):
+            raise _Refused(
+                error_response(
+                    400, "bad_json",
+                    f"body: the JSON is nested deeper than {MAX_JSON_DEPTH} levels", "body",
+                )
+            )  # fmt: skip
     return model.model_validate(raw)
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 class _Refused(Exception):

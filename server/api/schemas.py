@@ -283,6 +283,9 @@ class MediaWorkerOut(BaseModel):
 
 class FeedOut(BaseModel):
     url: str = Field(description="Subscribe to this in a calendar client (it holds a secret key)")
+    rotated_at: Local | None = Field(
+        default=None, description="When an admin last gave the feed a new key (null: never)"
+    )
 
 
 class TimelineEventOut(BaseModel):

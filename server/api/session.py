@@ -15,6 +15,7 @@ from rooms.access import ActorKind
 from rooms.db import utcnow
 from rooms.models import Hall, MeetingState, User
 from rooms.schemas import NewPassword, Strict
+from rooms.text import OneLine
 from server.api.routing import Auth, Call, Endpoint, error_response, json_response
 from server.api.schemas import HallOut, MeetingOut, TerminalHome, UserOut, WhoAmI
 from server.auth import end_sessions
@@ -25,7 +26,9 @@ log = logging.getLogger("giaoban.auth")
 
 
 class LoginIn(Strict):
-    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    username: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), OneLine
+    ]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
