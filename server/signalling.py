@@ -413,7 +413,10 @@ class Signalling:
         for eio_sid, socket in list(eio.sockets.items()):
             await socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
             eio.sockets.pop(eio_sid, None)
-        await asyncio.gather(*self._leaving, return_exceptions=True)
+        # A disconnect handled meanwhile adds its tasks (leaving, readiness, a login's last
+        # use): wait for those too, so that none is left holding a database connection.
+        while self._leaving:
+            await asyncio.gather(*self._leaving, return_exceptions=True)
 
     def _wrap(self, name: str, model: type[BaseModel], handler: Handler) -> Callable[..., Any]:
         async def handle(sid: str, *args: Any) -> dict[str, Any]:
