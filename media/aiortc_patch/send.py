@@ -23,7 +23,7 @@ import re
 import struct
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
@@ -249,44 +249,48 @@ class _RtpWriter:
         self.clock_base = fractions.Fraction(1, codec.clockRate)
         self._templates: dict[bool, tuple[bytes, int | None, int | None]] = {}
         self._protector: Protector | None = None
+        self._pair: Any = None
+        self._udp_address: tuple[Any, Any] = (None, None)
 
     def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
         """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
         ``frame_timestamp``."""
         if self.is_vp8:
-            first, rest = _vp8_descriptors(self.picture_id)
+            descriptors = _vp8_descriptors(self.picture_id)
             self.picture_id = (self.picture_id + 1) & 0x7FFF
-            view = memoryview(frame)
-            self._send(
-                [
-                    (rest if start else first, view[start : start + _VP8_PAYLOAD_MAX])
-                    for start in range(0, len(frame), _VP8_PAYLOAD_MAX)
-                ],
-                frame_timestamp,
-                None,
-            )
+            self._send(_vp8_chunks(frame), frame_timestamp, None, descriptors)
         else:
-            self._send([(b"", frame)], frame_timestamp, None)
+            self._send((frame,), frame_timestamp, None, None)
 
     def send(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> None:
         """Send one frame's payloads as RTP packets (the last one with the marker bit)."""
-        self._send([(b"", payload) for payload in payloads], frame_timestamp, audio_level)
+        self._send(payloads, frame_timestamp, audio_level, None)
+
+    def _route(self) -> tuple[Any, Any]:
+        """The UDP transport and remote address of the connection's selected pair."""
+        # aioice's Connection.sendto: the selected pair of component 1.
+        pair = self.dtls.transport._connection._nominated.get(1)
+        if pair is not self._pair:
+            udp = pair.protocol.transport if pair is not None else None
+            if udp is None:
+                raise ConnectionError("Cannot send data, not connected")
+            self._pair = pair
+            self._udp_address = (udp, pair.remote_addr)
+        return self._udp_address
 
     def _send(
         self,
-        pieces: list[tuple[bytes, bytes | memoryview]],
+        chunks: Sequence[bytes | memoryview],
         frame_timestamp: int,
         audio_level: int | None,
+        descriptors: tuple[bytes, bytes] | None,
     ) -> None:
+        """Send a frame's payloads; with VP8 ``descriptors`` (the first packet's, the
+        others'), each payload is the frame's chunk after its descriptor."""
         dtls = self.dtls
         if dtls._state != DtlsState.CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
-        # aioice's Connection.sendto: the selected pair of component 1.
-        pair = dtls.transport._connection._nominated.get(1)
-        udp = pair.protocol.transport if pair is not None else None
-        if udp is None:
-            raise ConnectionError("Cannot send data, not connected")
-        address = pair.remote_addr
+        udp, address = self._route()
         sock = _direct_socket(udp)
         protector = self._protector
         if protector is None or protector.session is not dtls._tx_srtp:
@@ -313,26 +317,31 @@ class _RtpWriter:
             level = -audio_level
             if level_offset is not None:
                 header[level_offset] = level & 0x7F
+        prefix = b""
+        if descriptors is not None:
+            prefix = descriptors[0]
+            header += prefix  # the descriptor goes with the header
+        full = len(header)
         history = self.history
         payload_type = self.payload_type
         sequence_number = self.sequence_number
-        last = len(pieces) - 1
+        last = len(chunks) - 1
         sent_bytes = 0
         octets = 0
-        for index, (prefix, data) in enumerate(pieces):
+        for index, data in enumerate(chunks):
             marker = 1 if index == last else 0
             header[1] = (marker << 7) | payload_type
             header[2] = sequence_number >> 8
             header[3] = sequence_number & 0xFF
+            if index == 1 and descriptors is not None:
+                prefix = descriptors[1]
+                header[header_length] = prefix[0]  # no start-of-partition bit
             history[sequence_number % RTP_HISTORY_SIZE] = (
                 sequence_number, marker, timestamp, prefix, data, abs_send_time, level
             )  # fmt: skip
-            middle = header_length + len(prefix)
-            length = middle + len(data)
-            buffer[0:header_length] = header
-            if prefix:
-                buffer[header_length:middle] = prefix
-            buffer[middle:length] = data
+            length = full + len(data)
+            buffer[0:full] = header
+            buffer[full:length] = data
             packet = protect(length)
             if sock is not None:
                 try:
@@ -354,6 +363,23 @@ class _RtpWriter:
         sender._RTCRtpSender__rtp_timestamp = timestamp
         sender._RTCRtpSender__octet_count += octets
         sender._RTCRtpSender__packet_count += count
+
+
+_last_chunks: list[tuple[bytes, list[memoryview]] | None] = [None]
+
+
+def _vp8_chunks(frame: bytes) -> list[memoryview]:
+    """``frame`` cut as aiortc's VP8 packetiser cuts it (without descriptors), once for all
+    the subscribers a frame is sent to in a row."""
+    last = _last_chunks[0]
+    if last is not None and last[0] is frame:
+        return last[1]
+    view = memoryview(frame)
+    chunks = [
+        view[start : start + _VP8_PAYLOAD_MAX] for start in range(0, len(frame), _VP8_PAYLOAD_MAX)
+    ]
+    _last_chunks[0] = (frame, chunks)
+    return chunks
 
 
 _pack_timestamp = struct.Struct("!I").pack_into
