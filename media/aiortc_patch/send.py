@@ -297,6 +297,7 @@ class _RtpWriter:
             protector = self._protector = Protector(dtls._tx_srtp)
         buffer = protector.buffer
         protect = protector.protect
+        room = protector.room
         with_level = audio_level is not None
         template = self._templates.get(with_level)
         if template is None:
@@ -340,6 +341,8 @@ class _RtpWriter:
                 sequence_number, marker, timestamp, prefix, data, abs_send_time, level
             )  # fmt: skip
             length = full + len(data)
+            if length > room:
+                raise ValueError("RTP packet is too long")  # as pylibsrtp's protect()
             buffer[0:full] = header
             buffer[full:length] = data
             packet = protect(length)
