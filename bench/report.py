@@ -322,6 +322,7 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         ".venv/bin/python -m bench.report                                     # rewrite this page",
         "git worktree add /tmp/before <commit>   # a change's before/after, alternately:",
         "bash bench/run.sh --media-ab --ab-tree /tmp/before --scenarios speaker-30 --ab-rounds 3",
+        "bash bench/run.sh --loop-ab --ab-tree /tmp/before --scenarios speaker-30  # and Janus",
         "```",
         "",
         "These figures: "

@@ -144,7 +144,7 @@ async def measure(
 ) -> dict[str, Any]:
     """Run one scenario on one system; its figures."""
     n = scenario.halls
-    other_load = await quiet()
+    other_load = await quiet(patience=PATIENCE[0])
     system = await make_system(name, scenario, work)
     workers: list[Worker] = []
     result: dict[str, Any] = {
@@ -525,6 +525,8 @@ RAMP_LIMIT = 400
 JOIN_RATE = [10.0]
 LOADGEN_NICE = [19]
 ATTEMPTS = [2]
+PATIENCE = [60.0]
+"Seconds to wait for a quiet machine before each measurement (``--patience``)."
 CONTENDED = 0.25
 "Cores used by other processes during a window above which it is measured again."
 
@@ -593,11 +595,20 @@ async def media_ab(args: argparse.Namespace) -> None:
 LOOP_AB_RESULTS = ROOT / "bench" / "results" / "loop-ab.json"
 
 
+FASTPATH_AB_RESULTS = ROOT / "bench" / "results" / "fastpath-ab.json"
+
+
 async def loop_ab(args: argparse.Namespace) -> None:
     """The server on asyncio's event loop and on uvloop (``GIAOBAN_EVENT_LOOP``), alternately in
-    one run, with Janus measured in each round too: CPU per forwarded packet of each."""
+    one run, with Janus measured in each round too: CPU per forwarded packet of each. With
+    ``--ab-tree``: the server of that other checkout ("before") and this one's ("after"), both
+    on the default loop, and Janus (``bench/results/fastpath-ab.json``)."""
     names = args.scenarios.split(",") if args.scenarios else ["speaker-10", "speaker-30"]
     variants = [("asyncio", "giaoban"), ("uvloop", "giaoban")]
+    out = LOOP_AB_RESULTS
+    if args.ab_tree:
+        variants = [("before", "giaoban"), ("after", "giaoban")]
+        out = FASTPATH_AB_RESULTS
     if janus_version() is not None:
         variants.append(("janus", "janus"))
     else:
@@ -607,20 +618,33 @@ async def loop_ab(args: argparse.Namespace) -> None:
         for _ in range(args.ab_rounds):
             for name in names:
                 for variant, system in variants:
-                    os.environ["GIAOBAN_EVENT_LOOP"] = variant if system == "giaoban" else ""
+                    if args.ab_tree:
+                        if variant == "before":
+                            os.environ["BENCH_SERVER_ROOT"] = args.ab_tree
+                        else:
+                            os.environ.pop("BENCH_SERVER_ROOT", None)
+                    else:
+                        os.environ["GIAOBAN_EVENT_LOOP"] = variant if system == "giaoban" else ""
                     result = await run_one(
                         Results.scratch(), system, Scenario.parse(name), args.seconds, Path(tmp)
                     )
                     if result is not None:
                         result["variant"] = variant
+                        result["load_average"] = os.getloadavg()
                         rows.append(result)
-                    LOOP_AB_RESULTS.write_text(
+                    out.write_text(
                         json.dumps(
-                            {"machine": machine(), "versions": versions(), "rows": rows},
+                            {
+                                "machine": machine(),
+                                "versions": versions(),
+                                "before": args.ab_tree,
+                                "rows": rows,
+                            },
                             indent=1,
                         )
                     )
     os.environ.pop("GIAOBAN_EVENT_LOOP", None)
+    os.environ.pop("BENCH_SERVER_ROOT", None)
     for name in names:
         for variant, _ in variants:
             chosen = [
@@ -635,13 +659,14 @@ async def loop_ab(args: argparse.Namespace) -> None:
                 f"{sorted(values)}, median {statistics.median(values) if values else None}; "
                 f"video delivered {delivered}"
             )
-    log(f"figures in {LOOP_AB_RESULTS.relative_to(ROOT)}")
+    log(f"figures in {out.relative_to(ROOT)}")
 
 
 async def main_async(args: argparse.Namespace) -> None:
     JOIN_RATE[0] = args.join_rate
     LOADGEN_NICE[0] = args.loadgen_nice
     ATTEMPTS[0] = max(1, args.attempts)
+    PATIENCE[0] = args.patience
     if args.media_ab:
         await media_ab(args)
         return
@@ -711,7 +736,8 @@ def main() -> None:
         default="",
         help="with --media-ab: 'before' is the server of this other checkout (e.g. "
         "`git worktree add /tmp/before <commit>`), 'after' this one's "
-        "(bench/results/tree-ab.json)",
+        "(bench/results/tree-ab.json); with --loop-ab: the same, both on the default event "
+        "loop, and Janus (bench/results/fastpath-ab.json)",
     )
     parser.add_argument(
         "--scratch", action="store_true", help="keep nothing (profiling, trying things out)"
@@ -722,6 +748,13 @@ def main() -> None:
         default=2,
         help=f"measure a scenario again when other processes used more than {CONTENDED} cores "
         "during its window (the least disturbed run is kept)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=60.0,
+        help="seconds to wait before each measurement for the rest of the machine to use "
+        "under 0.3 cores (then measure anyway)",
     )
     parser.add_argument(
         "--join-rate",

@@ -327,6 +327,7 @@ class Giaoban(System):
                 "raw" if os.environ["BENCH_PROFILE_SERVER"].endswith(".txt") else "flamegraph",
                 "-r",
                 os.environ.get("BENCH_PROFILE_RATE", "100"),
+                *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else []),
                 "--",
                 *cmd,
             ]

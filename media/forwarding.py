@@ -202,7 +202,7 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
             self._waiting_for_keyframe = False
         direct = self._direct
         if direct is not None:
-            direct(bytes(packet), self._retime_pts(packet))
+            direct(_frame_bytes(packet), self._retime_pts(packet))
             return
         if len(self._queue) >= self._max_queue:
             self.overflows += 1
@@ -290,6 +290,20 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         self._last_out_wall = now
         self.packets_forwarded += 1
         return out
+
+
+_last_frame: list[tuple[av.Packet, bytes] | None] = [None]
+
+
+def _frame_bytes(packet: av.Packet) -> bytes:
+    """``bytes(packet)``, made once for all the tracks a source hands the same packet to
+    (one after the other, in :meth:`media.Source.feed`)."""
+    last = _last_frame[0]
+    if last is not None and last[0] is packet:
+        return last[1]
+    data = bytes(packet)
+    _last_frame[0] = (packet, data)
+    return data
 
 
 def check_compatible(source: Source, kind: MediaKind, codec: str | None, track: str) -> None:

@@ -5,6 +5,8 @@ hook, each with a guard (``check()``) that names what an aiortc upgrade moved.
   thread), the fast RTP handler, PLIs to a publisher;
 - :mod:`media.aiortc_patch.send`: the direct send path of forwarded frames, keyframe requests
   from a subscriber;
+- :mod:`media.aiortc_patch.srtp`: SRTP protect and unprotect without pylibsrtp's per-packet
+  allocation and copies (pylibsrtp's internals);
 - :mod:`media.aiortc_patch.jitter`: the bounded jitter buffer;
 - :mod:`media.aiortc_patch.estimator`: the cheaper bandwidth estimator, REMBs throttled;
 - :mod:`media.aiortc_patch.consent`: ICE consent checks as RFC 7675 says.
@@ -21,7 +23,7 @@ import threading
 
 import aiortc
 
-from media.aiortc_patch import consent, estimator, jitter, receive, send
+from media.aiortc_patch import consent, estimator, jitter, receive, send, srtp
 from media.errors import AiortcIncompatibleError
 
 __all__ = [
@@ -35,12 +37,13 @@ __all__ = [
     "jitter",
     "receive",
     "send",
+    "srtp",
 ]
 
 SUPPORTED_AIORTC_VERSIONS = ("1.16.",)
 "Version prefixes whose internals these modules were checked against."
 
-GUARDS = (receive, send, jitter, estimator, consent)
+GUARDS = (receive, send, srtp, jitter, estimator, consent)
 "The hook modules, each with its ``check()``."
 
 _lock = threading.Lock()

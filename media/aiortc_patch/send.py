@@ -20,9 +20,10 @@ import fractions
 import inspect
 import logging
 import re
+import struct
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
@@ -47,6 +48,7 @@ from media.aiortc_patch._private import (
     NTP_ONE,
     sender_attribute,
 )
+from media.aiortc_patch.srtp import Protector
 
 logger = logging.getLogger(__name__)
 
@@ -137,30 +139,107 @@ _VP8_PAYLOAD_MAX = 1300 - 4
 "aiortc's PACKET_MAX less the 4-byte descriptor (X, I bits, 15-bit picture id)."
 
 
+def _vp8_descriptors(picture_id: int) -> tuple[bytes, bytes]:
+    """The VP8 payload descriptors aiortc's ``Vp8Encoder._packetize`` puts before a frame's
+    first packet and before its others (X, I bits, 15-bit picture id)."""
+    picture = (0x8000 | picture_id).to_bytes(2, "big")
+    return b"\x90\x80" + picture, b"\x80\x80" + picture
+
+
 def _vp8_payloads(frame: bytes, picture_id: int) -> list[bytes]:
     """``frame`` as aiortc's ``Vp8Encoder._packetize`` splits it, descriptors included."""
-    picture = (0x8000 | picture_id).to_bytes(2, "big")
-    first = b"\x90\x80" + picture
-    rest = b"\x80\x80" + picture
+    first, rest = _vp8_descriptors(picture_id)
     return [
         (rest if start else first) + frame[start : start + _VP8_PAYLOAD_MAX]
         for start in range(0, len(frame), _VP8_PAYLOAD_MAX)
     ]
 
 
+def _header_template(
+    extensions_map: Any, payload_type: int, ssrc: int, mid: str | None, audio_level: bool
+) -> tuple[bytes, int | None, int | None]:
+    """The RTP header aiortc's ``RtpPacket.serialize`` writes for this sender's packets
+    (mid, abs-send-time and, for audio, the audio level as extensions), with sequence number,
+    timestamp, abs-send-time and level zero; and where the abs-send-time's 3 bytes and the
+    level's byte are in it (``None``: not negotiated)."""
+    packet = RtpPacket(payload_type=payload_type, ssrc=ssrc)
+    packet.extensions.abs_send_time = 0
+    packet.extensions.mid = mid
+    if audio_level:
+        packet.extensions.audio_level = (False, 0)
+    header = packet.serialize(extensions_map)
+    ids = extensions_map._HeaderExtensionsMap__ids
+    offsets: dict[int, int] = {}
+    if header[0] & 0x10:
+        profile, words = struct.unpack_from("!HH", header, 12)
+        position, end = 16, 16 + 4 * words
+        while position < end:
+            if profile == 0xBEDE:
+                x_id, x_length = header[position] >> 4, (header[position] & 0x0F) + 1
+                if x_id == 0:  # padding
+                    position += 1
+                    continue
+                position += 1
+            else:
+                x_id, x_length = header[position], header[position + 1]
+                position += 2
+            offsets[x_id] = position
+            position += x_length
+    abs_offset = offsets.get(ids.abs_send_time) if ids.abs_send_time else None
+    level_offset = offsets.get(ids.audio_level) if audio_level and ids.audio_level else None
+    return header, abs_offset, level_offset
+
+
+class _SentHistory(dict[int, Any]):
+    """A fast sender's retransmission history (sequence number % ``RTP_HISTORY_SIZE``), as
+    aiortc's ``RTCRtpSender._retransmit`` reads it with ``get()``: what was sent is kept as a
+    tuple, and the ``RtpPacket`` made only for a packet that a NACK asks for again."""
+
+    def __init__(self, payload_type: int, ssrc: int, mid: str | None) -> None:
+        super().__init__()
+        self.payload_type = payload_type
+        self.ssrc = ssrc
+        self.mid = mid
+
+    def get(self, key: int, default: Any = None) -> Any:
+        entry = dict.get(self, key)
+        if entry is None:
+            return default
+        sequence_number, marker, timestamp, prefix, data, abs_send_time, level = entry
+        packet = RtpPacket(
+            payload_type=self.payload_type,
+            marker=marker,
+            sequence_number=sequence_number,
+            timestamp=timestamp,
+            ssrc=self.ssrc,
+            payload=prefix + bytes(data),
+        )
+        packet.extensions.abs_send_time = abs_send_time
+        packet.extensions.mid = self.mid
+        if level is not None:
+            packet.extensions.audio_level = (False, level)
+        return packet
+
+
 class _RtpWriter:
     """Packetises, protects and sends one sender's frames synchronously (see
-    :func:`enable_fast_send`); raises ``ConnectionError`` or ``OSError`` when it cannot."""
+    :func:`enable_fast_send`); raises ``ConnectionError`` or ``OSError`` when it cannot.
+
+    Per packet it patches the sequence number and marker bit into a header made once per
+    frame from a template made once per sender, writes header, payload descriptor and the
+    frame's slice straight into the SRTP session's buffer, protects it there and sends it;
+    the history keeps a tuple (:class:`_SentHistory`)."""
 
     def __init__(self, sender: RTCRtpSender, codec: RTCRtpCodecParameters) -> None:
         self.sender = sender
         self.sequence_number = random16() % 32768  # as aiortc's random_sequence_number()
         self.timestamp_origin = random32()
-        self.history: dict[int, RtpPacket] = sender_attribute(sender, "rtp_history")
         self.extensions_map = sender_attribute(sender, "rtp_header_extensions_map")
         self.mid = sender_attribute(sender, "mid")
         self.payload_type: int = codec.payloadType or 0
         self.ssrc = sender._ssrc
+        self.history = _SentHistory(self.payload_type, self.ssrc, self.mid)
+        sender._RTCRtpSender__rtp_history = self.history  # type: ignore[attr-defined]
         self.dtls: Any = sender.transport
         mime = codec.mimeType.lower()
         self.is_vp8 = mime == "video/vp8"
@@ -168,80 +247,115 @@ class _RtpWriter:
         "VP8 and Opus are packetised here; H.264 and the rest by aiortc's encoder objects."
         self.picture_id = random16() % 32768
         self.clock_base = fractions.Fraction(1, codec.clockRate)
+        self._templates: dict[bool, tuple[bytes, int | None, int | None]] = {}
+        self._protector: Protector | None = None
+        self._pair: Any = None
+        self._udp_address: tuple[Any, Any] = (None, None)
 
     def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
         """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
         ``frame_timestamp``."""
         if self.is_vp8:
-            payloads = _vp8_payloads(frame, self.picture_id)
+            descriptors = _vp8_descriptors(self.picture_id)
             self.picture_id = (self.picture_id + 1) & 0x7FFF
+            self._send(_vp8_chunks(frame), frame_timestamp, None, descriptors)
         else:
-            payloads = [frame]
-        self.send(payloads, frame_timestamp, None)
+            self._send((frame,), frame_timestamp, None, None)
 
     def send(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> None:
         """Send one frame's payloads as RTP packets (the last one with the marker bit)."""
+        self._send(payloads, frame_timestamp, audio_level, None)
+
+    def _route(self) -> tuple[Any, Any]:
+        """The UDP transport and remote address of the connection's selected pair."""
+        # aioice's Connection.sendto: the selected pair of component 1.
+        pair = self.dtls.transport._connection._nominated.get(1)
+        if pair is not self._pair:
+            udp = pair.protocol.transport if pair is not None else None
+            if udp is None:
+                raise ConnectionError("Cannot send data, not connected")
+            self._pair = pair
+            self._udp_address = (udp, pair.remote_addr)
+        return self._udp_address
+
+    def _send(
+        self,
+        chunks: Sequence[bytes | memoryview],
+        frame_timestamp: int,
+        audio_level: int | None,
+        descriptors: tuple[bytes, bytes] | None,
+    ) -> None:
+        """Send a frame's payloads; with VP8 ``descriptors`` (the first packet's, the
+        others'), each payload is the frame's chunk after its descriptor."""
         dtls = self.dtls
         if dtls._state != DtlsState.CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
-        # aioice's Connection.sendto: the selected pair of component 1.
-        pair = dtls.transport._connection._nominated.get(1)
-        udp = pair.protocol.transport if pair is not None else None
-        if udp is None:
-            raise ConnectionError("Cannot send data, not connected")
-        address = pair.remote_addr
+        udp, address = self._route()
         sock = _direct_socket(udp)
-        protect = dtls._tx_srtp.protect
+        protector = self._protector
+        if protector is None or protector.session is not dtls._tx_srtp:
+            protector = self._protector = Protector(dtls._tx_srtp)
+        buffer = protector.buffer
+        protect = protector.protect
+        room = protector.room
+        with_level = audio_level is not None
+        template = self._templates.get(with_level)
+        if template is None:
+            template = self._templates[with_level] = _header_template(
+                self.extensions_map, self.payload_type, self.ssrc, self.mid, with_level
+            )
+        header_bytes, abs_offset, level_offset = template
+        header = bytearray(header_bytes)
+        header_length = len(header)
         timestamp = (self.timestamp_origin + frame_timestamp) & 0xFFFFFFFF
         ntp = int((time.time() + NTP_OFFSET_S) * NTP_ONE)  # clock.current_ntp_time()
+        abs_send_time = (ntp >> 14) & 0x00FFFFFF
+        _pack_timestamp(header, 4, timestamp)
+        if abs_offset is not None:
+            header[abs_offset : abs_offset + 3] = abs_send_time.to_bytes(3, "big")
+        level = None
+        if audio_level is not None:
+            level = -audio_level
+            if level_offset is not None:
+                header[level_offset] = level & 0x7F
+        prefix = b""
+        if descriptors is not None:
+            prefix = descriptors[0]
+            header += prefix  # the descriptor goes with the header
+        full = len(header)
         history = self.history
         payload_type = self.payload_type
         sequence_number = self.sequence_number
-        last = len(payloads) - 1
-        header = b""
-        header_length = 0
+        last = len(chunks) - 1
         sent_bytes = 0
         octets = 0
-        for index, payload in enumerate(payloads):
-            packet = RtpPacket(
-                payload_type=payload_type,
-                marker=1 if index == last else 0,
-                sequence_number=sequence_number,
-                timestamp=timestamp,
-                ssrc=self.ssrc,
-                payload=payload,
-            )
-            packet.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
-            packet.extensions.mid = self.mid
-            if audio_level is not None:
-                packet.extensions.audio_level = (False, -audio_level)
-            history[sequence_number % RTP_HISTORY_SIZE] = packet
-            if not header:
-                data = packet.serialize(self.extensions_map)
-                header_length = len(data) - len(payload)
-                header = data[:header_length]
-            else:
-                # Same header but for the marker bit and the sequence number.
-                data = b"".join(
-                    (
-                        header[:1],
-                        bytes(((packet.marker << 7) | payload_type,)),
-                        sequence_number.to_bytes(2, "big"),
-                        header[4:header_length],
-                        payload,
-                    )
-                )
-            data = protect(data)
+        for index, data in enumerate(chunks):
+            marker = 1 if index == last else 0
+            header[1] = (marker << 7) | payload_type
+            header[2] = sequence_number >> 8
+            header[3] = sequence_number & 0xFF
+            if index == 1 and descriptors is not None:
+                prefix = descriptors[1]
+                header[header_length] = prefix[0]  # no start-of-partition bit
+            history[sequence_number % RTP_HISTORY_SIZE] = (
+                sequence_number, marker, timestamp, prefix, data, abs_send_time, level
+            )  # fmt: skip
+            length = full + len(data)
+            if length > room:
+                raise ValueError("RTP packet is too long")  # as pylibsrtp's protect()
+            buffer[0:full] = header
+            buffer[full:length] = data
+            packet = protect(length)
             if sock is not None:
                 try:
-                    sock.sendto(data, address)
+                    sock.sendto(packet, address)
                 except OSError:
                     sock = None
-                    udp.sendto(data, address)
+                    udp.sendto(packet, address)
             else:
-                udp.sendto(data, address)
-            sent_bytes += len(data)
-            octets += len(payload)
+                udp.sendto(packet, address)
+            sent_bytes += len(packet)
+            octets += length - header_length
             sequence_number = (sequence_number + 1) & 0xFFFF
         self.sequence_number = sequence_number
         count = last + 1
@@ -252,6 +366,26 @@ class _RtpWriter:
         sender._RTCRtpSender__rtp_timestamp = timestamp
         sender._RTCRtpSender__octet_count += octets
         sender._RTCRtpSender__packet_count += count
+
+
+_last_chunks: list[tuple[bytes, list[memoryview]] | None] = [None]
+
+
+def _vp8_chunks(frame: bytes) -> list[memoryview]:
+    """``frame`` cut as aiortc's VP8 packetiser cuts it (without descriptors), once for all
+    the subscribers a frame is sent to in a row."""
+    last = _last_chunks[0]
+    if last is not None and last[0] is frame:
+        return last[1]
+    view = memoryview(frame)
+    chunks = [
+        view[start : start + _VP8_PAYLOAD_MAX] for start in range(0, len(frame), _VP8_PAYLOAD_MAX)
+    ]
+    _last_chunks[0] = (frame, chunks)
+    return chunks
+
+
+_pack_timestamp = struct.Struct("!I").pack_into
 
 
 def _direct_socket(udp: Any) -> Any:

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import fractions
+import random
+import struct
 from collections.abc import Callable
 
 import aiortc
 import aiortc.rtcrtpreceiver
 import av
+import pylibsrtp
 import pytest
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RtpRouter
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from media_testkit import GREEN, RED, Client, ColourVideoTrack, client_pc, connect
 
 from media import AiortcIncompatibleError, Peer, aiortc_patch
-from media.aiortc_patch.receive import PassthroughQueue
+from media.aiortc_patch.receive import PassthroughQueue, rtp_parser
+from media.aiortc_patch.srtp import Protector, Unprotector
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=97)
 
@@ -97,3 +105,115 @@ def test_the_rtx_routing_guard_names_the_router(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(RtpRouter, "route_rtp", route_rtp)
     problems = aiortc_patch.receive.check()
     assert any("RtpRouter.route_rtp" in problem for problem in problems), problems
+
+
+def _extensions_map() -> HeaderExtensionsMap:
+    extensions = HeaderExtensionsMap()
+    uris = {
+        1: "urn:ietf:params:rtp-hdrext:sdes:mid",
+        3: "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        4: "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        5: "urn:ietf:params:rtp-hdrext:toffset",
+        10: "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        14: "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+    }
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=x_id, uri=uri) for x_id, uri in uris.items()
+            ]
+        )
+    )
+    return extensions
+
+
+def _fields(packet: RtpPacket) -> tuple[object, ...]:
+    return (
+        packet.version,
+        packet.marker,
+        packet.payload_type,
+        packet.sequence_number,
+        packet.timestamp,
+        packet.ssrc,
+        packet.csrc,
+        packet.extensions,
+        packet.payload,
+        packet.padding_size,
+    )
+
+
+def test_the_fast_rtp_parser_reads_every_packet_as_aiortc_does() -> None:
+    """Random packets, some corrupted or cut: the same packet or the same refusal."""
+    extensions = _extensions_map()
+    parse = rtp_parser(extensions)
+    rng = random.Random(14)
+    refused = 0
+    for _ in range(3000):
+        packet = RtpPacket(
+            payload_type=rng.randrange(128),
+            marker=rng.randrange(2),
+            sequence_number=rng.randrange(1 << 16),
+            timestamp=rng.randrange(1 << 32),
+            ssrc=rng.randrange(1 << 32),
+            payload=rng.randbytes(rng.randrange(40)),
+        )
+        packet.csrc = [rng.randrange(1 << 32) for _ in range(rng.randrange(3))]
+        values = packet.extensions
+        if rng.random() < 0.8:
+            values.mid = str(rng.randrange(100))
+        if rng.random() < 0.8:
+            values.abs_send_time = rng.randrange(1 << 24)
+        if rng.random() < 0.5:
+            values.audio_level = (rng.random() < 0.5, rng.randrange(128))
+        if rng.random() < 0.3:
+            values.transmission_offset = rng.randrange(-(1 << 23), 1 << 23)
+        if rng.random() < 0.2:
+            values.rtp_stream_id = "r" * rng.randrange(1, 20)  # > 16 bytes: two-byte form
+        if rng.random() < 0.2:
+            values.transport_sequence_number = rng.randrange(1 << 16)
+        if rng.random() < 0.2:
+            packet.padding_size = rng.randrange(1, 5)
+        data = packet.serialize(extensions)
+        if rng.random() < 0.3:
+            damaged = bytearray(data)
+            for _ in range(rng.randrange(1, 4)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            data = bytes(damaged[: rng.randrange(len(damaged) + 1)])
+        try:
+            expected: tuple[object, ...] | None = _fields(RtpPacket.parse(data, extensions))
+        except struct.error:
+            # aiortc: a header extension of the wrong size; the fast parser refuses it too.
+            with pytest.raises(ValueError):
+                parse(data)
+            continue
+        except ValueError:
+            expected = None
+        try:
+            got: tuple[object, ...] | None = _fields(parse(data))
+        except ValueError:
+            got = None
+        assert got == expected, data.hex()
+        refused += got is None
+    assert 100 < refused < 1500
+
+
+def test_the_srtp_shortcuts_protect_and_unprotect_as_pylibsrtp_does() -> None:
+    key = bytes(range(30))
+    policy = pylibsrtp.Policy
+    sender = pylibsrtp.Session(policy(key=key, ssrc_type=policy.SSRC_ANY_OUTBOUND))
+    reference = pylibsrtp.Session(policy(key=key, ssrc_type=policy.SSRC_ANY_OUTBOUND))
+    receiver = Unprotector(pylibsrtp.Session(policy(key=key, ssrc_type=policy.SSRC_ANY_INBOUND)))
+    protector = Protector(sender)
+    for sequence_number in range(50):
+        packet = RtpPacket(payload_type=96, sequence_number=sequence_number, ssrc=7)
+        packet.payload = bytes([sequence_number]) * (sequence_number * 25)
+        data = packet.serialize()
+        protector.buffer[0:12] = data[:12]
+        protector.buffer[12 : len(data)] = memoryview(data)[12:]
+        protected = protector.protect(len(data))
+        assert protected == reference.protect(data)
+        assert receiver.unprotect(protected) == data
+    with pytest.raises(pylibsrtp.Error):
+        receiver.unprotect(protected)  # a replay
+    with pytest.raises(ValueError):
+        protector.protect(protector.room + 1)

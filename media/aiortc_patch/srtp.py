@@ -1,0 +1,89 @@
+"""SRTP without pylibsrtp's per-packet overhead.
+
+Hook (pylibsrtp 1.0): ``pylibsrtp.Session`` keeps its libsrtp context (``_srtp``, an
+``srtp_t *``) and a 1500-byte work buffer (``_cdata``, ``_buffer``); every ``protect()`` and
+``unprotect()`` checks its argument's type and length, allocates an ``int *`` (``ffi.new``),
+copies the packet in and out. :class:`Protector` and :class:`Unprotector` keep one ``int *``
+per session and call ``srtp_protect`` / ``srtp_unprotect`` on the same buffer; the protector
+takes the packet written into the buffer piece by piece (header, payload descriptor, a slice
+of the frame), so a forwarded packet is never assembled as bytes before it is protected.
+Errors are those of pylibsrtp (``pylibsrtp.Error``; ``ValueError`` for a packet too long).
+"""
+
+from __future__ import annotations
+
+import pylibsrtp
+from pylibsrtp._binding import ffi, lib
+
+
+def check() -> list[str]:
+    """What :class:`Protector` and :class:`Unprotector` rely on in pylibsrtp."""
+    problems: list[str] = []
+    for name in ("srtp_protect", "srtp_unprotect"):
+        if not hasattr(lib, name):
+            problems.append(f"pylibsrtp's binding has no {name}")
+    for name in ("SRTP_MAX_TRAILER_LEN", "_srtp_assert"):
+        if not hasattr(pylibsrtp, name):
+            problems.append(f"pylibsrtp has no {name}")
+    policy = pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    session = pylibsrtp.Session(policy)
+    for name in ("_srtp", "_cdata", "_buffer"):
+        if not hasattr(session, name):
+            problems.append(f"pylibsrtp's Session has no {name}")
+    return problems
+
+
+class Protector:
+    """``session.protect()`` for a packet written at the start of :attr:`buffer`."""
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self.session = session
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self.buffer = session._buffer
+        "Write the packet here (``buffer[a:b] = piece``), then call :meth:`protect`."
+        self._length = ffi.new("int *")
+        self.room = len(self.buffer) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+        "The largest packet (before protection) the buffer takes."
+
+    def protect(self, length: int) -> bytes:
+        """The SRTP packet of the ``length`` bytes written at the start of :attr:`buffer`."""
+        if length > self.room:
+            raise ValueError("packet is too long")
+        length_p = self._length
+        length_p[0] = length
+        status = _protect(self._srtp, self._cdata, length_p)
+        if status:
+            pylibsrtp._srtp_assert(status)
+        return self.buffer[0 : length_p[0]]
+
+
+class Unprotector:
+    """``session.unprotect()``, without its per-call allocation."""
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        self.session = session
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._room = len(self._buffer)
+        self._length = ffi.new("int *")
+
+    def unprotect(self, data: bytes) -> bytes:
+        """The RTP packet inside the SRTP packet ``data`` (``pylibsrtp.Error`` if it does not
+        authenticate)."""
+        length = len(data)
+        if length > self._room:
+            raise ValueError("packet is too long")
+        buffer = self._buffer
+        buffer[0:length] = data
+        length_p = self._length
+        length_p[0] = length
+        status = _unprotect(self._srtp, self._cdata, length_p)
+        if status:
+            pylibsrtp._srtp_assert(status)
+        return buffer[0 : length_p[0]]
+
+
+_protect = lib.srtp_protect
+_unprotect = lib.srtp_unprotect
