@@ -331,31 +331,27 @@ class Signalling:
 
     async def drop_terminal(self, terminal_id: int, reason: str) -> None:
         """A terminal's token was revoked or replaced: its open sockets are sent away now."""
-        for sid, client in list(self.clients.items()):
-            if client.actor.terminal_id != terminal_id:
-                continue
-            await self.sio.emit(
-                "removed", {"code": "revoked", "reason": reason}, to=sid, namespace=NAMESPACE
-            )
-            self.clients.pop(sid, None)
-            await self._leave(client, dropped=False)
-            await self._gone(sid, client)
-            await self.sio.disconnect(sid, namespace=NAMESPACE)
-            log.info("socket %s of terminal %s closed: %s", sid, terminal_id, reason)
+        await self._send_away(lambda a: a.terminal_id == terminal_id, "revoked", reason)
 
     async def drop_user(self, user_id: int, reason: str) -> None:
         """A person was deactivated: their open sockets are sent away now."""
+        await self._send_away(
+            lambda a: a.user_id == user_id and a.terminal_id is None, "deactivated", reason
+        )
+
+    async def _send_away(self, whose: Callable[[Actor], bool], code: str, reason: str) -> None:
+        """Every socket of ``whose`` gets ``removed {code, reason}``, leaves and is closed."""
         for sid, client in list(self.clients.items()):
-            if client.actor.user_id != user_id or client.actor.terminal_id is not None:
+            if not whose(client.actor):
                 continue
             await self.sio.emit(
-                "removed", {"code": "deactivated", "reason": reason}, to=sid, namespace=NAMESPACE
+                "removed", {"code": code, "reason": reason}, to=sid, namespace=NAMESPACE
             )
             self.clients.pop(sid, None)
             await self._leave(client, dropped=False)
             await self._gone(sid, client)
             await self.sio.disconnect(sid, namespace=NAMESPACE)
-            log.info("socket %s of user %s closed: %s", sid, user_id, reason)
+            log.info("socket %s of %s closed: %s", sid, client.actor.label, reason)
 
     async def _touch(self, login: str) -> None:
         async with self.services.db.session() as session:
