@@ -84,8 +84,17 @@ function start() {
     enqueue(join);
   });
   socket.on("disconnect", (reason) => {
+    if (app.stopped) return;
     if (app.phase !== "ended") setReconnecting(true);
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000);
+  });
+  socket.on("removed", ({ code }) => {
+    if (code !== "deactivated") return;
+    // The account was deactivated and its logins ended: back to the login page, for good.
+    app.stopped = true;
+    closeMedia();
+    socket.disconnect();
+    location.assign("/");
   });
   socket.on("connect_error", () => {
     setReconnecting(true);

@@ -1,0 +1,33 @@
+"""A person's account seen from their browser: deactivated by the admin while chairing, the
+console leaves the meeting for the login page at once, and the login is refused."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import Org
+from tests.web.conftest import Browsers
+from tests.web.pages import api
+from tests.web.test_terminal import scheduled_meeting, start, terminal
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_chair_deactivated_mid_meeting_is_sent_to_the_login_page(
+    browsers: Browsers, org: Org
+) -> None:
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    await terminal(browsers, org, "P")
+    await start(chair, meeting_id)
+    await chair.goto(f"/chair?meeting={meeting_id}")
+    # In the meeting: the console's socket shows the chair hall's terminal connected.
+    await expect(chair.get_by_text("Đã kết nối").first).to_be_visible(timeout=20_000)
+
+    admin = await browsers.login("admin")
+    await expect(admin).not_to_have_url(f"{browsers.base_url}/")
+    done = await api(admin, "POST", f"/api/users/{org.users['chair_p']}/deactivate")
+    assert done["status"] == 200, done
+    await expect(chair).to_have_url(f"{browsers.base_url}/")
+    await expect(chair.locator("#login")).to_be_visible()
+    await expect(chair.locator("#reconnecting")).to_have_count(0)
