@@ -89,16 +89,22 @@ function start() {
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000);
   });
   socket.on("removed", ({ code }) => {
-    if (code !== "deactivated") return;
     // The account was deactivated and its logins ended: back to the login page, for good.
+    if (code === "deactivated") leave();
+  });
+  function leave() {
     app.stopped = true;
     closeMedia();
     socket.disconnect();
     location.assign("/");
-  });
-  socket.on("connect_error", () => {
+  }
+  socket.on("connect_error", async () => {
     setReconnecting(true);
-    if (!socket.active) setTimeout(() => socket.connect(), 3000);
+    if (socket.active || app.stopped) return; // unreachable: socket.io tries again by itself
+    // Refused by the server: if the login has ended (logged out elsewhere, idle, the account
+    // deactivated), log in again rather than be refused for ever.
+    if ((await api("/api/session")).status === 401) leave();
+    else setTimeout(() => socket.connect(), 3000);
   });
   socket.on("meeting_started", ({ meeting_id }) => {
     if (meeting_id === app.meetingId) enqueue(join);
