@@ -242,3 +242,16 @@ async def test_the_secretariat_attaches_documents_and_a_hall_downloads_them(
     download = await got.value
     assert download.suggested_filename == "Báo cáo tháng 12.pdf"
     assert (await download.path()).read_bytes() == report.read_bytes()
+
+    # Hall A's laptop (the presenter's page, logged in for the hall) lists it and downloads it.
+    laptop = await browsers.login("sec_a")
+    await expect(laptop).to_have_url(f"{browsers.base_url}/secretariat")
+    await laptop.goto(f"/present?meeting={booked['id']}&hall={org.halls['A']}")
+    offered = laptop.locator("#docs li")
+    await expect(offered).to_have_count(1)
+    await expect(offered).to_contain_text("Báo cáo tháng 12.pdf")
+    async with laptop.expect_download() as got:
+        await offered.locator("a").click()
+    download = await got.value
+    assert download.suggested_filename == "Báo cáo tháng 12.pdf"
+    assert (await download.path()).read_bytes() == report.read_bytes()

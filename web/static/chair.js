@@ -1,7 +1,7 @@
 // The chair's console: every invited hall with its state, link and microphone, the hand queue,
 // and the controls (start and end, floor, mute, voice-activated floor, roll call, agenda, recording).
 import {
-  $, api, apply, currentUser, errorText, fillHeader, formatBytes, formatDate, formatDateTime, formatRange, h, notify,
+  $, api, apply, currentUser, documentItems, errorText, fillHeader, formatDate, formatDateTime, formatRange, h, notify,
   onLangChange, stateName, t,
 } from "/static/common.js";
 import { lang } from "/static/i18n.js";
@@ -146,12 +146,9 @@ async function loadMeeting() {
 
 // The documents that go out with the meeting: downloaded from here by whoever sees it.
 async function loadDocs() {
-  const { status, data } = await api(`/api/meetings/${app.meetingId}/documents`);
-  const docs = status === 200 ? data : [];
-  $("docs").replaceChildren(...docs.map((d) => h("li", {},
-    h("a", { href: d.url, download: d.filename }, d.filename),
-    h("span", { class: "muted" }, ` ${d.kind.toUpperCase()}, ${formatBytes(d.size)}`))));
-  $("docs-card").hidden = docs.length === 0;
+  const items = await documentItems(app.meetingId);
+  $("docs").replaceChildren(...items);
+  $("docs-card").hidden = items.length === 0;
 }
 
 async function join() {

@@ -201,6 +201,15 @@ export function formatBytes(bytes) {
 }
 
 /** A time of the minutes as the document writes it: "08 giờ 00, ngày 05 tháng 01 năm 2026". */
+/** A meeting's documents as list items: each a download link with its kind and size. */
+export async function documentItems(meetingId) {
+  const { status, data } = await api(`/api/meetings/${meetingId}/documents`);
+  const docs = status === 200 ? data : [];
+  return docs.map((d) => h("li", {},
+    h("a", { href: d.url, download: d.filename }, d.filename),
+    h("span", { class: "muted" }, ` ${d.kind.toUpperCase()}, ${formatBytes(d.size)}`)));
+}
+
 export function docTime(iso) {
   if (!iso) return "—";
   const { date, time } = localParts(iso);

@@ -2,7 +2,7 @@
 // chair to present, and shares a screen or a window when the chair lets it. It receives the
 // main picture only (no sound: the hall's terminal plays the meeting, a second speaker echoes).
 import {
-  $, api, apply, currentUser, errorText, fillHeader, formatDateTime, h, notify, onLangChange, t,
+  $, api, apply, currentUser, documentItems, errorText, fillHeader, formatDateTime, h, notify, onLangChange, t,
 } from "/static/common.js";
 import { Presenter } from "/static/content.js";
 import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
@@ -43,8 +43,20 @@ async function loadChoices() {
 
 function fillHalls(wanted = null) {
   const meeting = app.meetings.find((m) => m.id === Number($("meeting").value));
+  showDocs(meeting?.id ?? null);
   const halls = meeting ? [meeting.chair_hall, ...meeting.halls.filter((x) => x.id !== meeting.chair_hall.id)] : [];
   $("hall").replaceChildren(...halls.map((x) => h("option", { value: x.id, selected: x.id === wanted }, x.name)));
+}
+
+// The documents that go out with the meeting chosen: the hall downloads them here.
+let docsAsked = 0;
+async function showDocs(meetingId) {
+  const asked = ++docsAsked;
+  const items = meetingId ? await documentItems(meetingId) : [];
+  if (asked !== docsAsked) return; // another meeting was chosen meanwhile
+  $("docs").replaceChildren(...items);
+  $("docs-card").hidden = items.length === 0;
+  $("docs-card").dataset.meetingId = meetingId ?? "";
 }
 
 // -- the live connection -----------------------------------------------------------------------
