@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,6 +69,26 @@ async def authenticate_terminal(session: AsyncSession, token: str) -> Actor | No
     terminal.last_seen_at = utcnow()
     await session.commit()
     return actor_for_terminal(terminal, hall.name)
+
+
+async def terminals_gone(session: AsyncSession, tokens: Mapping[int, str]) -> set[int]:
+    """Of open sockets' terminals (id → the token they connected with), those whose token no
+    longer lets them in: revoked, replaced by a new pairing, or their hall deactivated."""
+    if not tokens:
+        return set()
+    rows = (
+        await session.execute(
+            sa.select(Terminal.id, Terminal.token_hash)
+            .join(Hall, Hall.id == Terminal.hall_id)
+            .where(Terminal.id.in_(tokens), Terminal.revoked_at.is_(None), Hall.active)
+        )
+    ).all()
+    good = {
+        terminal_id
+        for terminal_id, token_hash in rows
+        if token_hash == hash_token(tokens[terminal_id])
+    }
+    return set(tokens) - good
 
 
 # -- units and halls ---------------------------------------------------------------------

@@ -336,6 +336,7 @@ def create_app(
         await cluster.start()
         await jobs.start()
         await readiness.start()
+        await signalling.start()
         services.loop_monitor.start()
         daily = asyncio.create_task(archive.verify_daily())
         log.info("giaoban %s started (database %s)", __version__, db.engine.url.render_as_string())

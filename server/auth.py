@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -53,6 +54,39 @@ async def touch_session(session: AsyncSession, cookie: str) -> None:
         .values(last_seen_at=utcnow())
     )
     await session.commit()
+
+
+async def logins_in_use(session: AsyncSession, logins: Mapping[str, int]) -> dict[str, str]:
+    """Open sockets' logins (cookie → its person): each one still good is used now (an open
+    socket is use, however long the meeting); the answer names those that have ended, with
+    why: ``deactivated`` (the person) or ``logged_out`` (logged out, here or everywhere,
+    removed, or past its lifetime)."""
+    if not logins:
+        return {}
+    by_hash = {session_token_hash(c): c for c in logins}
+    now = utcnow()
+    live = set(
+        await session.scalars(
+            sa.select(WebSession.token_hash).where(
+                WebSession.token_hash.in_(by_hash), WebSession.expires_at > now
+            )
+        )
+    )
+    people = set(logins.values())
+    active = set(await session.scalars(sa.select(User.id).where(User.id.in_(people), User.active)))
+    ended: dict[str, str] = {}
+    for digest, cookie in by_hash.items():
+        if logins[cookie] not in active:
+            ended[cookie] = "deactivated"
+        elif digest not in live:
+            ended[cookie] = "logged_out"
+    good = [digest for digest, cookie in by_hash.items() if cookie not in ended]
+    if good:
+        await session.execute(
+            sa.update(WebSession).where(WebSession.token_hash.in_(good)).values(last_seen_at=now)
+        )
+        await session.commit()
+    return ended
 
 
 async def end_sessions(session: AsyncSession, user_id: int, keep: str | None = None) -> int:

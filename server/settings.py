@@ -70,6 +70,9 @@ class Settings:
     """How often a recording checks the free disk space."""
     readiness_check_seconds: float = 30.0
     """How often the server looks for halls offline 15 minutes before their meeting."""
+    credentials_check_seconds: float = 20.0
+    """How often the server checks that its open sockets' logins and terminal tokens still
+    hold (sending away those that ended elsewhere) and marks those logins as in use."""
     test_call_seconds: float = 300.0
     """How long a test call with a hall lasts at most."""
     signing_cert: Path | None = None
@@ -227,6 +230,7 @@ class Settings:
             recording_min_free_mb=_whole("RECORDING_MIN_FREE_MB", 1024, get),
             disk_check_seconds=seconds("DISK_CHECK_SECONDS", 5.0),
             readiness_check_seconds=seconds("READINESS_CHECK_SECONDS", 30.0),
+            credentials_check_seconds=seconds("CREDENTIALS_CHECK_SECONDS", 20.0),
             test_call_seconds=seconds("TEST_CALL_SECONDS", 300.0),
             signing_cert=_file("SIGNING_CERT", get),
             signing_key=_file("SIGNING_KEY", get),

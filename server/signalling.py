@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from socketio import packet
 
 import media
-from media.tasks import log_failure
+from media.tasks import cancel_and_wait, log_failure
 from rooms import org
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, Invalid, NotFound, StateError
@@ -32,7 +32,8 @@ from rooms.readiness import SelfTest, require_board
 from rooms.scheduling import load_tree
 from rooms.slots import SlotRole, SourceRole
 from rooms.test_call import Side, TestCall, TestCalls
-from server.auth import person_by_cookie, terminal_by_token, touch_session
+from server.auth import logins_in_use, person_by_cookie, terminal_by_token, touch_session
+from server.cluster import NodeUnreachable
 from server.live import (
     NAMESPACE,
     Live,
@@ -218,6 +219,8 @@ class Client:
     """The test call this socket is a side of (issue 13)."""
     login: str | None = None
     """A person's session cookie: the login stays in use while the socket is open."""
+    token: str | None = None
+    """A terminal's token: the socket stays only while the token still lets it in."""
 
 
 def ok(**data: Any) -> dict[str, Any]:
@@ -232,6 +235,14 @@ def error(code: str, message: str, field: str | None = None, **details: Any) -> 
 
 
 Handler = Callable[[str, Client, Any], Awaitable[dict[str, Any]]]
+
+
+_ENDED = {
+    "deactivated": "the account was deactivated",
+    "logged_out": "the login has ended: log in again",
+    "revoked": "the terminal's pairing has ended: pair it again",
+}
+"""Why a socket is sent away when its login or token is found to have ended."""
 
 
 class Signalling:
@@ -254,6 +265,9 @@ class Signalling:
         self.ice_servers = ice_servers
         self.clients: dict[str, Client] = {}
         self._leaving: set[asyncio.Task[None]] = set()
+        self._checking: asyncio.Task[None] | None = None
+        live.cluster.handle("drop_terminal", self._drop_terminal_here)
+        live.cluster.handle("drop_user", self._drop_user_here)
         assert services.readiness is not None
         self.readiness = services.readiness
         self.test_calls = TestCalls(
@@ -324,25 +338,95 @@ class Signalling:
             raise socketio.exceptions.ConnectionRefusedError(
                 {"code": "unauthenticated", "message": "log in, or pair the terminal again"}
             )
-        self.clients[sid] = Client(actor, login=morsel.value if morsel and token is None else None)
+        self.clients[sid] = (
+            Client(actor, token=token)
+            if isinstance(token, str)
+            else Client(actor, login=morsel.value if morsel else None)
+        )
         log.info("socket %s connected: %s", sid, actor.label)
         if actor.hall_id is not None:
             await self._guarded(self.readiness.connected(actor.hall_id, sid), "online")
 
+    async def start(self) -> None:
+        self._checking = asyncio.create_task(self._check_credentials(), name="credentials")
+
     async def drop_terminal(self, terminal_id: int, reason: str) -> None:
-        """A terminal's token was revoked or replaced: its open sockets are sent away now."""
-        await self._send_away(lambda a: a.terminal_id == terminal_id, "revoked", reason)
+        """A terminal's token was revoked or replaced: its open sockets on every node are sent
+        away now."""
+        await self._everywhere("drop_terminal", terminal_id=terminal_id, reason=reason)
 
     async def drop_user(self, user_id: int, reason: str) -> None:
-        """A person was deactivated: their open sockets are sent away now."""
-        await self._send_away(
-            lambda a: a.user_id == user_id and a.terminal_id is None, "deactivated", reason
-        )
+        """A person was deactivated: their open sockets on every node are sent away now."""
+        await self._everywhere("drop_user", user_id=user_id, reason=reason)
 
-    async def _send_away(self, whose: Callable[[Actor], bool], code: str, reason: str) -> None:
-        """Every socket of ``whose`` gets ``removed {code, reason}``, leaves and is closed."""
-        for sid, client in list(self.clients.items()):
-            if not whose(client.actor):
+    async def _everywhere(self, method: str, **args: Any) -> None:
+        """Run a drop here and on the other nodes; a node that does not answer finds out at its
+        next check of the credentials (``GIAOBAN_CREDENTIALS_CHECK_SECONDS``)."""
+        cluster = self.live.cluster
+        nodes = await cluster.nodes()
+        answers = await asyncio.gather(
+            *(cluster.call(node, method, **args) for node in nodes), return_exceptions=True
+        )
+        for node, answer in zip(nodes, answers, strict=True):
+            if isinstance(answer, NodeUnreachable | RuntimeError):
+                log.warning("node %s: %s: %s; its next check will", node.id, method, answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+
+    async def _drop_terminal_here(self, terminal_id: int, reason: str) -> dict[str, Any]:
+        whose = [sid for sid, c in self.clients.items() if c.actor.terminal_id == terminal_id]
+        await self._send_away(whose, "revoked", reason)
+        return {}
+
+    async def _drop_user_here(self, user_id: int, reason: str) -> dict[str, Any]:
+        whose = [
+            sid
+            for sid, c in self.clients.items()
+            if c.actor.user_id == user_id and c.actor.terminal_id is None
+        ]
+        await self._send_away(whose, "deactivated", reason)
+        return {}
+
+    async def check_credentials(self) -> None:
+        """Every open socket's login or token still lets it in: a login with a socket open is
+        in use (kept from the idle timeout however long the meeting); a socket whose login or
+        token has ended meanwhile (logged out, deactivated or revoked from the command line or
+        on another node, its hall deactivated) is sent away."""
+        logins = {
+            c.login: c.actor.user_id
+            for c in self.clients.values()
+            if c.login is not None and c.actor.user_id is not None
+        }
+        tokens = {
+            c.actor.terminal_id: c.token
+            for c in self.clients.values()
+            if c.token is not None and c.actor.terminal_id is not None
+        }
+        async with self.services.db.session() as session:
+            ended = await logins_in_use(session, logins)
+            gone = await org.terminals_gone(session, tokens)
+        for code in ("deactivated", "logged_out"):
+            whose = [sid for sid, c in self.clients.items() if ended.get(c.login or "") == code]
+            await self._send_away(whose, code, _ENDED[code])
+        whose = [sid for sid, c in self.clients.items() if c.actor.terminal_id in gone]
+        await self._send_away(whose, "revoked", _ENDED["revoked"])
+
+    async def _check_credentials(self) -> None:
+        interval = self.services.settings.credentials_check_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check_credentials()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("checking the open sockets' logins failed; trying again")
+
+    async def _send_away(self, sids: list[str], code: str, reason: str) -> None:
+        """Every socket of ``sids`` gets ``removed {code, reason}``, leaves and is closed."""
+        for sid in sids:
+            client = self.clients.get(sid)
+            if client is None:
                 continue
             await self.sio.emit(
                 "removed", {"code": code, "reason": reason}, to=sid, namespace=NAMESPACE
@@ -398,6 +482,7 @@ class Signalling:
     async def close(self) -> None:
         """The server stops: every socket is closed (its page connects again, to the next
         server), and the halls whose sockets dropped have left their Rooms."""
+        await cancel_and_wait(self._checking)
         await self.test_calls.close()
         for sid in list(self.clients):
             await self.sio.disconnect(sid, namespace=NAMESPACE)

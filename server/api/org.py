@@ -66,9 +66,11 @@ async def create_hall(call: Call) -> HallOut:
 
 
 async def update_hall(call: Call) -> HallOut:
-    hall = await org.update_hall(
-        call.session, await call.access(), call.path_id("hall_id"), call.body
-    )
+    access = await call.access()
+    hall = await org.update_hall(call.session, access, call.path_id("hall_id"), call.body)
+    if not hall.active:  # its terminals no longer get in: their open sockets go now
+        for terminal in await org.list_terminals(call.session, access, hall.id):
+            await call.services.drop_terminal(terminal.id, "the hall was deactivated")
     return HallOut.of(hall)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -290,6 +290,14 @@ def soon(org: Org, minutes: int = 30, **extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+async def until(condition: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
+    """Wait for the (async) ``condition``, re-checked every 50 ms, for ``deadline`` seconds."""
+    give_up = time.monotonic() + deadline
+    while not await condition():
+        assert time.monotonic() < give_up, f"not within {deadline} s"
+        await asyncio.sleep(0.05)
 
 
 async def login_cookie(url: str, username: str) -> str:

@@ -27,7 +27,7 @@ from tests.server.cluster_kit import (
     deployment,
     session,
 )
-from tests.server.live_kit import COLOURS, sees
+from tests.server.live_kit import COLOURS, LiveClient, sees
 
 # -- the registry, placement and calls (in this process, real Redis) ------------------------
 
@@ -221,6 +221,39 @@ async def test_halls_at_home_on_three_nodes_are_sent_to_the_host_and_all_see_the
                           and c.state["floor_hall_id"] == deploy.org.halls["A"])  # fmt: skip
         for node in deploy.nodes.values():
             assert "Traceback" not in node.output(), node.output()
+
+
+async def test_a_revoke_or_deactivation_on_one_node_sends_the_sockets_on_another_away_at_once(
+    tmp_path: Path,
+) -> None:
+    """The admin acts on n1; the terminal and the console are connected to n2. Their sockets
+    are closed within seconds, not at n2's next check of the credentials (an hour here)."""
+    async with deployment(tmp_path) as deploy:
+        await deploy.start("n1", "n2", GIAOBAN_CREDENTIALS_CHECK_SECONDS="3600")
+        assert deploy.org is not None
+        n2 = deploy.nodes["n2"].url
+        terminal = LiveClient(n2, token=deploy.org.terminal_tokens["A"])
+        chair = LiveClient(n2, cookie=await cookie(n2, "chair_p"))
+        admin = await session(deploy.nodes["n1"].url, "admin")
+        try:
+            await terminal.connect()
+            await chair.connect()
+            n1 = deploy.nodes["n1"].url
+            terminal_id, user_id = deploy.org.terminal_ids["A"], deploy.org.users["chair_p"]
+            for path, client, code in (
+                (f"/api/terminals/{terminal_id}/revoke", terminal, "revoked"),
+                (f"/api/users/{user_id}/deactivate", chair, "deactivated"),
+            ):
+                async with admin.post(f"{n1}{path}", headers={"Origin": n1}) as reply:
+                    assert reply.status == 200, await reply.text()
+                await client.until(
+                    lambda c=client: any(n == "removed" for n, _ in c.events), deadline=5
+                )
+                assert next(d for n, d in client.events if n == "removed")["code"] == code
+        finally:
+            await admin.close()
+            await terminal.close()
+            await chair.close()
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from rooms import readiness
 from rooms.models import HallStatus
 from server.state import SERVICES
 from tests.media.media_testkit import GREEN, RED
-from tests.server.live_kit import live, refused, sees, soon
+from tests.server.live_kit import live, refused, sees, soon, until
 
 __all__ = ["live"]  # the fixture
 
@@ -38,14 +38,6 @@ async def board(clients: Any, meeting_id: int, who: str = "sec_p") -> dict[str, 
 
 def row(body: dict[str, Any], hall_id: int) -> dict[str, Any]:
     return next(h for h in body["halls"] if h["hall_id"] == hall_id)
-
-
-async def until(condition: Any, deadline: float = 10.0) -> None:
-    """Wait for the (async) ``condition``, re-checked every 50 ms, for ``deadline`` seconds."""
-    give_up = time.monotonic() + deadline
-    while not await condition():
-        assert time.monotonic() < give_up, f"not within {deadline} s"
-        await asyncio.sleep(0.05)
 
 
 async def a_meeting(clients: Any, org: Any, minutes: int = 30) -> int:

@@ -8,11 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 
 from rooms.db import utcnow
+from rooms.models import Hall, Terminal
 from server import tls
 from server.app import create_app, runner_options
 from server.cli import main
@@ -20,7 +22,7 @@ from server.db import Database
 from server.models import WebSession
 from server.security import Passwords
 from tests.conftest import FAST_HASHER, PASSWORD, Client, Org
-from tests.server.live_kit import live
+from tests.server.live_kit import live, until
 
 __all__ = ["live"]  # the fixture
 
@@ -317,3 +319,89 @@ async def test_the_cli_deactivates_reactivates_sets_a_password_and_removes_a_rol
     assert await _cli(monkeypatch, db_url, tmp_path, "user", "list") == 0
     assert "hai.vai" in capsys.readouterr().out
     assert await _cli(monkeypatch, db_url, tmp_path, "user", "deactivate", "nobody") == 2
+
+
+# -- open sockets and logins that end elsewhere ---------------------------------------------
+
+
+async def _session_status(server: TestServer, cookie: str) -> int:
+    url = str(server.make_url("/api/session"))
+    headers = {"Cookie": f"giaoban_session={cookie}"}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as reply:
+        return reply.status
+
+
+async def _removed(client: Any) -> str:
+    """The code of the ``removed`` the socket got, once it is closed."""
+    await client.until(lambda: any(name == "removed" for name, _ in client.events))
+    await client.until(lambda: not client.sio.connected)
+    return str(next(d for n, d in client.events if n == "removed")["code"])
+
+
+@pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="0.2")
+async def test_an_open_console_keeps_its_login_through_a_long_meeting(
+    live, server: TestServer, org: Org, db: Database
+):
+    """A chair's console with its socket open two hours, nothing asked over HTTP meanwhile:
+    its login is still good afterwards (the socket is use), not ended as idle."""
+    chair = await live(user="chair_p")
+    await _age_logins(db, org.users["chair_p"], timedelta(hours=2))
+
+    async def seen_now() -> bool:
+        async with db.session() as session:
+            last = await session.scalar(
+                sa.select(WebSession.last_seen_at).where(WebSession.user_id == org.users["chair_p"])
+            )
+        return last is not None and utcnow() - last < timedelta(minutes=1)
+
+    await until(seen_now)
+    assert chair.cookie is not None
+    assert await _session_status(server, chair.cookie) == 200
+    assert chair.sio.connected
+
+
+@pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="0.2")
+async def test_a_login_ended_outside_this_server_sends_its_socket_away(
+    live, org: Org, db: Database, db_url: str, tmp_path: Path, monkeypatch
+):
+    """Logged out on another node, or deactivated from the command line: the server finds out
+    at its next check and closes the socket, saying why."""
+    chair = await live(user="chair_p")
+    other = await live(user="sec_p")
+    async with db.session() as session:  # what a logout handled by another node does
+        await session.execute(sa.delete(WebSession).where(WebSession.user_id == org.users["sec_p"]))
+        await session.commit()
+    assert await _removed(other) == "logged_out"
+    assert chair.sio.connected
+
+    assert await _cli(monkeypatch, db_url, tmp_path, "user", "deactivate", "chair_p") == 0
+    assert await _removed(chair) == "deactivated"
+
+
+@pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="0.2")
+async def test_a_terminal_whose_pairing_ended_elsewhere_is_sent_away(live, org: Org, db: Database):
+    """Revoked by another node, or its hall deactivated: the terminal's socket is closed with
+    ``revoked`` (its page asks to be paired again); the other halls stay."""
+    a = await live(hall="A")
+    b = await live(hall="B")
+    async with db.session() as session:
+        await session.execute(
+            sa.update(Terminal)
+            .where(Terminal.id == org.terminal_ids["A"])
+            .values(revoked_at=utcnow())
+        )
+        await session.commit()
+    assert await _removed(a) == "revoked"
+    assert b.sio.connected
+    async with db.session() as session:
+        await session.execute(sa.update(Hall).where(Hall.id == org.halls["B"]).values(active=False))
+        await session.commit()
+    assert await _removed(b) == "revoked"
+
+
+async def test_deactivating_a_hall_sends_its_terminal_away_at_once(live, clients, org: Org):
+    a = await live(hall="A")
+    sec = await clients("sec_a")
+    reply = await sec.patch(f"/api/halls/{org.halls['A']}", {"active": False})
+    assert reply.status == 200, reply.text
+    assert await _removed(a) == "revoked"

@@ -6,7 +6,7 @@ import {
 } from "/static/common.js";
 import { lang } from "/static/i18n.js";
 import { Presenter } from "/static/content.js";
-import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
+import { call, connect, endWithLogin, follow, knowNodes, negotiate, show } from "/static/live.js";
 import { ReadinessBoard } from "/static/readiness.js";
 
 const MAX_THUMBS = 16;
@@ -88,23 +88,12 @@ function start() {
     if (app.phase !== "ended") setReconnecting(true);
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000);
   });
-  socket.on("removed", ({ code }) => {
-    // The account was deactivated and its logins ended: back to the login page, for good.
-    if (code === "deactivated") leave();
-  });
-  function leave() {
+  socket.on("connect_error", () => setReconnecting(true));
+  endWithLogin(socket, () => {
     app.stopped = true;
     closeMedia();
     socket.disconnect();
     location.assign("/");
-  }
-  socket.on("connect_error", async () => {
-    setReconnecting(true);
-    if (socket.active || app.stopped) return; // unreachable: socket.io tries again by itself
-    // Refused by the server: if the login has ended (logged out elsewhere, idle, the account
-    // deactivated), log in again rather than be refused for ever.
-    if ((await api("/api/session")).status === 401) leave();
-    else setTimeout(() => socket.connect(), 3000);
   });
   socket.on("meeting_started", ({ meeting_id }) => {
     if (meeting_id === app.meetingId) enqueue(join);

@@ -50,6 +50,24 @@ function roam(socket) {
   });
 }
 
+/**
+ * A person's page whose login has ended (the account deactivated, logged out elsewhere, past
+ * its lifetime, idle while the page was offline) calls `ended` (the page goes to the login
+ * page) instead of being refused for ever: on `removed` saying so, and when the server refuses
+ * the socket and GET /api/session says 401. Any other refusal is tried again every 3 s.
+ */
+export function endWithLogin(socket, ended) {
+  socket.on("removed", ({ code }) => {
+    if (code === "deactivated" || code === "logged_out") ended();
+  });
+  socket.on("connect_error", async () => {
+    if (socket.active) return; // unreachable: socket.io tries again by itself
+    const session = await fetch("/api/session", { credentials: "same-origin" }).catch(() => null);
+    if (session?.status === 401) ended();
+    else setTimeout(() => socket.connect(), 3000);
+  });
+}
+
 /** The nodes a successful `join` named: where to go when this one stops answering. */
 export function knowNodes(socket, urls = []) {
   const nodes = nodesOf.get(socket);

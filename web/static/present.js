@@ -5,7 +5,7 @@ import {
   $, api, apply, currentUser, documentItems, errorText, fillHeader, formatDateTime, h, notify, onLangChange, t,
 } from "/static/common.js";
 import { Presenter } from "/static/content.js";
-import { call, connect, follow, knowNodes, negotiate, show } from "/static/live.js";
+import { call, connect, endWithLogin, follow, knowNodes, negotiate, show } from "/static/live.js";
 
 const app = {
   meetings: [],
@@ -72,9 +72,13 @@ function start() {
     if (app.phase !== "ended") $("reconnecting").hidden = false;
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000);
   });
-  socket.on("connect_error", () => {
-    $("reconnecting").hidden = false;
-    if (!socket.active) setTimeout(() => socket.connect(), 3000);
+  socket.on("connect_error", () => { $("reconnecting").hidden = false; });
+  endWithLogin(socket, () => {
+    app.phase = "ended";
+    app.presenter.release();
+    closeMedia();
+    socket.disconnect();
+    location.assign(`/?next=${encodeURIComponent(location.pathname + location.search)}`);
   });
   socket.on("meeting_started", ({ meeting_id }) => {
     if (meeting_id === app.meetingId) enqueue(join);
@@ -98,7 +102,9 @@ function start() {
     app.labels = labels;
     render();
   });
-  socket.on("removed", ({ reason }) => notify(reason, { error: true }));
+  socket.on("removed", ({ code, reason }) => {
+    if (code !== "deactivated" && code !== "logged_out") notify(reason, { error: true });
+  });
   socket.on("going_away", () => { $("reconnecting").hidden = false; });
 }
 
