@@ -105,7 +105,7 @@ class AccessLogger(AbstractAccessLogger):
         actor = request.get(ACTOR)
         self.logger.info(
             '%s "%s %s" %s %.1fms %s',
-            request.remote,
+            web_security.client(request),
             request.method,
             request.path,
             response.status,
@@ -162,7 +162,11 @@ def create_app(
     """The whole server as one aiohttp application; resources open and close with it."""
     cluster = make_cluster(settings)
     app = web.Application(
-        middlewares=[api_errors, web_security.middleware(cluster.origins)],
+        middlewares=[
+            web_security.forwarded(settings.trusted_proxies),
+            api_errors,
+            web_security.middleware(cluster.origins),
+        ],
         client_max_size=MAX_BODY,
     )
     web_security.add_headers(app, scaled_out=settings.redis_url is not None)

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ class Settings:
     """How often a recording checks the free disk space."""
     readiness_check_seconds: float = 30.0
     """How often the server looks for halls offline 15 minutes before their meeting."""
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    """Reverse proxies whose ``X-Forwarded-For`` names the client (the login brake, logs)."""
     credentials_check_seconds: float = 20.0
     """How often the server checks that its open sockets' logins and terminal tokens still
     hold (sending away those that ended elsewhere) and marks those logins as in use."""
@@ -231,6 +234,7 @@ class Settings:
             disk_check_seconds=seconds("DISK_CHECK_SECONDS", 5.0),
             readiness_check_seconds=seconds("READINESS_CHECK_SECONDS", 30.0),
             credentials_check_seconds=seconds("CREDENTIALS_CHECK_SECONDS", 20.0),
+            trusted_proxies=_networks("TRUSTED_PROXIES", get),
             test_call_seconds=seconds("TEST_CALL_SECONDS", 300.0),
             signing_cert=_file("SIGNING_CERT", get),
             signing_key=_file("SIGNING_KEY", get),
@@ -259,6 +263,21 @@ def _stored_secret(var_dir: Path, create: bool) -> bytes:
     with os.fdopen(fd, "wb") as f:
         f.write(value)
     return value
+
+
+def _networks(name: str, get: Callable[[str], str | None]) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Addresses or networks, comma-separated: ``10.0.0.5, 10.1.0.0/16, fd00::/8``."""
+    networks = []
+    for item in (get(name) or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"GIAOBAN_{name}: {item.strip()!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
 
 
 def _ice_servers(text: str | None) -> tuple[dict[str, Any], ...]:

@@ -15,7 +15,8 @@ Origin check of state-changing requests that carry the session cookie (V13.2 / V
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import ipaddress
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -84,6 +85,48 @@ def cross_origin_refusal(request: web.BaseRequest, other_origins: set[str]) -> s
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return f"a {fetch_site} request may not act with this site's login"
     return None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+CLIENT: web.RequestKey[str | None] = web.RequestKey("client", object)  # type: ignore[arg-type]
+"""Request key: the address of the browser or terminal behind any trusted reverse proxies."""
+
+
+def client_address(request: web.BaseRequest, trusted: Sequence[Network]) -> str | None:
+    """Who sent the request: the TCP peer, unless the peer is a trusted reverse proxy
+    (``GIAOBAN_TRUSTED_PROXIES``); then the nearest address in ``X-Forwarded-For`` that is
+    not one of them, read from the right (what a client writes there itself is further left
+    and is never believed past an untrusted hop)."""
+    peer = request.remote
+    address = peer
+    hops = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+    for hop in [peer, *reversed(hops)]:
+        try:
+            ip = ipaddress.ip_address((hop or "").strip())
+        except ValueError:
+            return address  # unreadable: the last hop read stands
+        address = str(ip)
+        if not any(ip in network for network in trusted):
+            return address
+    return address
+
+
+def client(request: web.BaseRequest) -> str:
+    """The request's client address, as :func:`forwarded` found it."""
+    return str(request.get(CLIENT) or request.remote or "-")
+
+
+def forwarded(trusted: Sequence[Network]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Finds each request's client address once (:func:`client` reads it)."""
+
+    @web.middleware
+    async def find_client(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        request[CLIENT] = client_address(request, trusted)
+        return await handler(request)
+
+    return find_client
 
 
 def middleware(

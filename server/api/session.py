@@ -21,6 +21,7 @@ from server.api.schemas import HallOut, MeetingOut, TerminalHome, UserOut, WhoAm
 from server.auth import end_sessions
 from server.models import WebSession
 from server.security import SESSION_COOKIE, new_session_token, session_token_hash
+from server.web_security import client
 
 log = logging.getLogger("giaoban.auth")
 
@@ -35,7 +36,7 @@ class LoginIn(Strict):
 async def login(call: Call) -> web.StreamResponse:
     body: LoginIn = call.body
     services = call.services
-    address = call.request.remote
+    address = client(call.request)
     # The attempt is counted before the password is checked (one atomic step): parallel
     # guesses cannot all pass the brake while the hash runs.
     wait = await services.throttle.reserve(body.username, address)
@@ -65,7 +66,7 @@ async def login(call: Call) -> web.StreamResponse:
         WebSession(token_hash=token_hash, user_id=user.id, expires_at=now + timedelta(hours=hours))
     )
     await call.session.commit()
-    log.info("user %s logged in from %s", user.id, call.request.remote)
+    log.info("user %s logged in from %s", user.id, client(call.request))
     payload = WhoAmI(kind="user", name=user.full_name, user=UserOut.of(user))
     response = json_response(payload.model_dump(mode="json"))
     response.set_cookie(SESSION_COOKIE, token, max_age=hours * 3600, **_cookie_flags(call.request))
@@ -103,7 +104,7 @@ async def change_password(call: Call) -> web.StreamResponse:
     services = call.services
     user = await call.session.get(User, actor.user_id)
     assert user is not None
-    address = call.request.remote
+    address = client(call.request)
     # Guessing the current password here is braked like guessing it at login.
     wait = await services.throttle.reserve(user.username, address)
     if wait > 0:

@@ -6,14 +6,18 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from ipaddress import ip_network
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, make_mocked_request
 
 from server.app import create_app, runner_options
 from server.security import LoginThrottle, Passwords
+from server.settings import Settings, SettingsError
+from server.web_security import client_address
 from tests.conftest import FAST_HASHER, PASSWORD, Client
 from tests.server.cluster_kit import REDIS_URL, _redis_reachable
 
@@ -337,3 +341,76 @@ async def test_terminal_sees_only_its_halls_meetings(clients, org):
     assert (await terminal.get(f"/api/meetings/{without_a['id']}")).status == 404
     home = await terminal.get("/api/terminal")
     assert [m["id"] for m in home.body["meetings"]] == [with_a["id"]]
+
+
+# -- behind a reverse proxy (GIAOBAN_TRUSTED_PROXIES) ----------------------------------------
+
+
+def _request_from(peer: str, forwarded: str | None) -> Any:
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 40000) if name == "peername" else default
+    )
+    headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
+    return make_mocked_request("POST", "/api/session", headers=headers, transport=transport)
+
+
+PROXIES = (ip_network("10.0.0.5"), ip_network("10.9.0.0/16"))
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "client"),
+    [
+        ("10.0.0.5", "203.0.113.7", (), "10.0.0.5"),  # no proxy trusted: the peer
+        ("10.0.0.5", "203.0.113.7", PROXIES, "203.0.113.7"),
+        ("198.51.100.4", "203.0.113.7", PROXIES, "198.51.100.4"),  # not a proxy of ours
+        # What the client wrote itself is left of the hop our proxy added, and not believed.
+        ("10.0.0.5", "1.2.3.4, 203.0.113.7", PROXIES, "203.0.113.7"),
+        ("10.0.0.5", "203.0.113.7, 10.9.4.4", PROXIES, "203.0.113.7"),  # two proxies
+        ("10.0.0.5", "not-an-address", PROXIES, "10.0.0.5"),
+        ("10.0.0.5", None, PROXIES, "10.0.0.5"),
+        ("10.0.0.5", "2001:db8::7", PROXIES, "2001:db8::7"),
+    ],
+)
+def test_the_client_address_behind_trusted_proxies(
+    peer: str, forwarded: str | None, trusted: Any, client: str
+) -> None:
+    assert client_address(_request_from(peer, forwarded), trusted) == client
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    env = {"GIAOBAN_SECRET_KEY": "k", "GIAOBAN_TRUSTED_PROXIES": "10.0.0.5, 10.9.0.0/16"}
+    assert Settings.from_env(env, create_dirs=False).trusted_proxies == PROXIES
+    with pytest.raises(SettingsError, match=r"GIAOBAN_TRUSTED_PROXIES: 'proxy\.local'"):
+        Settings.from_env(env | {"GIAOBAN_TRUSTED_PROXIES": "proxy.local"}, create_dirs=False)
+
+
+async def test_behind_a_trusted_proxy_the_brake_counts_each_client_not_the_proxy(
+    org, settings, clock, throttle, addressed
+):
+    """Every login reaches the server from the proxy's address: one person guessing must
+    not lock everyone else behind that proxy out."""
+    throttle.address_free = 4
+    app = create_app(replace(settings, trusted_proxies=(ip_network("127.0.0.2"),)),
+                     passwords=Passwords(FAST_HASHER), clock=clock, throttle=throttle)  # fmt: skip
+    proxied = TestServer(app)
+    await proxied.start_server(**runner_options())
+    try:
+        proxy = await addressed("127.0.0.2", proxied)
+        sprayer = {"X-Forwarded-For": "198.51.100.9"}
+        names = ["sec_p", "sec_a", "sec_b", "chair_p", "chair_a", "arch"]
+        spray = [{"username": n, "password": "Summer2026!"} for n in names]
+        statuses = [(await proxy.post("/api/session", b, headers=sprayer)).status for b in spray]
+        assert statuses == [401] * 4 + [429] * 2
+        right = {"username": "admin", "password": PASSWORD}
+        assert (await proxy.post("/api/session", right, headers=sprayer)).status == 429
+        other = {"X-Forwarded-For": "198.51.100.10"}
+        assert (await proxy.post("/api/session", right, headers=other)).status == 200
+        # A client that is not the proxy cannot pick its address by writing the header.
+        direct = await addressed("127.0.0.3", proxied)
+        for n in names[:4]:
+            await direct.post("/api/session", {"username": n, "password": "x"}, headers=other)
+        reply = await direct.post("/api/session", right, headers={"X-Forwarded-For": "1.1.1.1"})
+        assert reply.status == 429
+    finally:
+        await proxied.close()
