@@ -121,8 +121,7 @@ class Floor:
     def remove(self, hall_id: int) -> list[FloorChange]:
         """The hall was sent out of the meeting: its hand is dropped (no change of its own: the
         removal says it) and, if it holds the floor, the floor is taken back."""
-        if hall_id in self._hands:
-            self._hands.remove(hall_id)
+        self.replay_removal(hall_id)
         return self.take() if self.holder == hall_id else []
 
     # -- the halls ------------------------------------------------------------------------
@@ -163,6 +162,12 @@ class Floor:
             self._hands.append(change.hall_id)
         elif not change.raised and change.hall_id in self._hands:
             self._hands.remove(change.hall_id)
+
+    def replay_removal(self, hall_id: int) -> None:
+        """A removal as the timeline recorded it: the hall's hand goes (a move of the floor
+        that followed was recorded on its own)."""
+        if hall_id in self._hands:
+            self._hands.remove(hall_id)
 
     # -- internals ------------------------------------------------------------------------
 

@@ -368,10 +368,11 @@ class Room:
 
     async def readmit_hall(self, participant_id: str, hall_id: int) -> None:
         """Let a removed hall join again."""
-        async with self._chair(participant_id):
+        async with self._chair(participant_id) as by:
             hall = self._hall(hall_id)
             if hall.presence is Presence.REMOVED:
                 hall.presence = Presence.ABSENT
+                await self._submit(TimelineKind.READMITTED, hall_id, by)
 
     async def give_content(self, participant_id: str, presenter_id: str) -> None:
         """Let a participant present (it asked, or the chair chose it); whoever presented
@@ -638,6 +639,9 @@ class Room:
                     self.voice.stop()
             elif e.kind is TimelineKind.REMOVED and hall is not None:
                 hall.presence = Presence.REMOVED
+                self.floor.replay_removal(hall.hall_id)
+            elif e.kind is TimelineKind.READMITTED and hall is not None:
+                hall.presence = Presence.ABSENT
             elif e.kind is TimelineKind.CONTENT_STARTED:
                 self._restored_content = e.hall_id
             elif e.kind is TimelineKind.CONTENT_STOPPED:

@@ -267,6 +267,8 @@ class TimelineKind(enum.StrEnum):
     LEAVE = "leave"
     RECONNECT = "reconnect"
     REMOVED = "removed"
+    READMITTED = "readmitted"
+    """The chair let a removed hall join again."""
     FLOOR = "floor"
     """``hall_id`` holds the floor now (None: the floor was taken back)."""
     MUTE = "mute"

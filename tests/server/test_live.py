@@ -490,10 +490,19 @@ async def test_terminals_reconnect_to_the_same_meeting_after_a_server_restart(
     from server.security import Passwords
     from tests.conftest import FAST_HASHER
 
-    meeting = await live.running(("P", "A"))
+    meeting = await live.running(("P", "A", "B"))
     await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]})
     await meeting.chair.call("mute_hall", {"hall_id": org.halls["A"], "muted": True})
     await meeting.chair.until(lambda: meeting.chair.hall(org.halls["A"])["muted"])
+    # B asks for the floor and is then sent out: its hand goes with it, for good.
+    assert (await meeting.halls["B"].call("raise_hand"))["ok"]
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["B"])["hand_raised"])
+    assert (await meeting.chair.call("remove_hall", {"hall_id": org.halls["B"]}))["ok"]
+    await meeting.chair.until(lambda: meeting.chair.state["hands"] == [])
+    # The chair lets B back in and it joins again: after the restart it is let in, not refused.
+    assert (await meeting.chair.call("readmit_hall", {"hall_id": org.halls["B"]}))["ok"]
+    assert (await meeting.halls["B"].enter(meeting.id))["ok"]
+    await meeting.chair.until(lambda: meeting.chair.hall(org.halls["B"])["presence"] == "connected")
     for c in [*meeting.halls.values(), meeting.chair]:
         await c.close()
     await server.close()  # the server stops; the meeting stays live
@@ -513,6 +522,15 @@ async def test_terminals_reconnect_to_the_same_meeting_after_a_server_restart(
             hall_a = next(h for h in state["halls"] if h["hall_id"] == org.halls["A"])
             assert hall_a["muted"] is True
             assert hall_a["presence"] == "connected"
+            hall_b = next(h for h in state["halls"] if h["hall_id"] == org.halls["B"])
+            assert hall_b["presence"] != "removed"
+            assert state["hands"] == [] and hall_b["hand_raised"] is False
+            again = LiveClient(url, token=org.terminal_tokens["B"], colour=GREEN)
+            await again.connect()
+            try:
+                assert (await again.enter(meeting.id))["ok"]
+            finally:
+                await again.close()
         finally:
             await back.close()
     finally:
