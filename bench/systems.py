@@ -282,7 +282,6 @@ class Giaoban(System):
             "GIAOBAN_VAR_DIR": str(self.dir / "var"),
             "GIAOBAN_HOST": "0.0.0.0",
             "GIAOBAN_PORT": str(self.port),
-            "GIAOBAN_SECRET_KEY": "bench-secret",
             "GIAOBAN_RECORDING_MIN_FREE_MB": str(10**9),
             "GIAOBAN_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
             **(env or {}),

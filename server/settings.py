@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,8 +37,6 @@ class Settings:
     """The archive store (in production the data centre's NAS mount)."""
     host: str
     port: int
-    secret_key: bytes = field(repr=False)
-    """The deployment's own secret (kept in ``var/secret_key``). Never logged."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     public_url: str | None = None
@@ -149,10 +146,7 @@ class Settings:
     def from_env(
         cls, env: Mapping[str, str] | None = None, *, create_dirs: bool = True
     ) -> Settings:
-        """Build the settings from ``env`` (default ``os.environ``).
-
-        The secret key, when not given, is generated once and kept in ``var/secret_key``.
-        """
+        """Build the settings from ``env`` (default ``os.environ``)."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -185,9 +179,6 @@ class Settings:
             if value is not None and not Path(value).is_file():
                 raise SettingsError(f"GIAOBAN_{name}: no such file {value}")
 
-        secret = get("SECRET_KEY")
-        secret_key = secret.encode() if secret else _stored_secret(var_dir, create_dirs)
-
         horizon_text = get("SERIES_HORIZON_DAYS") or "366"
         try:
             horizon = int(horizon_text)
@@ -216,7 +207,6 @@ class Settings:
             document_max_mb=max(1, _whole("DOCUMENT_MAX_MB", 20, get)),
             host=get("HOST") or "0.0.0.0",
             port=port,
-            secret_key=secret_key,
             tls_cert=Path(cert).resolve() if cert else None,
             tls_key=Path(key).resolve() if key else None,
             public_url=public_url,
@@ -250,19 +240,6 @@ class Settings:
             **_media_nodes(get),
             **_cluster(get, port, public_url),
         )
-
-
-def _stored_secret(var_dir: Path, create: bool) -> bytes:
-    path = var_dir / "secret_key"
-    if path.exists():
-        return path.read_bytes().strip()
-    if not create:
-        raise SettingsError(f"no GIAOBAN_SECRET_KEY and no {path}")
-    value = secrets.token_urlsafe(48).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(value)
-    return value
 
 
 def _networks(name: str, get: Callable[[str], str | None]) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -204,7 +204,6 @@ def settings(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Set
         {
             "GIAOBAN_VAR_DIR": str(tmp_path / "var"),
             "GIAOBAN_DATABASE_URL": db_url,
-            "GIAOBAN_SECRET_KEY": "test-secret",
             **(marker.kwargs if marker else {}),
         }
     )

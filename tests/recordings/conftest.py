@@ -29,7 +29,6 @@ def settings(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Set
         {
             "GIAOBAN_VAR_DIR": str(tmp_path / "var"),
             "GIAOBAN_DATABASE_URL": db_url,
-            "GIAOBAN_SECRET_KEY": "test-secret",
             "GIAOBAN_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
             "GIAOBAN_RECORDING_MIN_FREE_MB": "1",
             "GIAOBAN_DISK_CHECK_SECONDS": "0.2",

@@ -167,7 +167,7 @@ async def test_a_meeting_goes_from_minutes_to_the_archive_and_can_be_proved(
     cli = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "archive", "verify", "--meeting", str(meeting.id),
         env={**os.environ, "GIAOBAN_VAR_DIR": str(settings.var_dir),
-             "GIAOBAN_DATABASE_URL": settings.database_url, "GIAOBAN_SECRET_KEY": "x"},
+             "GIAOBAN_DATABASE_URL": settings.database_url},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output = (await asyncio.wait_for(cli.communicate(), 60))[0].decode()

@@ -45,7 +45,6 @@ class ServerProcess:
             **os.environ,
             "GIAOBAN_VAR_DIR": str(settings.var_dir),
             "GIAOBAN_DATABASE_URL": settings.database_url,
-            "GIAOBAN_SECRET_KEY": "test-secret",
             "GIAOBAN_HOST": "0.0.0.0",
             "GIAOBAN_PORT": str(self.port),
             "GIAOBAN_SEGMENT_SECONDS": "2",

@@ -116,7 +116,6 @@ class Deployment:
             "GIAOBAN_DATABASE_URL": database_url,
             "GIAOBAN_REDIS_URL": REDIS_URL,
             "GIAOBAN_REDIS_PREFIX": prefix,
-            "GIAOBAN_SECRET_KEY": "cluster-test-secret",
             "GIAOBAN_VAR_DIR": str(shared / "var"),
             "GIAOBAN_RECORDINGS_DIR": str(shared / "recordings"),
             "GIAOBAN_ARCHIVE_DIR": str(shared / "archive"),

@@ -52,7 +52,7 @@ async def nodes() -> AsyncIterator[Callable[..., Any]]:
 
 
 def test_a_redis_url_without_a_public_url_is_refused() -> None:
-    env = {"GIAOBAN_SECRET_KEY": "k", "GIAOBAN_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    env = {"GIAOBAN_REDIS_URL": "redis://127.0.0.1:6379/0"}
     with pytest.raises(SettingsError, match="GIAOBAN_PUBLIC_URL is needed"):
         Settings.from_env(env, create_dirs=False)
     env |= {"GIAOBAN_REDIS_URL": "http://x", "GIAOBAN_PUBLIC_URL": "https://a"}

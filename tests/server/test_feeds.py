@@ -126,7 +126,6 @@ async def test_the_cli_rotates_a_feed_key(clients, org, settings, db_url, monkey
     old = await feed_url(sec, org.halls["B"])
     monkeypatch.setenv("GIAOBAN_DATABASE_URL", db_url)
     monkeypatch.setenv("GIAOBAN_VAR_DIR", str(settings.var_dir))
-    monkeypatch.setenv("GIAOBAN_SECRET_KEY", "test-secret")
     monkeypatch.delenv("GIAOBAN_PUBLIC_URL", raising=False)
     umask = os.umask(0o022)
     os.umask(umask)

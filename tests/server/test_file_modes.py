@@ -78,7 +78,7 @@ async def test_a_demo_start_leaves_nothing_readable_by_others(tmp_path: Path, op
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), 30)
     names = {p.name for p in var.iterdir()}
-    assert {"giaoban.db", "secret_key", "demo-credentials.txt", "signing", "recordings",
+    assert {"giaoban.db", "demo-credentials.txt", "signing", "recordings",
             "archive", "documents"} <= names, names  # fmt: skip
     assert open_to_others(var) == []
 

@@ -37,8 +37,7 @@ def db_url(migrated: Callable[[str], str]) -> str:
 @pytest.fixture
 async def media_node(tmp_path: Path) -> AsyncIterator[int]:
     """``giaoban media-node`` on a port of its choosing; yields the port."""
-    env = {**os.environ, "GIAOBAN_MEDIA_SECRET": SECRET, "GIAOBAN_VAR_DIR": str(tmp_path / "node"),
-           "GIAOBAN_SECRET_KEY": "node"}  # fmt: skip
+    env = {**os.environ, "GIAOBAN_MEDIA_SECRET": SECRET, "GIAOBAN_VAR_DIR": str(tmp_path / "node")}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "media-node", "--listen", "127.0.0.1:0",
         env=env, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
@@ -67,7 +66,6 @@ def settings(db_url: str, tmp_path: Path, media_node: int) -> Settings:
         {
             "GIAOBAN_VAR_DIR": str(tmp_path / "var"),
             "GIAOBAN_DATABASE_URL": db_url,
-            "GIAOBAN_SECRET_KEY": "test-secret",
             "GIAOBAN_MEDIA_NODES": f"A=127.0.0.1:{media_node}",
             "GIAOBAN_MEDIA_SECRET": SECRET,
             "GIAOBAN_MEDIA_WORKERS": "1",
@@ -116,7 +114,7 @@ async def test_a_districts_hall_has_its_media_on_the_district_node_and_the_meeti
 def test_media_nodes_are_unit_code_equals_address_and_need_the_secret_and_workers() -> None:
     from server.settings import SettingsError
 
-    base = {"GIAOBAN_SECRET_KEY": "k"}
+    base: dict[str, str] = {}
     nodes = base | {"GIAOBAN_MEDIA_NODES": "A=10.1.0.5:7700, A1=[fd00::5]:7701",
                     "GIAOBAN_MEDIA_SECRET": SECRET}  # fmt: skip
     read = Settings.from_env(nodes, create_dirs=False)

@@ -83,7 +83,7 @@ def test_media_stays_in_process_embedded_and_goes_to_one_worker_per_core_scaled_
 
     from server.settings import Settings, SettingsError
 
-    base = {"GIAOBAN_SECRET_KEY": "k"}
+    base: dict[str, str] = {}
     assert Settings.from_env(base, create_dirs=False).media_workers == 0
     scaled = base | {"GIAOBAN_REDIS_URL": "redis://r:6379/0", "GIAOBAN_PUBLIC_URL": "https://a"}
     assert Settings.from_env(scaled, create_dirs=False).media_workers == (os.cpu_count() or 1)

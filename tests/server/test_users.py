@@ -280,7 +280,6 @@ async def test_logout_clears_the_cookie_with_logins_flags(
 async def _cli(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path, *argv: str) -> int:
     monkeypatch.setenv("GIAOBAN_DATABASE_URL", db_url)
     monkeypatch.setenv("GIAOBAN_VAR_DIR", str(tmp_path / "cli"))
-    monkeypatch.setenv("GIAOBAN_SECRET_KEY", "test-secret")
     return await asyncio.to_thread(main, list(argv))
 
 
