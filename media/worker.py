@@ -37,6 +37,8 @@ event                  meaning
 ``ready``              first message: ``relay_host``, ``relay_port`` (its cascade
                        listener), ``pid``
 ``levels``             ``{source id: audio level}``, every 0.1 s while any is known
+``frames``             ``{source id: frames received}`` of its video sources, every
+                       second (whoever shows them can tell a picture that stopped)
 ``ended``              ``source``: a source of one of its peers ended
 ``state``              ``peer``, ``state``: a connection state changed
 =====================  ==============================================================
@@ -49,6 +51,7 @@ import asyncio
 import base64
 import contextlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -60,7 +63,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from media import loops
-from media.codecs import VideoCodec
+from media.codecs import MediaKind, VideoCodec
 from media.errors import MediaError
 from media.forwarding import ForwardedTrack, forwarded_total
 from media.peer import ConnectionState, Peer
@@ -75,6 +78,8 @@ LENGTH = struct.Struct(">I")
 MAX_CONTROL = 1024 * 1024
 "The largest control message (an SDP is at most 64 kB)."
 LEVELS_INTERVAL = 0.1
+FRAMES_EVERY = 10
+"""Levels sent between two reports of the video sources' frame counts (one a second)."""
 HELLO_TIMEOUT = 5.0
 "Seconds a controller of a media node has to say the secret."
 CONCURRENT = frozenset({"answer", "relay"})
@@ -276,7 +281,7 @@ class Worker:
             self.emit("ended", source=source.id)
 
     async def send_levels(self) -> None:
-        while True:
+        for tick in itertools.count(1):
             await asyncio.sleep(LEVELS_INTERVAL)
             levels = {
                 sid: round(level, 4)
@@ -285,6 +290,14 @@ class Worker:
             }
             if levels:
                 self.emit("levels", levels=levels)
+            if tick % FRAMES_EVERY == 0:
+                frames = {
+                    sid: source.packets_received
+                    for sid, source in self.sources.items()
+                    if source.kind is MediaKind.VIDEO
+                }
+                if frames:
+                    self.emit("frames", frames=frames)
 
     async def handle(self, message: dict[str, Any]) -> None:
         request = message.get("id")

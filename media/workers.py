@@ -208,6 +208,11 @@ class WorkerProcess:
                 source = self.sources.get(sid)
                 if source is not None:
                     source.remote_level = (float(level), now)
+        elif event == "frames":
+            for sid, count in message["frames"].items():
+                source = self.sources.get(sid)
+                if source is not None:
+                    source.packets_received = int(count)
         elif event == "ended":
             source = self.sources.pop(str(message["source"]), None)
             if source is not None:
@@ -288,7 +293,8 @@ class MediaNode(WorkerProcess):
 
 
 class RemoteSource(Source):
-    """A source that lives in a worker; here, its description and latest audio level.
+    """A source that lives in a worker; here, its description, latest audio level and (video)
+    frame count as the worker reports them.
 
     Subscribing a sink in this process has the worker relay a copy here (one per process,
     however many sinks); the last sink going stops it.

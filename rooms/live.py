@@ -53,7 +53,7 @@ from rooms.ports import (
     TimelineEntry,
 )
 from rooms.roll_call import RollCall
-from rooms.slots import OnAir, SlotRole, Slots, SourceRole
+from rooms.slots import Freezes, OnAir, SlotRole, Slots, SourceRole
 from rooms.voice import VoiceActivation
 
 log = logging.getLogger("giaoban.room")
@@ -164,6 +164,10 @@ class Room:
         self._restored_content: int | None = None
         self.closed = False
         self._va_task: asyncio.Task[None] | None = None
+        self.frozen: set[int] = set()
+        """Halls whose camera has sent nothing for a while (:class:`rooms.slots.Freezes`)."""
+        self._freezes = Freezes()
+        self._pictures_task: asyncio.Task[None] | None = None
         self._links_sent = 0.0
         self.recorder: Recorder | None = None
         """The meeting's hidden subscriber; set by :class:`LiveRooms`."""
@@ -288,6 +292,7 @@ class Room:
                 if slot is not None and SLOT_KINDS[slot] is track.media_kind:
                     participant.slots[track.mid or ""] = (slot, track)
             await self._rewire()
+            self._watch_pictures()
         return answer
 
     async def leave(self, participant_id: str, *, dropped: bool) -> None:
@@ -584,6 +589,8 @@ class Room:
                 return []
             self.closed = True
             await self._stop_voice()
+            pictures, self._pictures_task = self._pictures_task, None
+            await cancel_and_wait(pictures)
             for hall in self.halls.values():
                 self._cancel_grace(hall)
             participants = list(self.participants.values())
@@ -828,6 +835,7 @@ class Room:
             (h, role) for h in connected for role in SourceRole if self._source(h, role) is not None
         }
         content = self.content.hall_id if self.content is not None else None
+        publishing -= {(h, SourceRole.CAMERA) for h in self.frozen}
         if content is not None and self._source(content, SourceRole.SCREEN) is not None:
             publishing.add((content, SourceRole.SCREEN))
         heard = self.floor.heard(set(connected))
@@ -953,6 +961,35 @@ class Room:
     async def _stop_voice(self) -> None:
         task, self._va_task = self._va_task, None
         await cancel_and_wait(task)
+
+    # -- frozen pictures --------------------------------------------------------------------
+
+    def _watch_pictures(self) -> None:
+        if self._pictures_task is None and not self.closed:
+            self._pictures_task = asyncio.create_task(
+                self._follow_pictures(), name=f"meeting {self.info.id} pictures"
+            )
+            self._pictures_task.add_done_callback(log_failure(log, "watching pictures failed"))
+
+    async def _follow_pictures(self, interval: float = 0.5) -> None:
+        """Take frozen cameras off the air, and put them back when their frames come again."""
+        while True:
+            await asyncio.sleep(interval)
+            cameras = {
+                h: (source, source.packets_received)
+                for h in self._connected()
+                if (source := self._source(h, SourceRole.CAMERA)) is not None
+            }
+            frozen = self._freezes.observe(cameras, time.monotonic())
+            if frozen == self.frozen:
+                continue
+            async with self._lock:
+                if self.closed:
+                    return
+                for hall_id in frozen - self.frozen:
+                    log.info("meeting %s: hall %s's camera is frozen", self.info.id, hall_id)
+                self.frozen = frozen
+                await self._rewire()
 
 
 LINK_INTERVAL = 1.0

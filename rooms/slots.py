@@ -4,8 +4,8 @@ A participant offers slots (receiving m-lines, each with a role) and a hall's te
 publishes sources (sending m-lines). What each hall receives (see ``docs/protocol.md``):
 
 - ``main``: the floor holder's camera, or the chair hall's when nobody holds the floor or the
-  holder sends no camera (it is reconnecting); the same main screen for every hall, the
-  speaker included;
+  holder sends no camera (it is reconnecting, or its picture has been frozen for 3 s: see
+  :class:`Freezes`); the same main screen for every hall, the speaker included;
 - ``chair``: the chair hall's camera (nothing for the chair hall itself);
 - ``screen``: the content presented now (a shared screen), labelled with the hall it is
   presented from; the presenting hall's own terminal gets it too (the hall's big screen);
@@ -74,6 +74,34 @@ class OnAir:
     the content presented from that hall's side."""
     content: int | None = None
     """The hall whose side presents content now (None: nobody presents)."""
+
+
+FROZEN_AFTER = 3.0
+"""Seconds without a frame after which a camera counts as frozen."""
+
+
+class Freezes:
+    """Cameras that stopped sending frames while their hall is still connected (its network
+    dropped: the connection is only found dead when ICE consent fails, ~30 s later). A camera
+    without a new frame for ``after`` seconds is frozen, and is taken off the air (the main
+    screen shows the chair hall instead of a still picture) until its frames come again."""
+
+    def __init__(self, after: float = FROZEN_AFTER) -> None:
+        self.after = after
+        self._seen: dict[int, tuple[object, int, float]] = {}
+
+    def observe(self, cameras: Mapping[int, tuple[object, int]], now: float) -> set[int]:
+        """``cameras``: hall → (its camera source, the frames it has received); the halls
+        whose camera is frozen at ``now``. A new source starts afresh."""
+        seen: dict[int, tuple[object, int, float]] = {}
+        for hall_id, (source, frames) in cameras.items():
+            before = self._seen.get(hall_id)
+            if before is None or before[0] is not source or before[1] != frames:
+                seen[hall_id] = (source, frames, now)
+            else:
+                seen[hall_id] = before
+        self._seen = seen
+        return {h for h, (_, _, since) in seen.items() if now - since >= self.after}
 
 
 class Slots:

@@ -67,8 +67,12 @@ class ColourVideoTrack(VideoStreamTrack):
         self.width = width
         self.height = height
         self.frames_sent = 0
+        self.running = asyncio.Event()
+        """Cleared: the camera sends nothing (a frozen picture) until it is set again."""
+        self.running.set()
 
     async def recv(self) -> av.VideoFrame:
+        await self.running.wait()
         pts, time_base = await self.next_timestamp()
         frame = av.VideoFrame(width=self.width, height=self.height, format="yuv420p")
         for plane, value in zip(

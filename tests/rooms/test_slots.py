@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rooms.slots import OnAir, SlotRole, Slots, SourceRole
+from rooms.slots import Freezes, OnAir, SlotRole, Slots, SourceRole
 
 CHAIR, A, B, C = 1, 2, 3, 4
 ALL = (CHAIR, A, B, C)
@@ -119,3 +119,22 @@ def test_each_slot_role_carries_its_source():
         SlotRole.AUDIO: SourceRole.MIC,
         SlotRole.THUMB: SourceRole.THUMB,
     }
+
+
+def test_a_camera_without_a_new_frame_for_3_s_is_frozen_until_frames_come_again():
+    freezes = Freezes(after=3.0)
+    cam_a, cam_b = object(), object()
+    assert freezes.observe({A: (cam_a, 10), B: (cam_b, 5)}, now=0.0) == set()
+    assert freezes.observe({A: (cam_a, 40), B: (cam_b, 5)}, now=2.9) == set()
+    assert freezes.observe({A: (cam_a, 70), B: (cam_b, 5)}, now=3.0) == {B}
+    assert freezes.observe({A: (cam_a, 70), B: (cam_b, 6)}, now=4.0) == set()  # B is back
+    assert freezes.observe({A: (cam_a, 70), B: (cam_b, 6)}, now=6.0) == {A}
+
+
+def test_a_new_camera_starts_afresh_and_a_hall_gone_is_forgotten():
+    freezes = Freezes(after=3.0)
+    old, new = object(), object()
+    freezes.observe({A: (old, 10)}, now=0.0)
+    assert freezes.observe({A: (new, 10)}, now=5.0) == set()  # reconnected: the same count
+    assert freezes.observe({}, now=9.0) == set()
+    assert freezes.observe({A: (new, 10)}, now=10.0) == set()  # back: from now

@@ -17,7 +17,7 @@ from server import app as app_module
 from server.live import NAMESPACE, SocketNotifier
 from server.signalling import Signalling
 from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
-from tests.server.live_kit import LiveClient, live, refused, sees, soon
+from tests.server.live_kit import COLOURS, LiveClient, live, refused, sees, soon
 
 __all__ = ["live"]  # the fixture
 
@@ -561,6 +561,33 @@ async def test_a_stop_ends_even_when_letting_the_halls_go_does_not(live, org, se
     await asyncio.wait_for(server.close(), 30)
     hall = meeting.halls["P"]
     await hall.until(lambda: not hall.sio.connected)
+
+
+async def test_a_speaker_whose_picture_freezes_gives_the_main_screen_to_the_chair_hall(live, org):
+    """A's network drops while it speaks (its connection is not found dead for ~30 s): within
+    seconds every hall's main screen shows the chair hall instead of A's still picture, A keeps
+    the floor, and A's picture comes back when its frames do."""
+    meeting = await live.running(("P", "A", "B"))
+    a, b = meeting.halls["A"], meeting.halls["B"]
+    assert (await meeting.chair.call("give_floor", {"hall_id": org.halls["A"]}))["ok"]
+    await sees(b, "main", COLOURS["A"])
+
+    def main_shows(client: LiveClient, key: str) -> bool:
+        label = client.slot_labels.get(client.slot_mid("main")) or {}
+        return bool(label.get("hall_id") == org.halls[key])
+
+    assert a.video is not None
+    a.video.running.clear()
+    frozen_at = time.monotonic()
+    await b.until(lambda: main_shows(b, "P"), deadline=10)
+    assert time.monotonic() - frozen_at < 6  # 3 s without a frame, checked twice a second
+    await sees(b, "main", COLOURS["P"])
+    await sees(meeting.chair, "main", COLOURS["P"])
+    assert b.state is not None and b.state["floor_hall_id"] == org.halls["A"]
+
+    a.video.running.set()
+    await b.until(lambda: main_shows(b, "A"), deadline=10)
+    await sees(b, "main", COLOURS["A"])
 
 
 async def test_ice_servers_come_from_settings_never_a_public_default(live, org):

@@ -18,6 +18,7 @@ from tests.server.test_content import (
     test_a_presenter_in_a_hall_asks_and_the_chair_switches_presenters,
 )
 from tests.server.test_live import (
+    test_a_speaker_whose_picture_freezes_gives_the_main_screen_to_the_chair_hall,
     test_each_hall_receives_the_chair_and_the_speaker_and_decodes_them,
     test_muting_a_hall_stops_its_audio_reaching_the_others,
     test_the_floor_moves_and_the_halls_see_the_new_speaker_within_a_second,
@@ -27,6 +28,7 @@ from tests.server.test_live import (
 __all__ = [
     "live",
     "test_a_presenter_in_a_hall_asks_and_the_chair_switches_presenters",
+    "test_a_speaker_whose_picture_freezes_gives_the_main_screen_to_the_chair_hall",
     "test_each_hall_receives_the_chair_and_the_speaker_and_decodes_them",
     "test_muting_a_hall_stops_its_audio_reaching_the_others",
     "test_the_floor_moves_and_the_halls_see_the_new_speaker_within_a_second",

@@ -607,20 +607,24 @@ function render() {
   const speaking = state.floor_hall_id ?? chair;
   const camera = app.devices.camera;
 
-  // The speaking hall large (this hall's own camera when it speaks), the chair hall smaller.
+  // The speaking hall large (this hall's own camera when it speaks), the chair hall smaller;
+  // the server shows the chair hall instead of a speaker whose picture has frozen.
+  let shown = speaking;
   if (speaking === own) {
     picture("large", { hallId: own, name: hallName(own), track: camera, self: true, empty: t("terminal.noCamera") });
   } else {
     const main = slotTrack("main");
     const label = main ? app.labels[main.mid] : null;
+    shown = label?.hall_id ?? speaking;
     picture("large", {
       hallId: label?.hall_id, name: label?.name ?? hallName(speaking),
       track: label?.hall_id ? main.track : null, empty: t("terminal.notConnected", { hall: hallName(speaking) }),
     });
   }
-  $("large-badge").textContent = state.floor_hall_id ? t("live.speaking") : t("live.chairBadge");
+  const holderShown = state.floor_hall_id !== null && shown === state.floor_hall_id;
+  $("large-badge").textContent = holderShown ? t("live.speaking") : t("live.chairBadge");
   const small = $("small");
-  if (chair === speaking) {
+  if (chair === speaking || shown === chair) {
     small.hidden = true;
     show($("small-video"), null);
   } else if (chair === own) {
