@@ -159,3 +159,44 @@ async def test_a_hall_opened_twice_keeps_the_newer_page_and_the_older_one_says_s
     await picture_decodes(new, "#large", org.halls["P"], within=20_000)
     await expect(new.locator("body")).to_have_attribute("data-mode", "meeting")
     assert await term_p.locator("body").get_attribute("data-mode") == "meeting"
+
+
+FREEZE_CAMERA = """() => {
+  window.__frozen = window.giaoban.media.pc.getSenders()
+    .filter((s) => s.track && s.track.kind === 'video').map((s) => [s, s.track]);
+  return Promise.all(window.__frozen.map(([s]) => s.replaceTrack(null)));
+}"""
+THAW_CAMERA = "() => Promise.all(window.__frozen.map(([s, track]) => s.replaceTrack(track)))"
+
+
+async def test_a_speakers_frozen_picture_gives_way_to_the_chair_hall_on_every_terminal(
+    browsers: Browsers, org: Org
+) -> None:
+    """A's camera stops sending while A speaks (as when its network drops): B's terminal
+    shows the chair hall large, badged as the chair, and not twice; A comes back by itself."""
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    p_id, a_id = org.halls["P"], org.halls["A"]
+    term_p = await terminal(browsers, org, "P")
+    term_a = await terminal(browsers, org, "A")
+    term_b = await terminal(browsers, org, "B")
+    await chair.goto(f"/chair?meeting={meeting_id}")
+    await start(chair, meeting_id)
+    for term in (term_p, term_a, term_b):
+        await expect(term.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    await term_a.click("#hand")
+    await chair.click(f"#queue li[data-hall-id='{a_id}'] button")
+    await picture_decodes(term_b, "#large", a_id)
+    await expect(term_b.locator("#large-badge")).to_have_text("Đang phát biểu")
+    await expect(term_b.locator("#small")).to_be_visible()
+
+    await term_a.evaluate(FREEZE_CAMERA)
+    await expect(term_b.locator("#large-name")).to_have_text("Hội trường tỉnh P", timeout=10_000)
+    await picture_decodes(term_b, "#large", p_id)
+    await expect(term_b.locator("#large-badge")).to_have_text("Chủ trì")
+    await expect(term_b.locator("#small")).to_be_hidden()
+    await expect(term_b.locator("#floor")).to_have_text("Đang phát biểu: Điểm cầu Huyện A")
+
+    await term_a.evaluate(THAW_CAMERA)
+    await picture_decodes(term_b, "#large", a_id)
+    await expect(term_b.locator("#large-badge")).to_have_text("Đang phát biểu")
+    await expect(term_b.locator("#small")).to_be_visible()
