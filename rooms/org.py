@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,24 +71,23 @@ async def authenticate_terminal(session: AsyncSession, token: str) -> Actor | No
     return actor_for_terminal(terminal, hall.name)
 
 
-async def terminals_gone(session: AsyncSession, tokens: Mapping[int, str]) -> set[int]:
-    """Of open sockets' terminals (id → the token they connected with), those whose token no
+async def terminals_gone(
+    session: AsyncSession, tokens: Collection[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """Of open sockets' (terminal id, the token they connected with), those whose token no
     longer lets them in: revoked, replaced by a new pairing, or their hall deactivated."""
     if not tokens:
         return set()
+    ids = {terminal_id for terminal_id, _ in tokens}
     rows = (
         await session.execute(
             sa.select(Terminal.id, Terminal.token_hash)
             .join(Hall, Hall.id == Terminal.hall_id)
-            .where(Terminal.id.in_(tokens), Terminal.revoked_at.is_(None), Hall.active)
+            .where(Terminal.id.in_(ids), Terminal.revoked_at.is_(None), Hall.active)
         )
     ).all()
-    good = {
-        terminal_id
-        for terminal_id, token_hash in rows
-        if token_hash == hash_token(tokens[terminal_id])
-    }
-    return set(tokens) - good
+    current: dict[int, str] = {terminal_id: digest for terminal_id, digest in rows}
+    return {(t, token) for t, token in tokens if current.get(t) != hash_token(token)}
 
 
 # -- units and halls ---------------------------------------------------------------------

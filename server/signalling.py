@@ -398,7 +398,7 @@ class Signalling:
             if c.login is not None and c.actor.user_id is not None
         }
         tokens = {
-            c.actor.terminal_id: c.token
+            (c.actor.terminal_id, c.token)
             for c in self.clients.values()
             if c.token is not None and c.actor.terminal_id is not None
         }
@@ -408,7 +408,7 @@ class Signalling:
         for code in ("deactivated", "logged_out"):
             whose = [sid for sid, c in self.clients.items() if ended.get(c.login or "") == code]
             await self._send_away(whose, code, _ENDED[code])
-        whose = [sid for sid, c in self.clients.items() if c.actor.terminal_id in gone]
+        whose = [sid for sid, c in self.clients.items() if (c.actor.terminal_id, c.token) in gone]
         await self._send_away(whose, "revoked", _ENDED["revoked"])
 
     async def _check_credentials(self) -> None:

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from rooms.db import utcnow
 from rooms.models import Hall, Terminal
+from rooms.org import hash_token
 from server import tls
 from server.app import create_app, runner_options
 from server.cli import main
@@ -22,7 +23,7 @@ from server.db import Database
 from server.models import WebSession
 from server.security import Passwords
 from tests.conftest import FAST_HASHER, PASSWORD, Client, Org
-from tests.server.live_kit import live, until
+from tests.server.live_kit import LiveClient, live, until
 
 __all__ = ["live"]  # the fixture
 
@@ -396,6 +397,30 @@ async def test_a_terminal_whose_pairing_ended_elsewhere_is_sent_away(live, org: 
         await session.execute(sa.update(Hall).where(Hall.id == org.halls["B"]).values(active=False))
         await session.commit()
     assert await _removed(b) == "revoked"
+
+
+@pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="0.2")
+async def test_a_terminal_paired_anew_elsewhere_keeps_its_new_socket_and_loses_its_old(
+    live, server: TestServer, org: Org, db: Database
+):
+    old = await live(hall="A")
+    new_token = "gbt_" + "n" * 40
+    async with db.session() as session:  # the pairing replaced on another node
+        await session.execute(
+            sa.update(Terminal)
+            .where(Terminal.id == org.terminal_ids["A"])
+            .values(token_hash=hash_token(new_token))
+        )
+        await session.commit()
+    new = LiveClient(str(server.make_url("")).rstrip("/"), token=new_token)
+    await new.connect()
+    try:
+        assert await _removed(old) == "revoked"
+        await asyncio.sleep(0.6)  # three more checks: the new socket is not sent away
+        assert new.sio.connected
+        assert not any(name == "removed" for name, _ in new.events)
+    finally:
+        await new.close()
 
 
 async def test_deactivating_a_hall_sends_its_terminal_away_at_once(live, clients, org: Org):
