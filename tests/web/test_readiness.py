@@ -161,3 +161,28 @@ async def test_a_test_call_shows_the_hall_on_the_secretariats_page_and_the_offic
     await frames_shown(sec, "#tc-hall-video", need=5)
     await sec.locator("#tc-hangup").click()
     await expect(term_a.locator("#testcall")).to_be_hidden()
+
+
+@pytest.mark.env(GIAOBAN_READINESS_CHECK_SECONDS="1")
+async def test_the_secretariat_is_told_of_an_offline_hall_on_any_tab_and_led_to_the_board(
+    browsers: Browsers, org: Org
+) -> None:
+    """Ten minutes before the start, the secretariat is in its calendar, not on the board: the
+    hall still offline is named at the top of the page, and one click shows its board."""
+    meeting_id, sec = await meeting_in(browsers, org, minutes=10)
+    await terminal(browsers, org, "P")
+    await terminal(browsers, org, "A")
+    await sec.reload()  # the page looks for meetings starting soon as it opens, then every 30 s
+    await expect(sec.locator("body")).to_have_attribute("data-ready", "true")
+    await expect(sec.locator("#calendar-view")).to_be_visible()
+    alert = sec.locator("#offline-alert")
+    await expect(alert).to_be_visible(timeout=15_000)
+    await expect(alert).to_contain_text("Điểm cầu Huyện B chưa trực tuyến, còn")
+    await expect(alert).to_contain_text("Giao ban sáng thứ Hai")
+    await expect(alert.locator(f"[data-hall-id='{org.halls['A']}']")).to_have_count(0)
+
+    await alert.get_by_role("button", name="Xem bảng sẵn sàng").click()
+    await expect(sec.locator("#readiness-view")).to_be_visible()
+    await expect(sec.locator("#ready-meeting")).to_have_value(str(meeting_id))
+    await expect(sec.locator("#ready-banner")).to_contain_text("Điểm cầu Huyện B")
+    await expect(alert).to_be_hidden()  # the board says it there

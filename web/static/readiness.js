@@ -24,7 +24,7 @@ function linkCell(row) {
 }
 
 /** "Điểm cầu X", unless the hall's name already says it. */
-function hallWords(name) {
+export function hallWords(name) {
   const word = t("ready.hallWord");
   return name.toLocaleLowerCase().startsWith(word.toLocaleLowerCase()) ? name : `${word} ${name}`;
 }

@@ -6,7 +6,7 @@ import {
   localParts, notify, onLangChange, shortDate, stateName, t,
 } from "/static/common.js";
 import { call, connect, negotiate, show } from "/static/live.js";
-import { ReadinessBoard } from "/static/readiness.js";
+import { ReadinessBoard, hallWords } from "/static/readiness.js";
 
 const WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 const CHECK_HORIZON_DAYS = 120;  // how far ahead the editor looks for a series' conflicts
@@ -722,6 +722,68 @@ async function endTestCall(reason, { told = false } = {}) {
   $("tc-hangup").textContent = t("action.close");
 }
 
+// -- halls offline before a meeting, told on every tab ------------------------------------------
+
+const SOON_MS = 20 * 60 * 1000;  // meetings starting this soon are watched (the alert: 15 min)
+const ALERT_KEPT_MS = 75 * 1000; // an alert not repeated for this long is over (checks: 30 s)
+const soon = { meetings: new Map(), alerts: new Map() }; // id → meeting; "meeting:hall" → alert
+
+/** The unit's meetings starting within 20 minutes are watched, whatever the tab: a hall still
+ * offline 15 minutes before the start is named at the top of the page (the server pushes
+ * `readiness_alert`), with a link to its board. */
+async function watchSoonMeetings() {
+  const now = Date.now();
+  const from = localDateTime(today(), "00:00");
+  const to = localDateTime(addDays(today(), 2), "00:00");
+  const { status, data } = await api(`/api/meetings?from=${from}&to=${to}&unit_id=${app.unitId}`);
+  if (status !== 200) return;
+  const wanted = data.filter((m) => m.state === "scheduled"
+    && new Date(m.start).getTime() - now <= SOON_MS && new Date(m.end).getTime() > now);
+  const socket = wanted.length ? alertSocket() : app.socket;
+  for (const m of wanted) {
+    if (soon.meetings.has(m.id)) continue;
+    soon.meetings.set(m.id, m);
+    if (socket?.connected) call(socket, "watch_readiness", { meeting_id: m.id }).catch(() => {});
+  }
+  for (const id of soon.meetings.keys()) if (!wanted.some((m) => m.id === id)) soon.meetings.delete(id);
+  renderOfflineAlert();
+}
+
+function alertSocket() {
+  const socket = liveSocket();
+  if (!socket.watchingSoon) {
+    socket.watchingSoon = true;
+    socket.on("connect", () => {
+      for (const id of soon.meetings.keys()) call(socket, "watch_readiness", { meeting_id: id }).catch(() => {});
+    });
+    socket.on("readiness_alert", (alert) => {
+      if (!soon.meetings.has(alert.meeting_id)) return;
+      soon.alerts.set(`${alert.meeting_id}:${alert.hall_id}`, { ...alert, at: Date.now() });
+      renderOfflineAlert();
+    });
+  }
+  return socket;
+}
+
+function renderOfflineAlert() {
+  const now = Date.now();
+  for (const [key, a] of soon.alerts) {
+    if (now - a.at > ALERT_KEPT_MS || !soon.meetings.has(a.meeting_id)) soon.alerts.delete(key);
+  }
+  const alerts = [...soon.alerts.values()];
+  const banner = $("offline-alert");
+  banner.replaceChildren(...alerts.map((a) => h("p", { class: "alert-line", dataset: { meetingId: a.meeting_id, hallId: a.hall_id } },
+    `⚠ ${t("ready.alert", { hall: hallWords(a.hall_name), m: a.minutes_left })} · ${soon.meetings.get(a.meeting_id)?.title ?? ""} `,
+    h("button", { type: "button", class: "link-button", onclick: () => showBoardOf(a.meeting_id) }, t("ready.seeBoard")))));
+  banner.hidden = alerts.length === 0 || app.view === "readiness";
+}
+
+async function showBoardOf(meetingId) {
+  app.readyMeeting = meetingId;
+  $("ready-meeting").value = String(meetingId);
+  await setView("readiness");
+}
+
 // -- views ------------------------------------------------------------------------------------
 
 const VIEWS = ["calendar", "terminals", "readiness"];
@@ -733,6 +795,7 @@ function setView(view) {
     $(`tab-${name}`).setAttribute("aria-selected", String(view === name));
   }
   if (view !== "readiness") app.board?.stop();
+  renderOfflineAlert();
   history.replaceState(null, "", view === "calendar" ? location.pathname : `#${view}`);
   if (view === "calendar") return loadWeek();
   return view === "terminals" ? loadTerminals() : showReadiness();
@@ -840,6 +903,9 @@ async function boot() {
   setInterval(() => {
     if (app.view === "calendar" && !$("editor").open && !document.hidden) loadWeek();
   }, 60000);
+  await watchSoonMeetings();
+  setInterval(watchSoonMeetings, 30000);
+  setInterval(renderOfflineAlert, 5000);
 }
 
 boot();
