@@ -3,6 +3,8 @@ console leaves the meeting for the login page at once, and the login is refused.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -55,3 +57,31 @@ async def test_a_console_whose_login_ended_while_it_was_offline_goes_to_the_logi
     await chair.context.set_offline(False)
     await expect(chair).to_have_url(f"{browsers.base_url}/", timeout=20_000)
     await expect(chair.locator("#login")).to_be_visible()
+
+
+@pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="1")
+async def test_a_presenters_page_whose_login_ended_elsewhere_goes_to_the_login_page(
+    browsers: Browsers, org: Org
+) -> None:
+    """Hall A's laptop is in the meeting; its login is ended in another tab (logged out). The
+    server notices at its next check of the sockets' logins and the page asks to log in again,
+    coming back to the same meeting and hall afterwards."""
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    await terminal(browsers, org, "P")
+    await start(chair, meeting_id)
+    laptop = await browsers.login("sec_a")
+    await expect(laptop).to_have_url(f"{browsers.base_url}/secretariat")
+    path = f"/present?meeting={meeting_id}&hall={org.halls['A']}"
+    await laptop.goto(path)
+    await expect(laptop.locator("#hall")).to_have_value(str(org.halls["A"]))
+    await laptop.click("#enter")
+    await expect(laptop.locator("#share")).to_be_visible(timeout=20_000)
+
+    other_tab = await laptop.context.new_page()
+    await other_tab.goto(f"{browsers.base_url}/secretariat")
+    status = await other_tab.evaluate(
+        "async () => (await fetch('/api/session', {method: 'DELETE'})).status"
+    )
+    assert status in (200, 204)
+    await expect(laptop).to_have_url(f"{browsers.base_url}/?next={quote(path, safe='')}")
+    await expect(laptop.locator("#login")).to_be_visible()
