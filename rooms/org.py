@@ -15,7 +15,7 @@ from rooms.access import Access, Actor, ActorKind, Grant
 from rooms.db import utcnow
 from rooms.errors import Invalid, NotFound, StateError
 from rooms.models import Hall, RoleName, Terminal, Unit, UnitLevel, User, UserRole
-from rooms.schemas import HallIn, HallPatch, TerminalIn, UnitIn, UserIn
+from rooms.schemas import GrantIn, HallIn, HallPatch, TerminalIn, UnitIn, UserIn
 
 log = logging.getLogger("giaoban.org")
 
@@ -310,22 +310,39 @@ async def create_user(
     access.require_admin("Creating a user")
     if await session.scalar(sa.select(User.id).where(User.username == data.username)):
         raise Invalid(f"the username {data.username} is taken", field="username")
-    roles = []
-    for i, grant in enumerate(data.roles):
-        if grant.role is RoleName.ADMIN:
-            if grant.unit_id is not None:
-                raise Invalid("admin is not scoped to a unit", field=f"roles.{i}.unit_id")
-        elif grant.unit_id is None:
-            raise Invalid(f"{grant.role.value} needs a unit", field=f"roles.{i}.unit_id")
-        elif await session.get(Unit, grant.unit_id) is None:
-            raise Invalid(f"no unit {grant.unit_id}", field=f"roles.{i}.unit_id")
-        roles.append(UserRole(role=grant.role, unit_id=grant.unit_id))
+    roles = [await _role(session, grant, f"roles.{i}.") for i, grant in enumerate(data.roles)]
     user = User(
         username=data.username, full_name=data.full_name, password_hash=password_hash, roles=roles
     )
     session.add(user)
     await session.commit()
     log.info("user %s created by %s", user.id, access.actor.label)
+    return user
+
+
+async def _role(session: AsyncSession, grant: GrantIn, where: str = "") -> UserRole:
+    """A role as granted: admin everywhere, every other role over one existing unit."""
+    if grant.role is RoleName.ADMIN:
+        if grant.unit_id is not None:
+            raise Invalid("admin is not scoped to a unit", field=f"{where}unit_id")
+    elif grant.unit_id is None:
+        raise Invalid(f"{grant.role.value} needs a unit", field=f"{where}unit_id")
+    elif await session.get(Unit, grant.unit_id) is None:
+        raise Invalid(f"no unit {grant.unit_id}", field=f"{where}unit_id")
+    return UserRole(role=grant.role, unit_id=grant.unit_id)
+
+
+async def add_role(session: AsyncSession, access: Access, user_id: int, grant: GrantIn) -> User:
+    """Give an existing user one more role (admin)."""
+    user = await _managed_user(session, access, user_id, "Giving a role")
+    role = await _role(session, grant)
+    if any(r.role is role.role and r.unit_id == role.unit_id for r in user.roles):
+        raise StateError(f"user {user_id} already has this role")
+    user.roles.append(role)
+    await session.commit()
+    await session.refresh(user, ["roles"])
+    log.info("role %s (unit %s) given to user %s by %s", role.role.value, role.unit_id, user.id,
+             access.actor.label)  # fmt: skip
     return user
 
 

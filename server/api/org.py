@@ -9,6 +9,7 @@ from rooms import org
 from rooms.errors import NotFound
 from rooms.models import RoleName, Unit, User
 from rooms.schemas import (
+    GrantIn,
     HallIn,
     HallPatch,
     Id,
@@ -153,6 +154,11 @@ async def reset_password(call: Call) -> UserOut:
     return UserOut.of(user)
 
 
+async def add_role(call: Call) -> UserOut:
+    user = await org.add_role(call.session, await call.access(), call.path_id("user_id"), call.body)
+    return UserOut.of(user)
+
+
 async def remove_role(call: Call) -> UserOut:
     query: RoleQuery = call.query
     user = await org.remove_role(
@@ -201,6 +207,9 @@ ENDPOINTS = (
     Endpoint("POST", "/api/users/{user_id}/password", reset_password,
              "Set another person's password (admin); their open logins end",
              auth=Auth.USER, body=PasswordIn, response=UserOut, tag="organisation"),
+    Endpoint("POST", "/api/users/{user_id}/roles", add_role,
+             "Give a user one more role (admin): {role, unit_id} (no unit_id for admin)",
+             auth=Auth.USER, body=GrantIn, response=UserOut, tag="organisation"),
     Endpoint("DELETE", "/api/users/{user_id}/roles", remove_role,
              "Remove one role of a user (admin): ?role=…&unit_id=… (no unit_id for admin)",
              auth=Auth.USER, query=RoleQuery, response=UserOut, tag="organisation"),

@@ -194,6 +194,33 @@ async def test_an_admin_removes_a_role(clients, org: Org):
     assert bad.body["error"]["field"] == "role"
 
 
+async def test_an_admin_gives_an_existing_user_another_role(clients, org: Org):
+    admin = await clients("admin")
+    chair_a = org.users["chair_a"]
+    person = await clients("chair_a")
+    assert (await person.get(f"/api/halls/{org.halls['A']}/terminals")).status == 403
+
+    grant = {"role": "secretariat", "unit_id": org.units["A"]}
+    sec = await clients("sec_p")
+    assert (await sec.post(f"/api/users/{chair_a}/roles", grant)).status == 403
+    reply = await admin.post(f"/api/users/{chair_a}/roles", grant)
+    assert reply.status == 200, reply.text
+    assert grant in reply.body["roles"]
+    assert (await person.get(f"/api/halls/{org.halls['A']}/terminals")).status == 200  # at once
+
+    assert (await admin.post(f"/api/users/{chair_a}/roles", grant)).status == 409  # has it
+    for body, field in (
+        ({"role": "chair"}, "unit_id"),
+        ({"role": "admin", "unit_id": org.units["A"]}, "unit_id"),
+        ({"role": "chair", "unit_id": 99999}, "unit_id"),
+        ({"role": "king", "unit_id": org.units["A"]}, "role"),
+    ):
+        refused = await admin.post(f"/api/users/{chair_a}/roles", body)
+        assert refused.status == 422, (body, refused.text)
+        assert refused.body["error"]["field"] == field
+    assert (await admin.post("/api/users/99999/roles", grant)).status == 404
+
+
 # -- sessions ---------------------------------------------------------------------------------
 
 
