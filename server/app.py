@@ -415,4 +415,5 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/secretariat", page("secretariat.html"))
     app.router.add_get("/minutes", page("minutes.html"))  # ?meeting=ID: edit, approve, correct
     app.router.add_get("/archive", page("archive.html"))  # search; ?meeting=ID: one meeting
+    app.router.add_get("/admin", page("admin.html"))  # units and halls; people (admin)
     app.router.add_static("/static/", static)

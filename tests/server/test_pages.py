@@ -10,7 +10,7 @@ import pytest
 
 from web import STATIC_DIR
 
-PAGES = ["/", "/terminal", "/chair", "/present", "/secretariat", "/minutes", "/archive"]
+PAGES = ["/", "/terminal", "/chair", "/present", "/secretariat", "/minutes", "/archive", "/admin"]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import meeting_body
 
 PATHS = [
-    "/", "/terminal", "/chair", "/present", "/secretariat", "/minutes", "/archive",
+    "/", "/terminal", "/chair", "/present", "/secretariat", "/minutes", "/archive", "/admin",
     "/static/style.css", "/static/live.js", "/static/i18n/vi.json",
     "/api/session", "/api/meetings", "/api/health", "/api/openapi.json", "/metrics",
     "/api/archive/meetings", "/no/such/page", "/api/no-such-endpoint",

@@ -138,6 +138,7 @@ export function fillHeader(user, { current } = {}) {
       if (hasRole(user, "chair") || hasRole(user, "secretariat")) links.push(["/chair", "nav.chair"]);
       links.push(["/present", "nav.present"]);
       links.push(["/?week=1", "nav.week"]);
+      if (hasRole(user, "secretariat")) links.push(["/admin", "nav.admin"]);
       for (const [href, key] of links) {
         nav.append(h("a", { href, class: href.startsWith(current) ? "current" : "", "data-i18n": key }, t(key)));
       }
@@ -149,12 +150,51 @@ export function fillHeader(user, { current } = {}) {
     if (user) {
       tools.append(h("span", { class: "who" }, user.name));
       tools.append(h("button", {
+        type: "button", class: "link change-password", "data-i18n": "account.changePassword",
+        onclick: changePassword,
+      }, t("account.changePassword")));
+      tools.append(h("button", {
         type: "button", class: "link", "data-i18n": "action.logout",
         onclick: async () => { await api("/api/session", { method: "DELETE" }); location.href = "/"; },
       }, t("action.logout")));
     }
     tools.append(langSwitch());
   }
+}
+
+/** The person changes their own password (the current one first); their other logins end. */
+function changePassword() {
+  const input = (key, autocomplete) => h("label", {}, h("span", {}, t(key)), " ",
+    h("input", { type: "password", required: true, autocomplete, dataset: { field: key } }));
+  const error = h("p", { class: "error form-error", role: "alert" });
+  const form = h("form", { method: "dialog", novalidate: true },
+    h("h2", {}, t("account.changePassword")),
+    input("account.current", "current-password"), input("account.new", "new-password"),
+    input("account.repeat", "new-password"), h("p", { class: "muted" }, t("admin.passwordRule")), error,
+    h("footer", { class: "dialog-foot" },
+      h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, t("action.cancel")),
+      h("button", { type: "submit" }, t("action.save"))));
+  const dialog = h("dialog", { id: "password-dialog", class: "password-dialog" }, form);
+  const value = (key) => form.querySelector(`[data-field="${key}"]`).value;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (value("account.new") !== value("account.repeat")) {
+      error.textContent = t("account.mismatch");
+      return;
+    }
+    const reply = await api("/api/session/password", {
+      method: "POST", body: { current_password: value("account.current"), password: value("account.new") },
+    });
+    if (reply.status === 200 || reply.status === 204) {
+      dialog.close();
+      notify(t("account.changed"));
+      return;
+    }
+    error.textContent = errorText(reply.data?.error);
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 /** Show a short message in the page's status line (role=status or alert). */
