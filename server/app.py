@@ -401,6 +401,7 @@ async def _no_sockets(_id: int, reason: str) -> None:
 def add_pages(app: web.Application) -> None:
     """The front-end: static files from ``web/static``, served by this server (no CDN)."""
     static = web_assets.STATIC_DIR
+    web_assets.fingerprint()  # read once now, not in a terminal's first request
 
     def page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
         async def serve(_: web.Request) -> web.FileResponse:

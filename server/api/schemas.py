@@ -245,6 +245,9 @@ class TerminalHome(BaseModel):
     hall: HallOut
     now: Local
     meetings: list[MeetingOut] = Field(description="Live and upcoming meetings of the hall")
+    assets: str = Field(
+        description="The pages' fingerprint: when it changes (an upgrade), the kiosk reloads"
+    )
 
 
 class HealthOut(BaseModel):

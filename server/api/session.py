@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import StringConstraints
 
+import web as web_assets
 from rooms.access import ActorKind
 from rooms.db import utcnow
 from rooms.models import Hall, MeetingState, User
@@ -163,6 +164,7 @@ async def terminal_home(call: Call) -> TerminalHome | web.Response:
             for m in meetings
             if m.state in (MeetingState.SCHEDULED, MeetingState.LIVE)
         ],
+        assets=web_assets.fingerprint(),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
+import web
 from server import load
 from tests.conftest import Org
 from tests.web.conftest import TERMINAL_VIEWPORT, Browsers, HttpsApp, Screenshot, startable_slot
@@ -200,3 +201,30 @@ async def test_a_speakers_frozen_picture_gives_way_to_the_chair_hall_on_every_te
     await picture_decodes(term_b, "#large", a_id)
     await expect(term_b.locator("#large-badge")).to_have_text("Đang phát biểu")
     await expect(term_b.locator("#small")).to_be_visible()
+
+
+async def test_an_upgraded_server_has_the_kiosk_reload_its_pages_but_never_in_a_meeting(
+    browsers: Browsers, org: Org, https_app: HttpsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server is upgraded (restarted with other pages) during a meeting: the kiosk comes
+    back into the meeting on the pages it has, and reloads them once the meeting has ended."""
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    await terminal(browsers, org, "P")
+    term_a = await terminal(browsers, org, "A")
+    await start(chair, meeting_id)
+    await expect(term_a.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    await term_a.evaluate("() => { window.__loaded_before = true; }")
+
+    await https_app.stop()
+    await expect(term_a.locator("#reconnecting")).to_be_visible(timeout=20_000)
+    monkeypatch.setattr(web, "fingerprint", lambda: "upgraded")
+    await https_app.start()
+    await expect(term_a.locator("#reconnecting")).to_be_hidden(timeout=30_000)
+    await expect(term_a.locator("body")).to_have_attribute("data-mode", "meeting")
+    await picture_decodes(term_a, "#large", org.halls["P"], within=20_000)
+    assert await term_a.evaluate("() => window.__loaded_before === true")  # not reloaded
+
+    ended = await api(chair, "POST", f"/api/meetings/{meeting_id}/end")
+    assert ended["status"] == 200, ended
+    await term_a.wait_for_function("() => window.__loaded_before === undefined", timeout=20_000)
+    await expect(term_a.locator("body")).to_have_attribute("data-mode", "waiting")

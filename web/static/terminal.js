@@ -77,6 +77,13 @@ async function refreshHome() {
   }
   if (reply.status !== 200) return false;
   $("error").textContent = "";
+  // The server was upgraded (its pages changed): reload them, but never in a meeting or a
+  // test call; the next look after it ends does.
+  app.assets ??= reply.data.assets;
+  if (reply.data.assets !== app.assets && !app.live && !app.testCall) {
+    location.reload();
+    await new Promise(() => {});
+  }
   app.home = reply.data;
   app.clockOffset = new Date(reply.data.now).getTime() - Date.now();
   $("hall").textContent = reply.data.hall.name;
