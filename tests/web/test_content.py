@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 from tests.conftest import PASSWORD, Org
 from tests.web.conftest import Browsers, Screenshot
 from tests.web.pages import picture_decodes
-from tests.web.test_terminal import scheduled_meeting, start, terminal
+from tests.web.test_terminal import three_halls_live
 
 pytestmark = pytest.mark.slow
 
@@ -66,15 +66,8 @@ async def shows_colour(page: Page, selector: str, want: tuple[int, int, int]) ->
 async def test_presenters_share_their_screens_and_every_terminal_shows_the_content(
     browsers: Browsers, org: Org, screenshot: Screenshot
 ) -> None:
-    meeting_id, chair = await scheduled_meeting(browsers, org)
+    meeting_id, chair, (term_p, term_a, term_b) = await three_halls_live(browsers, org)
     p_id, a_id = org.halls["P"], org.halls["A"]
-    term_p = await terminal(browsers, org, "P")
-    term_a = await terminal(browsers, org, "A")
-    term_b = await terminal(browsers, org, "B")
-    await chair.goto(f"/chair?meeting={meeting_id}")
-    await start(chair, meeting_id)
-    for term in (term_p, term_a, term_b):
-        await expect(term.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
     await expect(term_b.locator("#content")).to_be_hidden()
 
     # The chair shares its screen (Chromium's fake screen): the halls see it large, the chair

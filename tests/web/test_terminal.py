@@ -51,6 +51,17 @@ async def terminal(browsers: Browsers, org: Org, hall: str, init_script: str | N
     return page
 
 
+async def three_halls_live(browsers: Browsers, org: Org) -> tuple[int, Page, list[Page]]:
+    """A started meeting with the terminals of P, A and B in it, and the chair's console."""
+    meeting_id, chair = await scheduled_meeting(browsers, org)
+    terms = [await terminal(browsers, org, hall) for hall in ("P", "A", "B")]
+    await chair.goto(f"/chair?meeting={meeting_id}")
+    await start(chair, meeting_id)
+    for term in terms:
+        await expect(term.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
+    return meeting_id, chair, terms
+
+
 async def start(chair: Page, meeting_id: int) -> None:
     started = await api(chair, "POST", f"/api/meetings/{meeting_id}/start")
     assert started["status"] == 200, started
@@ -175,15 +186,8 @@ async def test_a_speakers_frozen_picture_gives_way_to_the_chair_hall_on_every_te
 ) -> None:
     """A's camera stops sending while A speaks (as when its network drops): B's terminal
     shows the chair hall large, badged as the chair, and not twice; A comes back by itself."""
-    meeting_id, chair = await scheduled_meeting(browsers, org)
+    _, chair, (_, term_a, term_b) = await three_halls_live(browsers, org)
     p_id, a_id = org.halls["P"], org.halls["A"]
-    term_p = await terminal(browsers, org, "P")
-    term_a = await terminal(browsers, org, "A")
-    term_b = await terminal(browsers, org, "B")
-    await chair.goto(f"/chair?meeting={meeting_id}")
-    await start(chair, meeting_id)
-    for term in (term_p, term_a, term_b):
-        await expect(term.locator("body")).to_have_attribute("data-mode", "meeting", timeout=20_000)
     await term_a.click("#hand")
     await chair.click(f"#queue li[data-hall-id='{a_id}'] button")
     await picture_decodes(term_b, "#large", a_id)
