@@ -85,9 +85,12 @@ async def test_a_recorded_meeting_becomes_a_composite_with_chapters(live, org, c
         "Mục 1: Báo cáo tình hình · Phát biểu: Điểm cầu Huyện A",
         "Phát biểu: Điểm cầu Huyện B",
     ]
+    # It starts at the first of the two (the agenda item; the floor follows as fast as the
+    # chair's next call: 0.27 s apart once under the whole suite's load).
+    item_at = (datetime.fromisoformat(at["agenda_item"]) - t0).total_seconds()
     speaker_a = chapters[1]
     start_a = float(speaker_a["start"] * speaker_a["time_base"])
-    assert abs(start_a - floors[0][0]) < 0.1
+    assert abs(start_a - min(item_at, floors[0][0])) < 0.1
     vtt = (out / "chapters.vtt").read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT") and "Phát biểu: Điểm cầu Huyện B" in vtt
 
