@@ -81,9 +81,14 @@ async def logins_in_use(session: AsyncSession, logins: Mapping[str, int]) -> dic
         elif digest not in live:
             ended[cookie] = "logged_out"
     good = [digest for digest, cookie in by_hash.items() if cookie not in ended]
-    if good:
+    if good:  # as a request does: written at most once a minute
+        stale = sa.or_(
+            WebSession.last_seen_at.is_(None), WebSession.last_seen_at <= now - TOUCH_EVERY
+        )
         await session.execute(
-            sa.update(WebSession).where(WebSession.token_hash.in_(good)).values(last_seen_at=now)
+            sa.update(WebSession)
+            .where(WebSession.token_hash.in_(good), stale)
+            .values(last_seen_at=now)
         )
         await session.commit()
     return ended
