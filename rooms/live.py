@@ -42,7 +42,7 @@ from rooms.errors import Forbidden, Invalid, NotFound, StateError
 from rooms.floor import Floor, FloorChange, FloorMoved, HandMoved, MicSet
 from rooms.localtime import LOCAL_TZ
 from rooms.models import TimelineKind
-from rooms.offers import SLOT_KINDS, SOURCE_KINDS, check_offer
+from rooms.offers import SLOT_KINDS, SOURCE_KINDS, answer, check_offer
 from rooms.ports import (
     Notifier,
     PeerFactory,
@@ -260,11 +260,7 @@ class Room:
             if self._peers is not None
             else media.Peer(self._peer_settings, video_codec=self._video_codec)
         )
-        try:
-            answer = await peer.answer(offer_sdp)
-        except media.MediaError as exc:
-            await peer.close()
-            raise Invalid(str(exc), field="sdp") from exc
+        answered = await answer(peer, offer_sdp)
         async with self._lock:
             if self.closed or participant.id not in self.participants:
                 await peer.close()
@@ -293,7 +289,7 @@ class Room:
                     participant.slots[track.mid or ""] = (slot, track)
             await self._rewire()
             self._watch_pictures()
-        return answer
+        return answered
 
     async def leave(self, participant_id: str, *, dropped: bool) -> None:
         """The participant's connection ended: ``dropped`` (network) or left on purpose."""

@@ -26,6 +26,16 @@ SLOT_KINDS = {
 }
 
 
+async def answer(peer: media.Connection, offer_sdp: str) -> str:
+    """``peer``'s answer to a checked offer; an offer the SFU still cannot answer closes the
+    peer and is :class:`Invalid` (field ``sdp``) with the SFU's reason."""
+    try:
+        return await peer.answer(offer_sdp)
+    except media.MediaError as exc:
+        await peer.close()
+        raise Invalid(str(exc), field="sdp") from exc
+
+
 def check_offer(
     offer_sdp: str,
     sources: Mapping[str, SourceRole],

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import media
 from media.tasks import cancel_and_wait
-from rooms.errors import Invalid, StateError
-from rooms.offers import check_offer
+from rooms.errors import StateError
+from rooms.offers import SLOT_KINDS, SOURCE_KINDS, answer, check_offer
 from rooms.slots import SlotRole, SourceRole
 
 log = logging.getLogger("giaoban.test_call")
@@ -30,12 +30,6 @@ log = logging.getLogger("giaoban.test_call")
 DEFAULT_LIMIT = 300.0
 """Seconds a test call lasts at most."""
 
-KINDS = {
-    SourceRole.CAMERA: media.MediaKind.VIDEO,
-    SourceRole.MIC: media.MediaKind.AUDIO,
-    SlotRole.MAIN: media.MediaKind.VIDEO,
-    SlotRole.AUDIO: media.MediaKind.AUDIO,
-}
 FEEDS = {SlotRole.MAIN: SourceRole.CAMERA, SlotRole.AUDIO: SourceRole.MIC}
 """Which of the other side's sources each slot receives."""
 
@@ -106,11 +100,7 @@ class TestCall:
         if old is not None:
             await old.close()
         peer = self._make_peer()
-        try:
-            answer = await peer.answer(offer_sdp)
-        except media.MediaError as exc:
-            await peer.close()
-            raise Invalid(str(exc), field="sdp") from exc
+        answered = await answer(peer, offer_sdp)
         async with self._lock:
             if self.ended:
                 await peer.close()
@@ -119,15 +109,19 @@ class TestCall:
             end.sources = {}
             for source in peer.sources:
                 role = sources.get(source.mid or "")
-                if role is not None and role in FEEDS.values() and KINDS[role] is source.kind:
+                if (
+                    role is not None
+                    and role in FEEDS.values()
+                    and SOURCE_KINDS[role] is source.kind
+                ):
                     end.sources[role] = source
             end.slots = {}
             for track in peer.outgoing:
                 slot = slots.get(track.mid or "")
-                if slot is not None and slot in FEEDS and KINDS[slot] is track.media_kind:
+                if slot is not None and slot in FEEDS and SLOT_KINDS[slot] is track.media_kind:
                     end.slots[track.mid or ""] = (slot, track)
             self._rewire()
-        return answer
+        return answered
 
     def _rewire(self) -> None:
         for side, end in self.ends.items():
