@@ -326,6 +326,7 @@ class Peer:
             on_audio_level=source.note_audio_level if kind is MediaKind.AUDIO else None,
             idle=lambda: source.idle,
             on_skipped=source.note_skipped,
+            idle_remb=(jitter.idle_remb_interval, jitter.idle_remb_bitrate),
         )
         aiortc_patch.estimator.throttle_remb(receiver, jitter.remb_interval)
         return source
