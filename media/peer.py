@@ -270,6 +270,8 @@ class Peer:
             track = ForwardedTrack(kind, codec=codec, mid=mid, settings=self.settings.forwarding)
         transceiver = self._pc.addTransceiver(track or kind.value, direction=direction)
         transceiver.setCodecPreferences(self._codec_preferences(kind))
+        aiortc_patch.rtcp.enable_shared_rtcp(transceiver.sender)
+        aiortc_patch.rtcp.enable_shared_rtcp(transceiver.receiver)
         if track is not None:
             aiortc_patch.send.on_keyframe_request(transceiver.sender, track.request_keyframe)
             aiortc_patch.send.enable_fast_send(transceiver.sender)
