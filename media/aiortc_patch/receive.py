@@ -579,8 +579,8 @@ def _fast_rtp_handler(
     read, and kept in the RTCP statistics: no NACK, no reassembly, and no bandwidth
     estimate (aiortc's estimator costs 20-80 µs a frame): with ``idle_remb = (interval s,
     bitrate)`` the publisher gets a REMB at most once per interval at the last estimate it
-    was sent, or ``bitrate`` before any; when frames are wanted again the estimator goes on
-    from its state. When frames are wanted again, skipping goes on to the end of the current
+    was sent, or ``bitrate`` before any, and the estimator, once fed again, goes on from its
+    state. When frames are wanted again, skipping goes on to the end of the current
     frame (a frame assembled from its middle could pass for a keyframe); from the next
     packet the jitter buffer and the NACK state start afresh and the first frame is marked
     as following a loss (a video source then waits for a keyframe and asks for one).
