@@ -608,7 +608,7 @@ async def loop_ab(args: argparse.Namespace) -> None:
     out = LOOP_AB_RESULTS
     if args.ab_tree:
         variants = [("before", "giaoban"), ("after", "giaoban")]
-        out = FASTPATH_AB_RESULTS
+        out = ROOT / args.ab_out if args.ab_out else FASTPATH_AB_RESULTS
     if janus_version() is not None:
         variants.append(("janus", "janus"))
     else:
@@ -738,6 +738,12 @@ def main() -> None:
         "`git worktree add /tmp/before <commit>`), 'after' this one's "
         "(bench/results/tree-ab.json); with --loop-ab: the same, both on the default event "
         "loop, and Janus (bench/results/fastpath-ab.json)",
+    )
+    parser.add_argument(
+        "--ab-out",
+        default="",
+        help="with --loop-ab --ab-tree: write the figures here (a path from the checkout's "
+        "root) instead of bench/results/fastpath-ab.json, which keeps an earlier run",
     )
     parser.add_argument(
         "--scratch", action="store_true", help="keep nothing (profiling, trying things out)"

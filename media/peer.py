@@ -270,6 +270,8 @@ class Peer:
             track = ForwardedTrack(kind, codec=codec, mid=mid, settings=self.settings.forwarding)
         transceiver = self._pc.addTransceiver(track or kind.value, direction=direction)
         transceiver.setCodecPreferences(self._codec_preferences(kind))
+        aiortc_patch.rtcp.enable_shared_rtcp(transceiver.sender)
+        aiortc_patch.rtcp.enable_shared_rtcp(transceiver.receiver)
         if track is not None:
             aiortc_patch.send.on_keyframe_request(transceiver.sender, track.request_keyframe)
             aiortc_patch.send.enable_fast_send(transceiver.sender)
@@ -326,6 +328,7 @@ class Peer:
             on_audio_level=source.note_audio_level if kind is MediaKind.AUDIO else None,
             idle=lambda: source.idle,
             on_skipped=source.note_skipped,
+            idle_remb=(jitter.idle_remb_interval, jitter.idle_remb_bitrate),
         )
         aiortc_patch.estimator.throttle_remb(receiver, jitter.remb_interval)
         return source

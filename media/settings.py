@@ -37,6 +37,11 @@ class JitterSettings:
     "Seconds an audio frame waits for a lost packet (audio is not retransmitted)."
     remb_interval: float = 0.25
     "Seconds between two bandwidth estimates (REMB) sent to a publisher, at least."
+    idle_remb_interval: float = 1.0
+    "Seconds between two REMBs to a publisher whose track nobody takes (no estimator runs)."
+    idle_remb_bitrate: int = 1_000_000
+    """Bits per second such a publisher is told (REMB) before any estimate was made for it;
+    after one, it is told the last estimate it was sent."""
 
 
 @dataclass(frozen=True)

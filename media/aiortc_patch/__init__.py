@@ -9,7 +9,9 @@ hook, each with a guard (``check()``) that names what an aiortc upgrade moved.
   allocation and copies (pylibsrtp's internals);
 - :mod:`media.aiortc_patch.jitter`: the bounded jitter buffer;
 - :mod:`media.aiortc_patch.estimator`: the cheaper bandwidth estimator, REMBs throttled;
-- :mod:`media.aiortc_patch.consent`: ICE consent checks as RFC 7675 says.
+- :mod:`media.aiortc_patch.consent`: ICE consent checks as RFC 7675 says;
+- :mod:`media.aiortc_patch.rtcp`: one compound RTCP report per connection and interval, no
+  sender report from a sender that has sent nothing.
 
 :func:`install` is the one call: it checks aiortc's version and every module's guard, then
 installs the process-wide hooks (the decoder-thread dispatcher, the estimator, the consent
@@ -23,7 +25,7 @@ import threading
 
 import aiortc
 
-from media.aiortc_patch import consent, estimator, jitter, receive, send, srtp
+from media.aiortc_patch import consent, estimator, jitter, receive, rtcp, send, srtp
 from media.errors import AiortcIncompatibleError
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "installed",
     "jitter",
     "receive",
+    "rtcp",
     "send",
     "srtp",
 ]
@@ -43,7 +46,7 @@ __all__ = [
 SUPPORTED_AIORTC_VERSIONS = ("1.16.",)
 "Version prefixes whose internals these modules were checked against."
 
-GUARDS = (receive, send, srtp, jitter, estimator, consent)
+GUARDS = (receive, send, srtp, jitter, estimator, consent, rtcp)
 "The hook modules, each with its ``check()``."
 
 _lock = threading.Lock()

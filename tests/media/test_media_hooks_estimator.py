@@ -4,13 +4,17 @@ spaced."""
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 
 import aiortc
 import aiortc.rtcrtpreceiver
 import pytest
 from aiortc.rate import RateCounter, RemoteBitrateEstimator
+from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, unpack_remb_fci
+from media_testkit import RED, Client, connect, publisher_client, until
 
-from media import AiortcIncompatibleError, aiortc_patch
+from media import AiortcIncompatibleError, JitterSettings, Peer, PeerSettings, aiortc_patch
 
 
 def test_remb_is_sent_at_most_once_per_interval() -> None:
@@ -74,3 +78,74 @@ def test_the_guard_names_what_an_upgrade_moved(monkeypatch: pytest.MonkeyPatch) 
     assert any("RemoteBitrateEstimator" in problem for problem in problems), problems
     with pytest.raises(AiortcIncompatibleError, match="RemoteBitrateEstimator"):
         aiortc_patch.check_hooks()
+
+
+async def test_only_a_watched_publisher_costs_estimator_calls_and_each_gets_rembs(
+    make_peer: Callable[..., Peer], clients: list[Client]
+) -> None:
+    """A camera nobody takes frames from (no subscriber, no recorder) runs no bandwidth
+    estimator and is told the cap (before any estimate) or the last estimate it was sent, once
+    per ``idle_remb_interval``; watched, its REMBs follow the estimator's figures again."""
+    cap = 777_000
+    settings = PeerSettings(jitter=JitterSettings(idle_remb_interval=0.3, idle_remb_bitrate=cap))
+    publisher = publisher_client(RED, audio=False)
+    clients.append(publisher)
+    peer = make_peer(settings)
+    rembs: list[int] = []
+    (sender,) = publisher.pc.getSenders()
+    handle_rtcp = sender._handle_rtcp_packet
+
+    async def spy_rtcp(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            rembs.append(unpack_remb_fci(packet.fci)[0])
+        await handle_rtcp(packet)
+
+    sender._handle_rtcp_packet = spy_rtcp  # type: ignore[method-assign]
+    await connect(publisher, peer)
+    (video,) = peer.sources
+    (receiver,) = [t.receiver for t in peer._pc.getTransceivers()]
+    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+    add = estimator.add
+    estimates: list[int] = []
+    calls = 0
+
+    def spy_add(**kwargs: int) -> tuple[int, list[int]] | None:
+        nonlocal calls
+        calls += 1
+        remb = add(**kwargs)
+        if remb is not None:
+            estimates.append(remb[0])
+        return remb
+
+    estimator.add = spy_add
+
+    # Unwatched: the cap, about every 0.3 s, and not one estimator call.
+    started = time.monotonic()
+    await until(lambda: len(rembs) >= 3 and video.packets_received >= 20, deadline=5)
+    assert video.idle
+    assert calls == 0
+    assert set(rembs) == {cap}
+    assert len(rembs) <= (time.monotonic() - started) / 0.3 + 2
+
+    # Watched: the estimator runs, and the publisher is told what it estimates.
+    class Sink:
+        def on_packet(self, source: object, packet: object) -> None:
+            pass
+
+        def on_source_ended(self, source: object) -> None:
+            pass
+
+    sink = Sink()
+    video.subscribe(sink)
+    await until(lambda: bool(estimates) and estimates[0] in rembs, deadline=10)
+    assert calls > 0
+    watched_rembs = rembs[rembs.index(estimates[0]) :]
+    assert set(watched_rembs) <= set(estimates)
+
+    # Unwatched again: the estimator stops where it was; the last estimate is repeated.
+    video.unsubscribe(sink)
+    frozen, told = calls, len(rembs)
+    last = estimates[-1]
+    await until(lambda: len(rembs) >= told + 2, deadline=5)
+    assert calls == frozen
+    assert rembs[-1] == last and rembs[-2] == last
