@@ -267,10 +267,16 @@ async def test_an_event_flood_is_refused_without_dropping_the_connection(live, o
     assert b.sio.connected
     # The refusal says when to try again (one event's worth at 10 a second), and it is so.
     last = next(r for r in reversed(replies) if not r["ok"])
-    retry_after = last["error"]["retry_after"]
-    assert 0 < retry_after <= 0.1, last
-    await asyncio.sleep(retry_after)  # what a client does with it; not a wait for the server
-    assert (await b.call("lower_hand"))["ok"]
+    assert 0 < last["error"]["retry_after"] <= 0.1, last
+    # Once the flood is over, an event refused now is let through after its retry_after (what
+    # a client does with it; not a wait for the server). The flood's own last refusal is not
+    # the one to wait on: an event after it may have taken the token it promised.
+    reply = await b.call("lower_hand")
+    if not reply["ok"]:
+        assert reply["error"]["code"] == "rate_limited", reply
+        await asyncio.sleep(reply["error"]["retry_after"])
+        reply = await b.call("lower_hand")
+    assert reply["ok"], reply
 
 
 async def test_a_hall_not_invited_is_refused_with_a_reason(live, org, clients):
