@@ -16,10 +16,13 @@ Hooks (aiortc 1.16):
 from __future__ import annotations
 
 import asyncio
+import errno
 import fractions
 import inspect
 import logging
+import os
 import re
+import socket
 import struct
 import time
 import types
@@ -251,6 +254,7 @@ class _RtpWriter:
         self._protector: Protector | None = None
         self._pair: Any = None
         self._udp_address: tuple[Any, Any] = (None, None)
+        self._segmenting: _SegmentingSocket | None = None
 
     def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
         """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
@@ -265,6 +269,19 @@ class _RtpWriter:
     def send(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> None:
         """Send one frame's payloads as RTP packets (the last one with the marker bit)."""
         self._send(payloads, frame_timestamp, audio_level, None)
+
+    def _segmenting_for(self, udp: Any) -> _SegmentingSocket:
+        """The segmenting socket of ``udp`` (the connection's pair changed, or the first
+        frame of several packets)."""
+        self.close()
+        segmenting = self._segmenting = _SegmentingSocket(udp)
+        return segmenting
+
+    def close(self) -> None:
+        """Release the descriptor the writer holds to send frames in one call, if any."""
+        if self._segmenting is not None:
+            self._segmenting.close()
+            self._segmenting = None
 
     def _route(self) -> tuple[Any, Any]:
         """The UDP transport and remote address of the connection's selected pair."""
@@ -329,6 +346,15 @@ class _RtpWriter:
         last = len(chunks) - 1
         sent_bytes = 0
         octets = 0
+        # A frame of several packets goes in one system call where the kernel can cut it.
+        segmenting = None
+        if last:
+            segmenting = self._segmenting
+            if segmenting is None or segmenting.udp is not udp:
+                segmenting = self._segmenting_for(udp)
+            if not segmenting.ready():
+                segmenting = None
+        segments: list[bytes] = []
         for index, data in enumerate(chunks):
             marker = 1 if index == last else 0
             header[1] = (marker << 7) | payload_type
@@ -346,7 +372,9 @@ class _RtpWriter:
             buffer[0:full] = header
             buffer[full:length] = data
             packet = protect(length)
-            if sock is not None:
+            if segmenting is not None:
+                segments.append(packet)
+            elif sock is not None:
                 try:
                     sock.sendto(packet, address)
                 except OSError:
@@ -357,6 +385,8 @@ class _RtpWriter:
             sent_bytes += len(packet)
             octets += length - header_length
             sequence_number = (sequence_number + 1) & 0xFFFF
+        if segmenting is not None:
+            segmenting.send(segments, address)
         self.sequence_number = sequence_number
         count = last + 1
         dtls._RTCDtlsTransport__tx_bytes += sent_bytes
@@ -397,6 +427,90 @@ def _direct_socket(udp: Any) -> Any:
     if buffer is None or buffer or udp._conn_lost:
         return None
     return udp._sock
+
+
+UDP_SEGMENT = 103
+"Linux's UDP generic segmentation offload option (``linux/udp.h``; 4.18 and later)."
+_MAX_SEGMENTS = 32
+"Packets per segmented send at most (Linux takes 64 and 64 KiB; a large keyframe is cut)."
+_segment_size = struct.Struct("=H").pack
+_GSO_REFUSED = {errno.EINVAL, errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+"What a kernel or device without UDP segmentation answers to it."
+
+
+class _SegmentingSocket:
+    """Sends a frame's SRTP packets, all of one size but the last, in one ``sendmsg`` with
+    ``UDP_SEGMENT`` (GSO): the kernel cuts the buffer into the same datagrams, after one pass
+    through its send path instead of one per packet. Half the CPU of a packet sent on this
+    machine's loopback (``bench/discussion.md``).
+
+    On asyncio's own datagram transport this is its socket; on uvloop's (its ``sendto`` is
+    C, it keeps no Python socket) a duplicate of its descriptor, closed by :meth:`close`.
+    Whatever cannot go this way goes through the transport's ``sendto`` as before: frames of
+    unequal packets, a socket that would block, and every frame after the kernel or the
+    device refused segmentation once (``EINVAL``, ``EIO``: no checksum offload)."""
+
+    refused = False
+    "Set once any socket's segmentation was refused: the kernel or the device lacks it."
+
+    def __init__(self, udp: Any) -> None:
+        self.udp = udp
+        self._asyncio = isinstance(getattr(udp, "_sock", None), socket.socket)
+        self._owned = False
+        self.sock: socket.socket | None = None
+        if _SegmentingSocket.refused or not hasattr(socket, "SOL_UDP"):
+            return
+        if self._asyncio:
+            self.sock = udp._sock
+            return
+        extra = udp.get_extra_info("socket") if hasattr(udp, "get_extra_info") else None
+        fileno = getattr(extra, "fileno", None)
+        if fileno is None or udp.is_closing():
+            return
+        try:
+            self.sock = socket.socket(fileno=os.dup(fileno()))
+        except OSError:
+            return
+        self._owned = True
+
+    def ready(self) -> bool:
+        """Whether a frame may be sent this way now: nothing queued in the transport (the
+        frame would overtake it) and the transport open."""
+        if self.sock is None:
+            return False
+        udp = self.udp
+        if self._asyncio:
+            return not udp._buffer and not udp._conn_lost
+        return not udp.get_write_buffer_size() and not udp.is_closing()
+
+    def send(self, packets: list[bytes], address: Any) -> None:
+        """Send ``packets`` to ``address``, in order."""
+        size = len(packets[0])
+        sent = 0
+        if all(len(packet) == size for packet in packets[:-1]) and len(packets[-1]) <= size:
+            control = [(socket.SOL_UDP, UDP_SEGMENT, _segment_size(size))]
+            sock = self.sock
+            assert sock is not None
+            try:
+                while sent < len(packets):
+                    batch = packets[sent : sent + _MAX_SEGMENTS]
+                    sock.sendmsg([b"".join(batch)], control, 0, address)
+                    sent += len(batch)
+            except OSError as exc:
+                # Would block, or another error: the transport queues the rest or reports
+                # the error as it does for any packet.
+                if exc.errno in _GSO_REFUSED:
+                    logger.info("UDP segmentation refused (%s): packets go one by one", exc)
+                    _SegmentingSocket.refused = True
+                    self.close()
+        udp = self.udp
+        for packet in packets[sent:]:
+            udp.sendto(packet, address)
+
+    def close(self) -> None:
+        if self._owned and self.sock is not None:
+            self.sock.close()
+        self.sock = None
 
 
 DirectFrameSender = Callable[[bytes, int], None]
@@ -478,6 +592,8 @@ async def _fast_run_rtp(self: RTCRtpSender, codec: RTCRtpCodecParameters) -> Non
         pass
     except Exception:
         logger.exception("forwarding RTP loop failed")
+    finally:
+        writer.close()
     track = sender_attribute(self, "track")
     if track:
         track.stop()

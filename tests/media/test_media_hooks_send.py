@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import sys
 import types
 from typing import Any
 
@@ -154,3 +156,154 @@ def test_the_fast_writer_sends_the_packets_aiortc_would_and_keeps_them_for_nacks
     received = RtpPacket.parse(clear, writer.extensions_map)
     assert received.extensions.audio_level == (False, (-30) & 0x7F)
     assert (received.payload, received.marker) == (b"\x01\x02\x03", 1)
+
+
+class _Transport:
+    """asyncio's datagram transport as the writer sees it, on a real socket; the system
+    calls are counted: ``calls``, the datagrams of each (one per ``sendto``, the segments of
+    a ``sendmsg``), and ``one_by_one``, the packets sent through the transport itself."""
+
+    def __init__(self) -> None:
+        import socket
+
+        calls = self.calls = []
+
+        class Counting(socket.socket):
+            def sendto(self, data: Any, address: Any) -> int:  # type: ignore[override]
+                calls.append(1)
+                return super().sendto(data, address)
+
+            def sendmsg(self, buffers: Any, control: Any = (), *args: Any) -> int:
+                size = int.from_bytes(control[0][2], sys.byteorder)
+                calls.append(-(-sum(len(b) for b in buffers) // size))
+                return super().sendmsg(buffers, control, *args)
+
+        self._sock = Counting(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self._buffer: collections.deque[bytes] = collections.deque()
+        self._conn_lost = 0
+        self.one_by_one = 0
+
+    def sendto(self, data: bytes, address: object) -> None:
+        self.one_by_one += 1
+        self._sock.sendto(data, address)
+
+
+def _real_writer(
+    codec: RTCRtpCodecParameters, key: bytes, like: Any
+) -> tuple[Any, _Transport, Any]:
+    """A writer as :func:`_writer`'s ``like``, with its random origins, sending on a real
+    socket to a receiving socket on 127.0.0.1."""
+    import socket
+
+    receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiving.bind(("127.0.0.1", 0))
+    receiving.settimeout(5)
+    writer, _ = _writer(codec, key)
+    udp = _Transport()
+    pair = writer.dtls.transport._connection._nominated[1]
+    pair.protocol.transport = udp
+    pair.remote_addr = receiving.getsockname()
+    for name in ("sequence_number", "timestamp_origin", "picture_id"):
+        setattr(writer, name, getattr(like, name))
+    return writer, udp, receiving
+
+
+def test_a_frame_of_several_packets_leaves_in_one_call_as_the_same_datagrams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With UDP segmentation the receiver gets, datagram for datagram, what the writer sends
+    one packet at a time: the kernel cuts a frame's packets apart (a large keyframe in
+    several calls); audio and one-packet frames go as before."""
+    monkeypatch.setattr(aiortc_patch.send._SegmentingSocket, "refused", False)
+    key = bytes(range(30))
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    reference, sent = _writer(vp8, key)
+    writer, udp, receiving = _real_writer(vp8, key, reference)
+    sizes = (5000, 100, 1296 * 40 + 7, 2592, 1297)
+    with receiving:
+        for index, size in enumerate(sizes):
+            frame = bytes((index + i) % 251 for i in range(size))
+            reference.send_frame(frame, index * 3000)
+            writer.send_frame(frame, index * 3000)
+        expected = [data for data, _ in sent.datagrams]
+        received = [receiving.recv(2048) for _ in expected]
+        receiving.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            receiving.recv(2048)
+    assert [len(data) for data in received] == [len(data) for data in expected]
+    # The same bytes but for abs-send-time (the clock at each send): decrypted, the same
+    # packets once that is set alike.
+    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
+    for got, want in zip(received, expected, strict=True):
+        a = RtpPacket.parse(ours.unprotect(got), writer.extensions_map)
+        b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
+        a.extensions.abs_send_time = b.extensions.abs_send_time
+        assert a.serialize(writer.extensions_map) == b.serialize(reference.extensions_map)
+    # 4 packets, 1, 41 (32 + 9), 2, 2; none through the transport.
+    assert udp.calls == [4, 1, 32, 9, 2, 2]
+    assert udp.one_by_one == 0
+    writer.close()
+    udp._sock.close()
+
+
+def test_a_kernel_without_segmentation_gets_the_packets_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+    import socket
+
+    monkeypatch.setattr(aiortc_patch.send._SegmentingSocket, "refused", False)
+    key = bytes(range(30))
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    reference, _ = _writer(vp8, key)
+    writer, udp, receiving = _real_writer(vp8, key, reference)
+
+    class Refusing(socket.socket):
+        def sendmsg(self, *args: Any, **kwargs: Any) -> int:
+            raise OSError(errno.EIO, "no checksum offload")
+
+    udp._sock.close()
+    udp._sock = Refusing(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiving, udp._sock:
+        for index in range(3):
+            writer.send_frame(bytes(3000), index * 3000)
+        assert [len(receiving.recv(2048)) for _ in range(9)] == [1334, 1334, 446] * 3
+    # The refused frame through the transport, the next ones on the socket, one by one.
+    assert udp.one_by_one == 3
+    assert aiortc_patch.send._SegmentingSocket.refused
+    assert aiortc_patch.send._SegmentingSocket(udp).sock is None
+
+
+async def test_on_uvloop_the_writer_holds_a_duplicate_descriptor_until_it_closes() -> None:
+    """uvloop's transport has no Python socket: the writer sends on a duplicate of its
+    descriptor, which it closes with the sender (the port is not held after the call)."""
+    import os
+    import socket
+
+    import uvloop
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiving.bind(("127.0.0.1", 0))
+        receiving.settimeout(5)
+        udp, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        segmenting = aiortc_patch.send._SegmentingSocket(udp)
+        assert segmenting.ready()
+        assert segmenting.sock is not None
+        duplicate = segmenting.sock.fileno()
+        with receiving:
+            segmenting.send([b"a" * 1200, b"b" * 1200, b"c" * 10], receiving.getsockname())
+            assert [receiving.recv(2048) for _ in range(3)] == [b"a" * 1200, b"b" * 1200, b"c" * 10]
+        segmenting.close()
+        with pytest.raises(OSError):
+            os.fstat(duplicate)
+        udp.close()
+        assert not aiortc_patch.send._SegmentingSocket(udp).ready()
+
+    aiortc_patch.send._SegmentingSocket.refused = False
+    await asyncio.to_thread(uvloop.run, run())
