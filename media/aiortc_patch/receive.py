@@ -559,6 +559,52 @@ def _parse_extensions(
 
 _ACTIVE_SSRC_RESOLUTION_MS = 100
 
+REMB_KEPT_MS = 5000
+"""How long a receiver's estimate counts in its connection's REMB unless renewed: an idle
+receiver renews it every ``idle_remb_interval``, an estimating one at least every second
+(aiortc's estimator); a receiver that gets nothing any more drops out."""
+
+
+class ConnectionRemb:
+    """The one bandwidth estimate a connection's publisher is told (REMB).
+
+    aiortc's receivers each send their own estimator's figure, but a browser takes every REMB
+    as the estimate of the whole connection (libwebrtc keeps the last one it got and caps
+    its sending with it): a hall that publishes a camera and a thumbnail was told the
+    camera's figure and the thumbnail's in turn, and capped at the thumbnail's half the
+    time. Here each receiver's latest estimate is kept per connection, and every REMB
+    carries their sum and all their SSRCs, as libwebrtc's own receive side reports one
+    estimate for all the streams of a transport."""
+
+    def __init__(self) -> None:
+        self._estimates: dict[object, tuple[int, list[int], int]] = {}
+
+    def update(
+        self, receiver: object, bitrate: int, ssrcs: list[int], now_ms: int
+    ) -> tuple[int, list[int]]:
+        """Take ``receiver``'s estimate (bits per second, for ``ssrcs``) at ``now_ms``; the
+        connection's estimate and SSRCs to send."""
+        estimates = self._estimates
+        estimates[receiver] = (bitrate, ssrcs, now_ms)
+        total = 0
+        all_ssrcs: list[int] = []
+        for key, (its_bitrate, its_ssrcs, at_ms) in list(estimates.items()):
+            if now_ms - at_ms > REMB_KEPT_MS:
+                del estimates[key]
+                continue
+            total += its_bitrate
+            all_ssrcs.extend(ssrc for ssrc in its_ssrcs if ssrc not in all_ssrcs)
+        return total, all_ssrcs
+
+
+def connection_remb(dtls: object) -> ConnectionRemb:
+    """The :class:`ConnectionRemb` of the connection ``dtls`` (its DTLS transport) carries."""
+    remb: ConnectionRemb | None = getattr(dtls, "_giaoban_remb", None)
+    if remb is None:
+        remb = ConnectionRemb()
+        dtls._giaoban_remb = remb  # type: ignore[attr-defined]
+    return remb
+
 
 def _fast_rtp_handler(
     receiver: RTCRtpReceiver,
@@ -609,16 +655,19 @@ def _fast_rtp_handler(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    def send_remb(bitrate: int, ssrcs: list[int]) -> None:
+    def send_remb(bitrate: int, ssrcs: list[int], now_ms: int) -> None:
         rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
         if rtcp_ssrc is not None:
+            total, all_ssrcs = connection_remb(receiver.transport).update(
+                receiver, bitrate, ssrcs, now_ms
+            )
             spawn(
                 receiver._send_rtcp(
                     RtcpPsfbPacket(
                         fmt=RTCP_PSFB_APP,
                         ssrc=rtcp_ssrc,
                         media_ssrc=0,
-                        fci=pack_remb_fci(bitrate, ssrcs),
+                        fci=pack_remb_fci(total, all_ssrcs),
                     )
                 )
             )
@@ -644,7 +693,7 @@ def _fast_rtp_handler(
                 frame_bytes = 0
                 if remb is not None:
                     last_remb_bitrate = remb[0]
-                    send_remb(*remb)
+                    send_remb(remb[0], remb[1], arrival_time_ms)
         if arrival_time_ms - active_at.get(packet.ssrc, 0) >= _ACTIVE_SSRC_RESOLUTION_MS:
             # The sources seen (getSynchronizationSources: the PLI's target), to 0.1 s.
             active_at[packet.ssrc] = arrival_time_ms
@@ -670,7 +719,7 @@ def _fast_rtp_handler(
                 and arrival_time_ms - last_idle_remb_ms >= idle_remb_ms
             ):
                 last_idle_remb_ms = arrival_time_ms
-                send_remb(last_remb_bitrate, [packet.ssrc])
+                send_remb(last_remb_bitrate, [packet.ssrc], arrival_time_ms)
             if skipping and after_frame_end and not idle_now:
                 # Wanted again, and this packet starts a frame: resume with it.
                 skipping = False

@@ -6,13 +6,22 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiortc
 import aiortc.rtcrtpreceiver
 import pytest
 from aiortc.rate import RateCounter, RemoteBitrateEstimator
 from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, unpack_remb_fci
-from media_testkit import RED, Client, connect, publisher_client, until
+from media_testkit import (
+    GREEN,
+    RED,
+    Client,
+    ColourVideoTrack,
+    connect,
+    publisher_client,
+    until,
+)
 
 from media import AiortcIncompatibleError, JitterSettings, Peer, PeerSettings, aiortc_patch
 
@@ -149,3 +158,49 @@ async def test_only_a_watched_publisher_costs_estimator_calls_and_each_gets_remb
     await until(lambda: len(rembs) >= told + 2, deadline=5)
     assert calls == frozen
     assert rembs[-1] == last and rembs[-2] == last
+
+
+def test_a_connections_remb_is_the_sum_of_its_receivers_estimates() -> None:
+    remb = aiortc_patch.receive.ConnectionRemb()
+    camera, thumbnail = object(), object()
+    assert remb.update(camera, 1_200_000, [11], 0) == (1_200_000, [11])
+    assert remb.update(thumbnail, 250_000, [22], 100) == (1_450_000, [11, 22])
+    assert remb.update(camera, 1_000_000, [11], 200) == (1_250_000, [11, 22])
+    # The thumbnail gets nothing any more: its estimate drops out after REMB_KEPT_MS.
+    later = 100 + aiortc_patch.receive.REMB_KEPT_MS + 1
+    assert remb.update(camera, 1_100_000, [11], later) == (1_100_000, [11])
+
+
+async def test_a_hall_publishing_two_videos_is_told_one_estimate_for_both(
+    make_peer: Callable[..., Peer], clients: list[Client]
+) -> None:
+    """A terminal sends its camera and its thumbnail on one connection; a browser takes each
+    REMB as the whole connection's estimate. Each REMB it gets names both streams and carries
+    both estimates together (here both unwatched: the cap each), never one alone."""
+    cap = 600_000
+    settings = PeerSettings(jitter=JitterSettings(idle_remb_interval=0.3, idle_remb_bitrate=cap))
+    publisher = publisher_client(RED, audio=False)
+    publisher.pc.addTransceiver(ColourVideoTrack(GREEN), direction="sendonly")
+    clients.append(publisher)
+    peer = make_peer(settings)
+    rembs: list[tuple[int, frozenset[int]]] = []
+    for sender in publisher.pc.getSenders():
+        handle_rtcp = sender._handle_rtcp_packet
+
+        async def spy_rtcp(packet: AnyRtcpPacket, handle_rtcp: Any = handle_rtcp) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                rembs.append((bitrate, frozenset(ssrcs)))
+            await handle_rtcp(packet)
+
+        sender._handle_rtcp_packet = spy_rtcp  # type: ignore[method-assign]
+    await connect(publisher, peer)
+    ssrcs = frozenset(sender._ssrc for sender in publisher.pc.getSenders())
+    assert len(peer.sources) == 2
+    # The first REMB may come before the other stream's first packet; then both, always.
+    await until(lambda: len(rembs) >= 6, deadline=10)
+    both = [remb for remb in rembs if remb[1] == ssrcs]
+    assert both and rembs[rembs.index(both[0]) :] == [(2 * cap, ssrcs)] * (
+        len(rembs) - rembs.index(both[0])
+    )
+    assert rembs.index(both[0]) <= 2  # a REMB names both, each sender gets it: 2 at most
