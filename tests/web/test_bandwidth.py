@@ -1,0 +1,53 @@
+"""What a terminal's browser may send: the server's bandwidth estimates (REMB) as Chromium
+takes them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.conftest import Org
+from tests.web.conftest import Browsers
+from tests.web.test_terminal import three_halls_live
+
+SETTLE = 4.0
+"Seconds after the connection is up before the estimate is read (the first REMBs)."
+
+
+async def test_a_terminals_camera_is_not_held_to_its_thumbnails_estimate(
+    browsers: Browsers, org: Org
+) -> None:
+    """A terminal publishes its camera and a small thumbnail (150 kbit/s at most) on one
+    connection, and Chromium takes every REMB as the estimate for the whole connection.
+    Told each stream's estimate in turn, it held everything, camera included, to the
+    thumbnail's (~80 kbit/s: the camera went out at 60 kbit/s, 480 pixels wide); told their
+    sum, its estimate stays at the camera's share and more."""
+    _, _, terms = await three_halls_live(browsers, org)
+    term_a = terms[1]
+    await term_a.wait_for_function(
+        "() => window.giaoban.media && window.giaoban.media.pc"
+        " && window.giaoban.media.pc.connectionState === 'connected'",
+        timeout=20_000,
+    )
+    await asyncio.sleep(SETTLE)
+    estimates: list[int] = []
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        estimate = await term_a.evaluate(
+            """async () => {
+                let out = null;
+                (await window.giaoban.media.pc.getStats()).forEach((r) => {
+                    if (r.type === 'candidate-pair' && r.nominated && r.availableOutgoingBitrate)
+                        out = r.availableOutgoingBitrate;
+                });
+                return out;
+            }"""
+        )
+        if estimate is not None:
+            estimates.append(estimate)
+        await asyncio.sleep(0.5)
+    assert len(estimates) >= 10, estimates
+    # Never a thumbnail's figure (its estimate is at most 1.5 x its 150 kbit/s). Here the
+    # camera is shown to nobody (the main screen shows the chair hall): its share is the
+    # server's cap for an unwatched camera, 1 Mbit/s.
+    assert min(estimates) > 300_000, estimates
