@@ -348,17 +348,19 @@ def create_app(
             yield
         finally:
             daily.cancel()
-            await readiness.close()
-            await services.loop_monitor.close()
-            await jobs.close()
+            # Each bounded, each whatever the one before did: a stop must end, and the
+            # database is closed even if a job or a worker did not let go.
+            await _closing("readiness", readiness.close())
+            await _closing("the loop monitor", services.loop_monitor.close())
+            await _closing("the processing jobs", jobs.close())
             if workers is not None:
-                await workers.close()
-            await notifier.close()
-            await sio.shutdown()
-            await cluster.close()
+                await _closing("the media workers", workers.close())
+            await _closing("the notifier", notifier.close())
+            await _closing("socket.io", sio.shutdown())
+            await _closing("the cluster", cluster.close())
             if throttle is None:
-                await login_throttle.close()
-            await db.close()
+                await _closing("the login brake", login_throttle.close())
+            await _closing("the database", db.close())
 
     app.cleanup_ctx.append(services_ctx)
     add_endpoints(app, ENDPOINTS)
@@ -392,6 +394,18 @@ def make_throttle(settings: Settings) -> LoginThrottle:
     if settings.redis_url is None:
         return LoginThrottle()
     return RedisLoginThrottle(settings.redis_url, prefix=settings.redis_prefix)
+
+
+async def _closing(what: str, closed: Awaitable[None]) -> None:
+    """Await one service's close for :data:`SHUTDOWN_TIMEOUT` at most; log instead of
+    raising, so that the next ones close too."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+            await closed
+    except TimeoutError:
+        log.warning("closing %s took over %.0f s; stopping anyway", what, SHUTDOWN_TIMEOUT)
+    except Exception:
+        log.exception("closing %s failed", what)
 
 
 async def _no_sockets(_id: int, reason: str) -> None:

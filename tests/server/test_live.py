@@ -12,8 +12,10 @@ import pytest
 import media
 from media import aiortc_patch
 from media.resources import live_peer_connections, open_udp_sockets, running_tasks
+from recordings.jobs import JobRunner
 from rooms.timeline import DbTimeline
 from server import app as app_module
+from server.db import Database
 from server.live import NAMESPACE, SocketNotifier
 from server.signalling import Signalling
 from tests.media.media_testkit import BLUE, GREEN, RED, EncoderSpy
@@ -567,6 +569,30 @@ async def test_a_stop_ends_even_when_letting_the_halls_go_does_not(live, org, se
     await asyncio.wait_for(server.close(), 30)
     hall = meeting.halls["P"]
     await hall.until(lambda: not hall.sio.connected)
+
+
+async def test_a_stop_closes_the_database_even_when_a_service_does_not_let_go(
+    live, org, server, monkeypatch
+):
+    """A service that hangs in its close (here the processing jobs) holds the stop for
+    SHUTDOWN_TIMEOUT at most, and what closes after it (the database) still closes."""
+    await live.running(("P",))
+    monkeypatch.setattr(app_module, "SHUTDOWN_TIMEOUT", 0.5)
+    close_jobs, close_database = JobRunner.close, Database.close
+    closed: list[Database] = []
+
+    async def hangs(self: JobRunner) -> None:
+        await close_jobs(self)
+        await asyncio.Event().wait()
+
+    async def database_closed(self: Database) -> None:
+        await close_database(self)
+        closed.append(self)
+
+    monkeypatch.setattr(JobRunner, "close", hangs)
+    monkeypatch.setattr(Database, "close", database_closed)
+    await asyncio.wait_for(server.close(), 30)
+    assert closed
 
 
 async def test_a_speaker_whose_picture_freezes_gives_the_main_screen_to_the_chair_hall(live, org):
