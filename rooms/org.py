@@ -363,12 +363,28 @@ async def set_user_active(
     user = await _managed_user(session, access, user_id, action)
     if not active and user.id == access.actor.user_id:
         raise StateError("you cannot deactivate your own account")
+    if not active and user.active and any(r.role is RoleName.ADMIN for r in user.roles):
+        await _keep_an_admin(session, user.id)
     if user.active != active:
         user.active = active
         await session.commit()
         log.info("user %s %s by %s", user.id, "reactivated" if active else "deactivated",
                  access.actor.label)  # fmt: skip
     return user
+
+
+async def _keep_an_admin(session: AsyncSession, user_id: int) -> None:
+    """Refuse to leave the deployment without an active administrator (nobody could manage
+    people any more but from the server's command line)."""
+    others = await session.scalar(
+        sa.select(sa.func.count(sa.distinct(User.id)))
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == RoleName.ADMIN, User.active, User.id != user_id)
+    )
+    if not others:
+        raise StateError(
+            "this is the last active administrator: give another person the admin role first"
+        )
 
 
 async def reset_password(
@@ -394,6 +410,8 @@ async def remove_role(
         raise StateError("this is the user's only role: deactivate the user instead")
     if role is RoleName.ADMIN and user.id == access.actor.user_id:
         raise StateError("you cannot remove your own admin role")
+    if role is RoleName.ADMIN and user.active:
+        await _keep_an_admin(session, user.id)
     user.roles.remove(grant)
     await session.commit()
     await session.refresh(user, ["roles"])

@@ -348,6 +348,39 @@ async def test_the_cli_deactivates_reactivates_sets_a_password_and_removes_a_rol
     assert await _cli(monkeypatch, db_url, tmp_path, "user", "deactivate", "nobody") == 2
 
 
+async def test_the_last_active_administrator_keeps_the_role_and_the_account(
+    clients, org: Org, db_url: str, tmp_path: Path, monkeypatch, capsys
+):
+    """Nobody may leave the deployment without an active administrator (people could then be
+    managed from the server's shell only). Through the API an admin acts, so one is left;
+    the command line (the server's shell) could take the last one away."""
+    assert await _cli(monkeypatch, db_url, tmp_path, "user", "deactivate", "admin") == 2
+    assert "last active administrator" in capsys.readouterr().err
+    assert await _login(clients, "admin", PASSWORD) == 200
+
+    admin = await clients("admin")
+    granted = await admin.post(
+        "/api/users",
+        {"username": "hai.vai", "full_name": "Hai vai", "password": PASSWORD,
+         "roles": [{"role": "admin"}, {"role": "archivist", "unit_id": org.units["P"]}]},
+    )  # fmt: skip
+    assert granted.status == 201
+    second = await clients("hai.vai")
+    assert await _cli(monkeypatch, db_url, tmp_path, "user", "deactivate", "admin") == 0
+    # hai.vai is the only active one now: the role stays.
+    assert await _cli(monkeypatch, db_url, tmp_path, "user", "remove-role", "hai.vai", "admin") == 2
+    assert "last active administrator" in capsys.readouterr().err
+    back = await second.post(f"/api/users/{org.users['admin']}/reactivate")
+    assert back.status == 200, back.body
+    admin = await clients("admin")
+    refused = await admin.delete(f"/api/users/{org.users['admin']}/roles?role=admin")
+    assert refused.status == 409  # their own
+    removed = await admin.delete(f"/api/users/{granted.body['id']}/roles?role=admin")
+    assert removed.status == 200, removed.body
+    again = await second.delete(f"/api/users/{org.users['admin']}/roles?role=admin")
+    assert again.status == 403  # hai.vai is no admin any more
+
+
 # -- open sockets and logins that end elsewhere ---------------------------------------------
 
 
