@@ -12,7 +12,6 @@ they take as the same alert (keyed by meeting and hall).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -20,13 +19,13 @@ from typing import Any
 
 import socketio
 
-from media.tasks import cancel_and_wait
 from rooms import readiness
 from rooms.localtime import to_local
 from rooms.models import Meeting
 from server.cluster import Cluster
 from server.db import Database
 from server.live import NAMESPACE
+from server.periodic import Periodic
 
 log = logging.getLogger("giaoban.readiness")
 
@@ -58,7 +57,9 @@ class Readiness:
         self.sockets: dict[int, set[str]] = {}
         """hall id → the terminal sockets of that hall on this node."""
         self._alerted: set[tuple[int, int]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._watching = Periodic(
+            "the readiness check", self.check, lambda: self.interval, at_once=True
+        )
 
     @property
     def node_id(self) -> str:
@@ -69,11 +70,10 @@ class Readiness:
             cleared = await readiness.clear_node(session, self.node_id)
         if cleared:
             log.info("%d halls this node had online before it stopped are offline now", cleared)
-        self._task = asyncio.create_task(self._watch(), name="readiness watch")
+        self._watching.start()
 
     async def close(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self._watching.stop()
 
     # -- the terminals' sockets -------------------------------------------------------------
 
@@ -138,13 +138,3 @@ class Readiness:
         live = {m.id for m in meetings}
         self._alerted = {k for k in self._alerted if k[0] in live}
         return sent
-
-    async def _watch(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the readiness check failed; trying again")
-            await asyncio.sleep(self.interval)

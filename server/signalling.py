@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from socketio import packet
 
 import media
-from media.tasks import cancel_and_wait, log_failure
+from media.tasks import log_failure
 from rooms import org
 from rooms.access import Access, Actor, ActorKind
 from rooms.errors import DomainError, Forbidden, Invalid, NotFound, StateError
@@ -42,6 +42,7 @@ from server.live import (
     meeting_room,
     processing_room,
 )
+from server.periodic import Periodic
 from server.readiness import board_room
 from server.security import SESSION_COOKIE
 from server.state import Services
@@ -265,7 +266,11 @@ class Signalling:
         self.ice_servers = ice_servers
         self.clients: dict[str, Client] = {}
         self._leaving: set[asyncio.Task[None]] = set()
-        self._checking: asyncio.Task[None] | None = None
+        self._checking = Periodic(
+            "checking the open sockets' logins",
+            self.check_credentials,
+            lambda: self.services.settings.credentials_check_seconds,
+        )
         live.cluster.handle("drop_terminal", self._drop_terminal_here)
         live.cluster.handle("drop_user", self._drop_user_here)
         assert services.readiness is not None
@@ -348,7 +353,7 @@ class Signalling:
             await self._guarded(self.readiness.connected(actor.hall_id, sid), "online")
 
     async def start(self) -> None:
-        self._checking = asyncio.create_task(self._check_credentials(), name="credentials")
+        self._checking.start()
 
     async def drop_terminal(self, terminal_id: int, reason: str) -> None:
         """A terminal's token was revoked or replaced: its open sockets on every node are sent
@@ -411,17 +416,6 @@ class Signalling:
         whose = [sid for sid, c in self.clients.items() if (c.actor.terminal_id, c.token) in gone]
         await self._send_away(whose, "revoked", _ENDED["revoked"])
 
-    async def _check_credentials(self) -> None:
-        interval = self.services.settings.credentials_check_seconds
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.check_credentials()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("checking the open sockets' logins failed; trying again")
-
     async def _send_away(self, sids: list[str], code: str, reason: str) -> None:
         """Every socket of ``sids`` gets ``removed {code, reason}``, leaves and is closed."""
         for sid in sids:
@@ -482,7 +476,7 @@ class Signalling:
     async def close(self) -> None:
         """The server stops: every socket is closed (its page connects again, to the next
         server), and the halls whose sockets dropped have left their Rooms."""
-        await cancel_and_wait(self._checking)
+        await self._checking.stop()
         await self.test_calls.close()
         for sid in list(self.clients):
             await self.sio.disconnect(sid, namespace=NAMESPACE)

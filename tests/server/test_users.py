@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from rooms.db import utcnow
 from rooms.models import Hall, Terminal
 from rooms.org import hash_token
+from server import signalling as signalling_module
 from server import tls
 from server.app import create_app, runner_options
 from server.cli import main
@@ -418,6 +419,35 @@ async def test_an_open_console_keeps_its_login_through_a_long_meeting(
     assert chair.cookie is not None
     assert await _session_status(server, chair.cookie) == 200
     assert chair.sio.connected
+
+
+@pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="0.2")
+async def test_a_stop_lets_the_check_of_the_sockets_finish_its_query(
+    live, server: TestServer, monkeypatch
+):
+    """The server stops while its check of the open sockets is reading the database: the
+    check ends its query (cancelled there, SQLAlchemy logged the connection's reset under
+    the cancellation as an error, a traceback in the log at a restart)."""
+    await live(user="chair_p")
+    reading, done = asyncio.Event(), asyncio.Event()
+    outcome: list[str] = []
+    real = signalling_module.logins_in_use
+
+    async def slow_read(session: Any, logins: Any) -> Any:
+        reading.set()
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        outcome.append("finished")
+        done.set()
+        return await real(session, logins)
+
+    monkeypatch.setattr(signalling_module, "logins_in_use", slow_read)
+    await asyncio.wait_for(reading.wait(), 10)
+    await asyncio.wait_for(server.close(), 30)
+    assert outcome[:1] == ["finished"]
 
 
 @pytest.mark.env(GIAOBAN_CREDENTIALS_CHECK_SECONDS="0.2")
