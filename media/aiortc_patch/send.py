@@ -7,7 +7,9 @@ Hooks (aiortc 1.16):
   is protected (the DTLS transport's ``_tx_srtp``) and sent on aioice's nominated pair
   (``RTCIceTransport._connection._nominated``) synchronously; it keeps the sender's private
   RTP history (NACK, RTX), sender-report counters and the DTLS transport's byte counts. A
-  :class:`DirectTrack` (``media.ForwardedTrack``) pushes its frames to it.
+  :class:`DirectTrack` (``media.ForwardedTrack``) pushes its frames to it. A frame of several
+  packets leaves in one ``sendmsg`` with ``UDP_SEGMENT`` (:class:`_SegmentingSocket`; on
+  uvloop through a duplicate of its transport's descriptor).
 - **Keyframe requests from a subscriber.** A PLI or FIR received by an ``RTCRtpSender`` only
   calls its ``_send_keyframe()``, which sets a flag that forwarding ignores;
   :func:`on_keyframe_request` wraps that method, per sender, to call back.
