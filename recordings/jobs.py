@@ -127,6 +127,11 @@ async def load_plan(
     return composite, meeting.title
 
 
+TELL_WAIT = 8.0
+"""Seconds a stop waits for what a job's news set off (within the server's own bound for
+closing the jobs, ``server.app.SHUTDOWN_TIMEOUT``)."""
+
+
 class JobRunner:
     """Runs the queued post-processing jobs of this server, one at a time."""
 
@@ -147,15 +152,23 @@ class JobRunner:
         self._elsewhere = elsewhere
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._telling: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.recover()
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
-        """Stop; a job cut short is queued again (ffmpeg is killed, its inputs are kept)."""
+        """Stop; a job cut short is queued again (ffmpeg is killed, its inputs are kept).
+        What a job's news set off (the archive's packaging after a job is done) is let
+        finish, for ``TELL_WAIT`` at most, rather than cancelled in its database work."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        if self._telling:
+            _, pending = await asyncio.wait(set(self._telling), timeout=TELL_WAIT)
+            for telling in pending:
+                log.warning("a job's news was still being handled at the stop; cancelled")
+                await cancel_and_wait(telling)
 
     async def enqueue(self, meeting_id: int) -> ProcessingJob | None:
         """Queue the meeting's processing (once); None when nothing was recorded."""
@@ -252,8 +265,11 @@ class JobRunner:
                 )
             if job is None:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that
+                # comes as the wait ends, and a stop then waited for its bound.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 10)
+                    async with asyncio.timeout(10):
+                        await self._wake.wait()
                 continue
             await self._run(job.id)
 
@@ -335,11 +351,20 @@ class JobRunner:
             await self._tell(job)
 
     async def _tell(self, job: ProcessingJob) -> None:
-        if self._notify is not None:
-            try:
-                await self._notify(job.meeting_id, job_view(job))
-            except Exception:
-                log.exception("meeting %s: could not push the job's progress", job.meeting_id)
+        if self._notify is None:
+            return
+        # A task of its own, which a stop waits for instead of cancelling (see close()).
+        telling = asyncio.create_task(self._told(self._notify, job.meeting_id, job_view(job)))
+        self._telling.add(telling)
+        telling.add_done_callback(self._telling.discard)
+        await asyncio.shield(telling)
+
+    @staticmethod
+    async def _told(notify: Notify, meeting_id: int, view: dict[str, Any]) -> None:
+        try:
+            await notify(meeting_id, view)
+        except Exception:
+            log.exception("meeting %s: could not push the job's progress", meeting_id)
 
 
 def repair(row: RecordingSegment, directory: Path) -> None:

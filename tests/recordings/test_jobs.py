@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections import namedtuple
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
+from recordings.archiving import Archive
+from recordings.jobs import JobRunner
 from recordings.models import JobState, ProcessingJob
 from server.app import create_app, runner_options
 from server.security import Passwords
@@ -117,3 +121,40 @@ async def test_a_failed_job_keeps_its_inputs_says_why_and_is_resumed_after_a_res
     finally:
         await client.close()
         await restarted.close()
+
+
+async def test_a_stop_lets_the_archive_packaging_of_a_finished_job_finish(
+    live, org, server, monkeypatch
+):
+    """The server stops while it packages a meeting whose processing just ended (here slow):
+    the packaging ends rather than being cancelled in its database work (which SQLAlchemy
+    logged as errors at the stop, and on SQLite failed on a closed database)."""
+    packaging, stopping, outcome = asyncio.Event(), asyncio.Event(), []
+    package, close = Archive.package_if_ready, JobRunner.close
+
+    async def slow_package(self: Archive, meeting_id: int) -> Any:
+        packaging.set()
+        try:
+            async with asyncio.timeout(60):  # still packaging when the stop comes
+                await stopping.wait()
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        result = await package(self, meeting_id)
+        outcome.append("finished")
+        return result
+
+    async def closing(self: JobRunner) -> None:
+        stopping.set()
+        await close(self)
+
+    monkeypatch.setattr(JobRunner, "close", closing)
+    monkeypatch.setattr(Archive, "package_if_ready", slow_package)
+    meeting = await live.running(("P",))
+    chair = meeting.chair
+    await chair.until(lambda: chair.slot("main").frames > 30, deadline=10)
+    await chair.call("end_meeting", {"meeting_id": meeting.id})
+    await asyncio.wait_for(packaging.wait(), 180)
+    await asyncio.wait_for(server.close(), 60)
+    assert outcome == ["finished"]
