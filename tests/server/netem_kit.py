@@ -187,6 +187,23 @@ class HallProcess:
     def reports(self, since: float = 0.0) -> list[dict[str, Any]]:
         return [x for x in self.lines if x["kind"] == "report" and x["at"] >= since]
 
+    def history(self, since: float = 0.0) -> list[str]:
+        """What changed in the hall's reports after ``since`` (socket, connects, joins,
+        offers, peer connection, errors) and its ``resumed`` lines: for a failure's message."""
+        keys = ("socket", "connects", "joins", "offers", "pc", "errors")
+        told, last = [], None
+        for line in self.lines:
+            if line["at"] < since:
+                continue
+            if line["kind"] == "resumed":
+                told.append(f"{line['at'] - since:+.1f} s resumed {line['role']}")
+            elif line["kind"] == "report":
+                now = {k: line.get(k) for k in keys}
+                if now != last:
+                    told.append(f"{line['at'] - since:+.1f} s {now}")
+                last = now
+        return told
+
     def frames(self, role: str) -> int:
         return int(self.report.get("frames", {}).get(role, 0))
 
@@ -212,8 +229,11 @@ class HallProcess:
         frames = last["frames"].get(role, 0) - first["frames"].get(role, 0)
         return float(frames) / max(last["at"] - first["at"], 1e-6)
 
-    async def until(self, condition: Callable[[], bool], deadline: float, what: str) -> None:
-        """Wait for ``condition`` on the lines read so far (re-checked on each new line)."""
+    async def until(
+        self, condition: Callable[[], bool], deadline: float, what: str | Callable[[], str]
+    ) -> None:
+        """Wait for ``condition`` on the lines read so far (re-checked on each new line);
+        ``what`` names it in the failure's message (a callable: made at the failure)."""
         try:
             async with asyncio.timeout(deadline):
                 while not condition():
@@ -225,7 +245,8 @@ class HallProcess:
         except TimeoutError:
             pass
         assert condition(), (
-            f"hall in {self.ns.name}: {what} not within {deadline} s; last report "
+            f"hall in {self.ns.name}: {what() if callable(what) else what} not within "
+            f"{deadline} s; last report "
             f"{self.report}; stderr: {self.stderr.decode(errors='replace')[-3000:]}"
         )
 
