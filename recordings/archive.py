@@ -58,6 +58,10 @@ class ArchiveStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def set_aside(self, key: str) -> str:
+        """Move a package that no record names out of the way (kept, never deleted unasked);
+        returns where it went."""
+
 
 class DirectoryStore:
     """Packages as directories under ``root`` (the data centre's NAS mount)."""
@@ -120,6 +124,19 @@ class DirectoryStore:
             path.chmod(PRIVATE_FILE)
         shutil.rmtree(directory)
         fsync_dir(directory.parent)
+
+    def set_aside(self, key: str) -> str:
+        """A package written whole whose database row never was (the server died between the
+        two) goes to ``.orphaned/``, sealed as it was, for an administrator to look at."""
+        directory = self._dir(key)
+        aside = self.root / ".orphaned" / f"{key.replace('/', '-')}-{uuid.uuid4().hex[:8]}"
+        private_dir(aside.parent)
+        directory.chmod(PRIVATE_DIR)  # a directory moves while it is writable (its "..")
+        os.rename(directory, aside)
+        aside.chmod(SEALED_DIR)
+        fsync_dir(directory.parent)
+        fsync_dir(aside.parent)
+        return str(aside.relative_to(self.root))
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from media.tasks import cancel_and_wait
 from recordings import archive
 from recordings.archive import ArchiveStore, Problem
 from recordings.capture import RecordingSettings
@@ -54,6 +55,11 @@ def minutes_dir(settings: RecordingSettings, meeting_id: int) -> Path:
     return settings.directory / str(meeting_id) / "minutes"
 
 
+ARCHIVE_LOCK_KEY = 0x6172_6368  # "arch": with the meeting's id, the advisory lock of packaging
+CLOSE_WAIT = 8.0
+"""Seconds a stop waits for a package under way (within ``server.app.SHUTDOWN_TIMEOUT``)."""
+
+
 class Archive:
     def __init__(
         self,
@@ -74,6 +80,22 @@ class Archive:
         self.default_retention = default_retention
         self.clock = clock
         self._lock = asyncio.Lock()
+        self._catching_up: asyncio.Task[list[int]] | None = None
+
+    def start(self) -> None:
+        """Make, in the background, the packages a crash or a stop cut short."""
+        self._catching_up = asyncio.create_task(self.package_pending())
+
+    async def close(self) -> None:
+        """Stop: a package under way is let finish (``CLOSE_WAIT`` at most), not cancelled in
+        its database work."""
+        task, self._catching_up = self._catching_up, None
+        if task is None or task.done():
+            return
+        _, pending = await asyncio.wait({task}, timeout=CLOSE_WAIT)
+        if pending:
+            log.warning("packaging the meetings left unpackaged: cut short by the stop")
+            await cancel_and_wait(task)
 
     def verify_signature(self, data: bytes, signature: bytes) -> bool:
         return verify_detached(data, signature, self.identity.cert)
@@ -87,6 +109,12 @@ class Archive:
         both have happened, and nothing twice for one minutes version.
         """
         async with self._lock, self._sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # One node at a time packages a meeting (its job's end on one, the minutes'
+                # approval or a start's catch-up on another); held until the commit.
+                await session.execute(
+                    sa.select(sa.func.pg_advisory_xact_lock(ARCHIVE_LOCK_KEY, meeting_id))
+                )
             minutes = await session.scalar(
                 sa.select(MinutesVersion)
                 .where(
@@ -112,6 +140,52 @@ class Archive:
                 return existing
             return await self._package(session, meeting_id, minutes)
 
+    async def package_pending(self) -> list[int]:
+        """Make the packages that a crash or a stop cut short: meetings whose latest approved
+        minutes and processed recording have no package yet (both events package a meeting,
+        and nothing else comes back to it). Run when the server starts; returns the meetings
+        that have their package now (made here, or by another node meanwhile)."""
+        async with self._sessions() as session:
+            latest = (
+                sa.select(
+                    MinutesVersion.meeting_id,
+                    sa.func.max(MinutesVersion.version).label("version"),
+                )
+                .where(MinutesVersion.state == MinutesState.APPROVED)
+                .group_by(MinutesVersion.meeting_id)
+                .subquery()
+            )
+            pending = list(
+                await session.scalars(
+                    sa.select(MinutesVersion.meeting_id)
+                    .join(
+                        latest,
+                        sa.and_(
+                            MinutesVersion.meeting_id == latest.c.meeting_id,
+                            MinutesVersion.version == latest.c.version,
+                        ),
+                    )
+                    .where(
+                        ~sa.exists().where(ArchivePackage.minutes_version_id == MinutesVersion.id),
+                        sa.exists().where(
+                            ProcessingJob.meeting_id == MinutesVersion.meeting_id,
+                            ProcessingJob.state == JobState.DONE,
+                        ),
+                    )
+                    .order_by(MinutesVersion.meeting_id)
+                )
+            )
+        made = []
+        for meeting_id in pending:
+            try:
+                if await self.package_if_ready(meeting_id) is not None:
+                    made.append(meeting_id)
+            except Exception:
+                log.exception("meeting %s: its package could not be made", meeting_id)
+        if made:
+            log.info("meetings left unpackaged have their package now: %s", made)
+        return made
+
     async def _package(
         self, session: AsyncSession, meeting_id: int, minutes: MinutesVersion
     ) -> ArchivePackage:
@@ -124,6 +198,13 @@ class Archive:
             .limit(1)
         )
         version = previous.version + 1 if previous else 1
+        key = archive.package_key(meeting_id, version)
+        if await asyncio.to_thread(self.store.exists, key):
+            # Written whole, then the server died before its row was committed: no record
+            # names it and nobody was handed it. Kept aside; this package replaces it.
+            aside = await asyncio.to_thread(self.store.set_aside, key)
+            log.warning("meeting %s: package %s had no record; set aside as %s",
+                        meeting_id, key, aside)  # fmt: skip
         retention = previous.retention_class if previous else self.default_retention
         created = self.clock()
         disposal = archive.dispose_after(created, retention)
@@ -157,7 +238,6 @@ class Archive:
         }  # fmt: skip
         outputs = output_dir(self.recording, meeting_id)
         minutes_files = minutes_dir(self.recording, meeting_id)
-        key = archive.package_key(meeting_id, version)
 
         def build() -> tuple[bytes, int]:
             with tempfile.TemporaryDirectory(prefix="package-") as scratch:

@@ -339,6 +339,7 @@ def create_app(
         cluster.measure = measure
         await cluster.start()
         await jobs.start()
+        archive.start()
         await readiness.start()
         await signalling.start()
         services.loop_monitor.start()
@@ -353,6 +354,7 @@ def create_app(
             await _closing("readiness", readiness.close())
             await _closing("the loop monitor", services.loop_monitor.close())
             await _closing("the processing jobs", jobs.close())
+            await _closing("the archive", archive.close())
             if workers is not None:
                 await _closing("the media workers", workers.close())
             await _closing("the notifier", notifier.close())

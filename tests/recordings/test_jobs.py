@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from recordings import archive
 from recordings.archiving import Archive
 from recordings.jobs import JobRunner
 from recordings.models import JobState, ProcessingJob
 from server.app import create_app, runner_options
 from server.security import Passwords
 from server.state import SERVICES
-from tests.conftest import FAST_HASHER, Client
+from tests.conftest import FAST_HASHER, PASSWORD, Client
+from tests.recordings.test_archive import wait_for_package
 from tests.recordings.test_processing import wait_for_job
 
 pytestmark = pytest.mark.slow
@@ -158,3 +160,56 @@ async def test_a_stop_lets_the_archive_packaging_of_a_finished_job_finish(
     await asyncio.wait_for(packaging.wait(), 180)
     await asyncio.wait_for(server.close(), 60)
     assert outcome == ["finished"]
+
+
+async def test_a_package_a_crash_left_unmade_is_made_when_the_server_starts_again(
+    live, org, clients, server, settings, clock, throttle, monkeypatch
+):
+    """The recording was processed and the minutes approved, but the server died before it
+    recorded the meeting's package (here packaging does nothing, and a package stands in the
+    store with no row, as when the server dies between writing it and committing it): the
+    next start packages the meeting, and the unrecorded package is kept aside, not used."""
+    package = Archive.package_if_ready
+
+    async def dies_first(self: Archive, meeting_id: int) -> None:
+        return None
+
+    monkeypatch.setattr(Archive, "package_if_ready", dies_first)
+    meeting = await live.running(("P",))
+    chair = meeting.chair
+    await chair.until(lambda: chair.slot("main").frames > 30, deadline=10)
+    await chair.call("end_meeting", {"meeting_id": meeting.id})
+    sec = await clients("sec_p")
+    assert (await wait_for_job(sec, meeting.id))["job"]["state"] == "done"
+    chair_http = await clients("chair_p")
+    approved = await chair_http.post(f"/api/meetings/{meeting.id}/minutes/1/approve")
+    assert approved.status == 200, approved.text
+    archivist = await clients("arch")
+    assert (await archivist.get(f"/api/archive/meetings/{meeting.id}")).status == 404
+    unrecorded = settings.var_dir / "unrecorded.pdf"
+    unrecorded.write_bytes(b"%PDF-1.7 written before the crash")
+    store = server.app[SERVICES].archive.store
+    store.put(archive.package_key(meeting.id, 1), {"minutes.pdf": unrecorded})
+
+    await server.close()
+    monkeypatch.setattr(Archive, "package_if_ready", package)
+    app = create_app(settings, passwords=Passwords(FAST_HASHER), clock=clock, throttle=throttle)
+    restarted = TestServer(app)
+    await restarted.start_server(**runner_options())
+    client = Client(restarted)
+    try:
+        login = await client.post("/api/session", {"username": "arch", "password": PASSWORD})
+        assert login.status == 200, login.text
+        page = await wait_for_package(client, meeting.id, 1)
+        assert page["package"]["integrity"] == "ok"
+        names = {f["name"] for f in page["package"]["files"]}
+        assert {"composite.mp4", "minutes.pdf", "minutes.docx", "meeting.json"} <= names
+        package_id = page["package"]["id"]
+        minutes = await client.get(f"/api/archive/packages/{package_id}/files/minutes.pdf")
+        assert minutes.status == 200 and minutes.data != unrecorded.read_bytes()
+        aside = sorted((settings.archive_dir / ".orphaned").iterdir())
+        assert [p.name.startswith(f"meetings-{meeting.id:06d}-v001-") for p in aside] == [True]
+        assert (aside[0] / "minutes.pdf").read_bytes() == unrecorded.read_bytes()
+    finally:
+        await client.close()
+        await restarted.close()
