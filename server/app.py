@@ -339,6 +339,11 @@ def create_app(
         cluster.measure = measure
         await cluster.start()
         await jobs.start()
+        # What a crash left undone at a meeting's end: its minutes' draft, then its package.
+        try:
+            await live.draft_missing()
+        except Exception:
+            log.exception("drafting the minutes left undrafted failed")
         archive.start()
         await readiness.start()
         await signalling.start()

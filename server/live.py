@@ -7,11 +7,13 @@ import logging
 from typing import Any
 
 import socketio
+import sqlalchemy as sa
 
 from recordings.jobs import JobRunner
 from recordings.minutes import ensure_draft
+from recordings.models import MinutesVersion
 from rooms.live import LiveRooms, MeetingInfo, Room
-from rooms.models import Meeting
+from rooms.models import Meeting, MeetingState
 from rooms.ports import TimelineEntry
 from rooms.timeline import events_of
 from server.cluster import Cluster, Node, NodeUnreachable
@@ -222,6 +224,36 @@ class Live:
         for room in (meeting_room(meeting_id), lobby_room(meeting_id)):
             await self.sio.emit("meeting_ended", payload, room=room, namespace=NAMESPACE)
             await self.sio.close_room(room, namespace=NAMESPACE)
+
+    async def draft_missing(self) -> list[int]:
+        """The first draft of the minutes of the meetings that ended without one (the server
+        died between the end and the draft; nothing else comes back to it). Run when the
+        server starts; returns the meetings drafted."""
+        async with self.db.session() as session:
+            missing = list(
+                await session.scalars(
+                    sa.select(Meeting.id)
+                    .where(
+                        Meeting.state == MeetingState.ENDED,
+                        ~sa.exists().where(MinutesVersion.meeting_id == Meeting.id),
+                    )
+                    .order_by(Meeting.id)
+                )
+            )
+        drafted = []
+        for meeting_id in missing:
+            try:
+                async with self.db.session() as session:
+                    meeting = await session.get(Meeting, meeting_id)
+                    assert meeting is not None
+                    link = f"{self.public_url}/archive?meeting={meeting_id}"
+                    await ensure_draft(session, meeting, [link])
+                drafted.append(meeting_id)
+            except sa.exc.IntegrityError:
+                log.info("meeting %s: its minutes were drafted by another node", meeting_id)
+            except Exception:
+                log.exception("meeting %s: its minutes could not be drafted", meeting_id)
+        return drafted
 
     async def _ended_call(self, meeting_id: int, by: str) -> dict[str, Any]:
         await self.ended(meeting_id, by)
