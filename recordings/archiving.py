@@ -80,21 +80,29 @@ class Archive:
         self.default_retention = default_retention
         self.clock = clock
         self._lock = asyncio.Lock()
-        self._catching_up: asyncio.Task[list[int]] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Make, in the background, the packages a crash or a stop cut short."""
-        self._catching_up = asyncio.create_task(self.package_pending())
+        """Finish, in the background, what a crash or a stop cut short: the disposals' files
+        to delete, the packages to make."""
+        self._catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        for step in (self.sweep_disposed, self.package_pending):
+            try:
+                await step()
+            except Exception:
+                log.exception("the archive's catch-up at the start failed (%s)", step.__name__)
 
     async def close(self) -> None:
-        """Stop: a package under way is let finish (``CLOSE_WAIT`` at most), not cancelled in
+        """Stop: the catch-up is let finish (``CLOSE_WAIT`` at most) rather than cancelled in
         its database work."""
         task, self._catching_up = self._catching_up, None
         if task is None or task.done():
             return
         _, pending = await asyncio.wait({task}, timeout=CLOSE_WAIT)
         if pending:
-            log.warning("packaging the meetings left unpackaged: cut short by the stop")
+            log.warning("the archive's catch-up: cut short by the stop")
             await cancel_and_wait(task)
 
     def verify_signature(self, data: bytes, signature: bytes) -> bool:
@@ -398,7 +406,9 @@ class Archive:
             if self.store.exists(package.key):
                 with self.store.open(package.key, archive.MANIFEST) as f:
                     files = json.loads(f.read())["files"]
-                await asyncio.to_thread(self.store.delete, package.key)
+            # The tombstone first, the files after: a crash between the two leaves files of a
+            # disposed package, which the next start deletes (sweep_disposed), rather than a
+            # package deleted with no record of what it held.
             tombstone = Tombstone(
                 package_id=package.id, meeting_id=package.meeting_id, version=package.version,
                 title=meeting.title if meeting else "", disposed_at=now, disposed_by=by,
@@ -408,7 +418,39 @@ class Archive:
             session.add(tombstone)
             await session.commit()
             log.warning("package %s disposed of by %s: %s", package.id, by, reason)
+            try:
+                await asyncio.to_thread(self._delete_files, package.key)
+            except OSError:
+                log.exception("package %s: its files are left for the next start to delete",
+                              package.id)  # fmt: skip
             return tombstone
+
+    def _delete_files(self, key: str) -> None:
+        if self.store.exists(key):
+            self.store.delete(key)
+
+    async def sweep_disposed(self) -> list[int]:
+        """Delete the files of disposed packages that are still in the store (the server died
+        after recording the disposal). Run when the server starts; returns their ids."""
+        async with self._sessions() as session:
+            disposed = list(
+                await session.execute(
+                    sa.select(ArchivePackage.id, ArchivePackage.key).where(
+                        ArchivePackage.state == PackageState.DISPOSED
+                    )
+                )
+            )
+        swept = []
+        for package_id, key in disposed:
+            if await asyncio.to_thread(self.store.exists, key):
+                try:
+                    await asyncio.to_thread(self.store.delete, key)
+                except OSError:
+                    log.exception("package %s: its files could not be deleted", package_id)
+                    continue
+                log.warning("package %s: the files of its disposal deleted", package_id)
+                swept.append(package_id)
+        return swept
 
     async def _active(self, session: AsyncSession, package_id: int) -> ArchivePackage:
         package = await session.get(ArchivePackage, package_id)

@@ -22,7 +22,9 @@ from aiohttp.test_utils import TestServer
 from recordings import archive
 from recordings.models import ArchivePackage
 from rooms.models import RoleName, User, UserRole
+from server.app import create_app, runner_options
 from server.db import Database
+from server.security import Passwords
 from server.state import SERVICES
 from tests.conftest import FAST_HASHER, PASSWORD, Org, meeting_body
 
@@ -285,6 +287,42 @@ async def test_search_and_tombstones_keep_to_the_archivists_units(
         reader = await clients(username)
         tombstones = (await reader.get("/api/archive/tombstones")).body
         assert [t["meeting_id"] for t in tombstones] == expected, username
+
+
+async def test_a_disposal_a_crash_cut_short_is_finished_at_the_next_start(
+    server, db, clients, org, settings, clock, throttle, monkeypatch
+):
+    """The disposal is recorded (its tombstone listing the files) before the files go; the
+    server dies in between (here: the delete fails as a crash would leave it): the next start
+    deletes the files of the disposed package."""
+    meeting_id, package_id = await archived_meeting(server, db, clients, org, "P")
+    async with db.session() as session:
+        package = await session.get(ArchivePackage, package_id)
+        assert package is not None
+        package.dispose_after = datetime(2020, 1, 1, tzinfo=UTC)
+        await session.commit()
+    store = server.app[SERVICES].archive.store
+    key = archive.package_key(meeting_id, 1)
+
+    def dies(_key: str) -> None:
+        raise OSError("the server died here")
+
+    monkeypatch.setattr(store, "delete", dies)
+    admin = await clients("admin")
+    disposed = await admin.post(
+        f"/api/archive/packages/{package_id}/dispose", {"reason": "Hết hạn"}
+    )
+    assert disposed.status == 200, disposed.text
+    tombstones = (await admin.get("/api/archive/tombstones")).body
+    assert [f["name"] for f in tombstones[0]["files"]] == [FILE]
+    assert store.exists(key)
+
+    app = create_app(settings, passwords=Passwords(FAST_HASHER), clock=clock, throttle=throttle)
+    restarted = TestServer(app)
+    await restarted.start_server(**runner_options())
+    await restarted.close()  # after its catch-up at the start (a stop lets it finish)
+    assert not store.exists(key)
+    assert (await admin.get(file_url(package_id))).status == 404
 
 
 # -- HTTP Range as RFC 9110 says -----------------------------------------------------------
