@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterable
@@ -61,6 +62,15 @@ class ArchiveStore(Protocol):
     def set_aside(self, key: str) -> str:
         """Move a package that no record names out of the way (kept, never deleted unasked);
         returns where it went."""
+
+    def sweep_incoming(self, older_than: float = ...) -> list[str]:
+        """Delete what writes cut short left behind, once older than ``older_than`` seconds;
+        returns what went."""
+
+
+INCOMING_STALE = 6 * 3600.0
+"""Seconds after which a package directory still in ``.incoming/`` is a crash's leftover and
+not another node's write under way on the same mount."""
 
 
 class DirectoryStore:
@@ -124,6 +134,29 @@ class DirectoryStore:
             path.chmod(PRIVATE_FILE)
         shutil.rmtree(directory)
         fsync_dir(directory.parent)
+
+    def sweep_incoming(self, older_than: float = INCOMING_STALE) -> list[str]:
+        """Delete the directories a put cut short left in ``.incoming/`` (a crash in the
+        middle of copying a meeting's recordings: gigabytes), once ``older_than`` seconds
+        old: a younger one may be another node's put under way."""
+        incoming = self.root / ".incoming"
+        if not incoming.is_dir():
+            return []
+        now, swept = time.time(), []
+        for path in sorted(incoming.iterdir()):
+            try:
+                if now - path.stat().st_mtime < older_than:
+                    continue
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            swept.append(path.name)
+        if swept:
+            fsync_dir(incoming)
+        return swept
 
     def set_aside(self, key: str) -> str:
         """A package written whole whose database row never was (the server died between the

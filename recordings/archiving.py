@@ -88,7 +88,7 @@ class Archive:
         self._catching_up = asyncio.create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
-        for step in (self.sweep_disposed, self.package_pending):
+        for step in (self.sweep_incoming, self.sweep_disposed, self.package_pending):
             try:
                 await step()
             except Exception:
@@ -428,6 +428,13 @@ class Archive:
     def _delete_files(self, key: str) -> None:
         if self.store.exists(key):
             self.store.delete(key)
+
+    async def sweep_incoming(self) -> list[str]:
+        """Delete what packages cut short by a crash left half-written in the store."""
+        swept = await asyncio.to_thread(self.store.sweep_incoming)
+        if swept:
+            log.warning("deleted %d package(s) left half-written: %s", len(swept), swept)
+        return swept
 
     async def sweep_disposed(self) -> list[int]:
         """Delete the files of disposed packages that are still in the store (the server died

@@ -9,7 +9,9 @@ live meeting to the archive is tests/recordings/test_archive.py)."""
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -323,6 +325,27 @@ async def test_a_disposal_a_crash_cut_short_is_finished_at_the_next_start(
     await restarted.close()  # after its catch-up at the start (a stop lets it finish)
     assert not store.exists(key)
     assert (await admin.get(file_url(package_id))).status == 404
+
+
+async def test_packages_a_crash_left_half_written_are_deleted_at_the_next_start(
+    server, settings, clock, throttle
+):
+    """A put cut short leaves a directory in ``.incoming/`` (a meeting's recordings half
+    copied); the next start deletes those hours old, not one that may be another node's
+    write under way."""
+    incoming = settings.archive_dir / ".incoming"
+    old, young = incoming / "0ld", incoming / "y0ung"
+    for directory in (old, young):
+        directory.mkdir(parents=True)
+        (directory / "composite.mp4").write_bytes(b"\0" * 4096)
+    hours_ago = time.time() - 7 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+
+    app = create_app(settings, passwords=Passwords(FAST_HASHER), clock=clock, throttle=throttle)
+    restarted = TestServer(app)
+    await restarted.start_server(**runner_options())
+    await restarted.close()  # after its catch-up at the start (a stop lets it finish)
+    assert sorted(p.name for p in incoming.iterdir()) == ["y0ung"]
 
 
 # -- HTTP Range as RFC 9110 says -----------------------------------------------------------
