@@ -209,7 +209,11 @@ class _HallCapture:
                             f"{self.seq:04d}-hall-{self.hall_id}-{stamp}.mkv.part")  # fmt: skip
             key = f"content/{self.seq}"
         else:
-            self.seq += 1
+            # Numbered per hall for the recorder's life, not per connection: a hall that
+            # rejoins gets new keys, never those of its earlier segments (the writer and the
+            # rows find a segment by its key, and the earlier one may still be closing).
+            seq = self.recorder._hall_seq.get(self.hall_id, 0) + 1
+            self.recorder._hall_seq[self.hall_id] = self.seq = seq
             relative = Path(str(self.recorder.meeting_id), f"hall-{self.hall_id}",
                             f"{self.seq:04d}-{stamp}.mkv.part")  # fmt: skip
             key = f"{self.hall_id}/{self.seq}"
@@ -256,6 +260,7 @@ class MeetingRecorder:
         """The content presented now (its hall, its video source), recorded while active."""
         self._content_capture: _HallCapture | None = None
         self._content_seq = 0
+        self._hall_seq: dict[int, int] = {}
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._db: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()

@@ -6,11 +6,13 @@ import asyncio
 import itertools
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import av
 import pytest
 import sqlalchemy as sa
 
+from recordings.capture import MeetingRecorder
 from recordings.models import RecordingSegment, SegmentState
 from server.state import SERVICES
 from tests.media.media_testkit import BLUE, GREEN, RED, centre_colour
@@ -93,4 +95,21 @@ async def test_a_hall_that_rejoins_gets_new_segments(live, org, server):
     await meeting.chair.call("end_meeting", {"meeting_id": meeting.id})
     rows = [r for r in await segments(server, meeting.id) if r.hall_id == org.halls["A"]]
     assert len(rows) >= 2
-    assert all(r.state is SegmentState.COMPLETE for r in rows)
+    assert all(r.state is SegmentState.COMPLETE for r in rows), [(r.path, r.state) for r in rows]
+    assert len({r.path for r in rows}) == len(rows)
+
+
+async def test_a_hall_that_rejoins_while_its_last_segment_is_still_closing_keeps_both(
+    live, org, server, monkeypatch
+):
+    """The writer is slow to close the segment of A's dropped connection (a busy disk's
+    fsync): A's new segment opens meanwhile, and each row still ends complete, naming its
+    own file (both were once keyed "hall/1": the old one's close marked the new row)."""
+    finish = MeetingRecorder._finish
+
+    def slow_finish(self: MeetingRecorder, key: str, containers: dict[str, Any]) -> None:
+        time.sleep(1.5)  # the writer thread's own pace, not the test's
+        finish(self, key, containers)
+
+    monkeypatch.setattr(MeetingRecorder, "_finish", slow_finish)
+    await test_a_hall_that_rejoins_gets_new_segments(live, org, server)
