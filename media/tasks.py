@@ -27,6 +27,18 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
             raise
 
 
+async def finish_or_cancel(tasks: set[asyncio.Task[Any]], seconds: float) -> int:
+    """Let ``tasks`` finish for ``seconds`` at most, then cancel those still running
+    (work a stop should not cut inside a database session unless it must). Returns how many
+    were cancelled."""
+    if not tasks:
+        return 0
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        await cancel_and_wait(task)
+    return len(pending)
+
+
 def log_failure(logger: logging.Logger, message: str) -> Callable[[asyncio.Future[Any]], None]:
     """A done-callback that logs ``message`` with the exception of a future that failed (not
     one cancelled): for work nobody awaits."""

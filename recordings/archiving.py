@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from media.tasks import cancel_and_wait
+from media.tasks import finish_or_cancel
 from recordings import archive
 from recordings.archive import ArchiveStore, Problem
 from recordings.capture import RecordingSettings
@@ -98,12 +98,8 @@ class Archive:
         """Stop: the catch-up is let finish (``CLOSE_WAIT`` at most) rather than cancelled in
         its database work."""
         task, self._catching_up = self._catching_up, None
-        if task is None or task.done():
-            return
-        _, pending = await asyncio.wait({task}, timeout=CLOSE_WAIT)
-        if pending:
+        if task is not None and await finish_or_cancel({task}, CLOSE_WAIT):
             log.warning("the archive's catch-up: cut short by the stop")
-            await cancel_and_wait(task)
 
     def verify_signature(self, data: bytes, signature: bytes) -> bool:
         return verify_detached(data, signature, self.identity.cert)
@@ -425,9 +421,12 @@ class Archive:
                               package.id)  # fmt: skip
             return tombstone
 
-    def _delete_files(self, key: str) -> None:
-        if self.store.exists(key):
-            self.store.delete(key)
+    def _delete_files(self, key: str) -> bool:
+        """Delete a package's files if the store still has them; whether it had."""
+        if not self.store.exists(key):
+            return False
+        self.store.delete(key)
+        return True
 
     async def sweep_incoming(self) -> list[str]:
         """Delete what packages cut short by a crash left half-written in the store."""
@@ -449,12 +448,12 @@ class Archive:
             )
         swept = []
         for package_id, key in disposed:
-            if await asyncio.to_thread(self.store.exists, key):
-                try:
-                    await asyncio.to_thread(self.store.delete, key)
-                except OSError:
-                    log.exception("package %s: its files could not be deleted", package_id)
-                    continue
+            try:
+                deleted = await asyncio.to_thread(self._delete_files, key)
+            except OSError:
+                log.exception("package %s: its files could not be deleted", package_id)
+                continue
+            if deleted:
                 log.warning("package %s: the files of its disposal deleted", package_id)
                 swept.append(package_id)
         return swept

@@ -29,7 +29,7 @@ import ffmpeg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from media.tasks import cancel_and_wait
+from media.tasks import cancel_and_wait, finish_or_cancel
 from recordings.capture import RecordingSettings
 from recordings.compose import ComposeError, Event, Plan, Segment, compose, ffmpeg_exe, plan
 from recordings.models import JobState, ProcessingJob, RecordingSegment, SegmentState
@@ -164,11 +164,8 @@ class JobRunner:
         finish, for ``TELL_WAIT`` at most, rather than cancelled in its database work."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        if self._telling:
-            _, pending = await asyncio.wait(set(self._telling), timeout=TELL_WAIT)
-            for telling in pending:
-                log.warning("a job's news was still being handled at the stop; cancelled")
-                await cancel_and_wait(telling)
+        if await finish_or_cancel(set(self._telling), TELL_WAIT):
+            log.warning("a job's news was still being handled at the stop; cancelled")
 
     async def enqueue(self, meeting_id: int) -> ProcessingJob | None:
         """Queue the meeting's processing (once); None when nothing was recorded."""

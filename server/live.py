@@ -215,11 +215,7 @@ class Live:
         await self.cluster.release(meeting_id)
         await self.rooms.close(meeting_id, by)
         await self.jobs.enqueue(meeting_id)
-        async with self.db.session() as session:
-            meeting = await session.get(Meeting, meeting_id)
-            if meeting is not None:
-                link = f"{self.public_url}/archive?meeting={meeting_id}"
-                await ensure_draft(session, meeting, [link])
+        await self._draft(meeting_id)
         payload = {"meeting_id": meeting_id}
         for room in (meeting_room(meeting_id), lobby_room(meeting_id)):
             await self.sio.emit("meeting_ended", payload, room=room, namespace=NAMESPACE)
@@ -243,17 +239,21 @@ class Live:
         drafted = []
         for meeting_id in missing:
             try:
-                async with self.db.session() as session:
-                    meeting = await session.get(Meeting, meeting_id)
-                    assert meeting is not None
-                    link = f"{self.public_url}/archive?meeting={meeting_id}"
-                    await ensure_draft(session, meeting, [link])
+                await self._draft(meeting_id)
                 drafted.append(meeting_id)
             except sa.exc.IntegrityError:
                 log.info("meeting %s: its minutes were drafted by another node", meeting_id)
             except Exception:
                 log.exception("meeting %s: its minutes could not be drafted", meeting_id)
         return drafted
+
+    async def _draft(self, meeting_id: int) -> None:
+        """The ended meeting's first draft of the minutes (once), linking its recording."""
+        async with self.db.session() as session:
+            meeting = await session.get(Meeting, meeting_id)
+            if meeting is not None:
+                link = f"{self.public_url}/archive?meeting={meeting_id}"
+                await ensure_draft(session, meeting, [link])
 
     async def _ended_call(self, meeting_id: int, by: str) -> dict[str, Any]:
         await self.ended(meeting_id, by)

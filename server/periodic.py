@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from media.tasks import cancel_and_wait
+from media.tasks import finish_or_cancel
 
 log = logging.getLogger("giaoban.periodic")
 
@@ -51,12 +51,9 @@ class Periodic:
         if task is None:
             return
         self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT)
-        except TimeoutError:
+        if await finish_or_cancel({task}, STOP_TIMEOUT):
             log.warning("%s: its step did not end within %.0f s; cancelled", self.name,
                         STOP_TIMEOUT)  # fmt: skip
-            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         wait = not self._at_once
