@@ -57,12 +57,23 @@ async def test_three_halls_exchange_media_and_the_server_never_encodes(live, org
     await meeting.chair.call("give_floor", {"hall_id": org.halls["B"]})
     a, b, p = (meeting.halls[k] for k in "ABP")
     counts = {k: (c.slot("main").frames, c.slot("audio").frames) for k, c in meeting.halls.items()}
-    started = time.monotonic()
-    await a.until(lambda: time.monotonic() - started > 3.0, deadline=5)
+
+    def flowing(key: str) -> bool:
+        """Three seconds' worth of new video and audio frames (15 and 25 a second)."""
+        client, (main_before, audio_before) = meeting.halls[key], counts[key]
+        return (
+            client.slot("main").frames - main_before > 45
+            and client.slot("audio").frames - audio_before > 75
+        )
+
+    # A condition, not a timed window: a loop stalled for seconds under a loaded CI machine
+    # (it happened once) delays the frames without making the test about stalls.
     for key, client in meeting.halls.items():
-        main_before, audio_before = counts[key]
-        assert client.slot("main").frames - main_before > 45, f"hall {key} video stalled"
-        assert client.slot("audio").frames - audio_before > 75, f"hall {key} audio stalled"
+        try:
+            await a.until(lambda k=key: flowing(k), deadline=15)
+        except TimeoutError:
+            main, audio = client.slot("main").frames, client.slot("audio").frames
+            pytest.fail(f"hall {key} stalled: {main} video, {audio} audio, was {counts[key]}")
     assert a.slot("main").colour.close_to(BLUE)
     assert b.slot("main").colour.close_to(BLUE)
     assert p.slot("main").colour.close_to(BLUE)
