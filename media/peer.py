@@ -40,7 +40,7 @@ from media.codecs import (
 )
 from media.errors import NegotiationError, PeerClosedError
 from media.forwarding import ForwardedTrack
-from media.offer import read_offer
+from media.offer import ask_opus_senders, read_offer
 from media.settings import PeerSettings
 from media.source import Source
 
@@ -170,7 +170,9 @@ class Peer:
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await self._pc.createAnswer()
-            await self._pc.setLocalDescription(answer)
+            await self._pc.setLocalDescription(
+                RTCSessionDescription(sdp=ask_opus_senders(answer.sdp), type="answer")
+            )
         except OperationError as exc:
             raise NegotiationError(
                 f"the offer has no codec in common: video must offer {self.video_codec.value} "

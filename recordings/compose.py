@@ -465,7 +465,9 @@ def prepare(p: Plan, title: str, out: Path, work: Path) -> Steps:
     for s in p.segments:
         if not s.has_audio:
             continue
-        sound = inputs[id(s)].audio.filter("aresample", 48000)
+        # async=1: a terminal's Opus DTX leaves gaps in the timestamps while its hall is
+        # silent or muted; they are filled with silence, or what follows would move earlier.
+        sound = inputs[id(s)].audio.filter("aresample", 48000, **{"async": 1})
         if s.start < 0:
             sound = sound.filter("atrim", start=-s.start).filter("asetpts", "PTS-STARTPTS")
         else:

@@ -112,6 +112,24 @@ async def test_the_answer_has_host_candidates_only_without_ice_servers(
     assert {candidate.type for candidate in candidates} == {"host"}
 
 
+async def test_the_answer_asks_opus_senders_for_dtx_and_in_band_fec(
+    make_peer: Callable[..., Peer], clients: list[Client]
+) -> None:
+    """A browser's Opus encoder takes DTX and FEC from the answer: without them, a muted hall
+    sent 50 packets a second of silence."""
+    client = subscriber_client(video_slots=1, audio_slots=2)
+    clients.append(client)
+    answer = sdp.SessionDescription.parse(await make_peer().answer(await offer(client)))
+    audio = [media for media in answer.media if media.kind == "audio"]
+    assert len(audio) == 2
+    for media in audio:
+        assert [
+            (c.mimeType, {k: str(v) for k, v in c.parameters.items()}) for c in media.rtp.codecs
+        ] == [("audio/opus", {"useinbandfec": "1", "usedtx": "1"})]
+    video = next(media for media in answer.media if media.kind == "video")
+    assert all("usedtx" not in codec.parameters for codec in video.rtp.codecs)
+
+
 async def test_sources_and_slots_follow_the_offers_m_lines(
     make_peer: Callable[..., Peer], clients: list[Client]
 ) -> None:

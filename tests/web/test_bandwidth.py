@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from tests.conftest import Org
 from tests.web.conftest import Browsers
@@ -67,3 +67,34 @@ async def _estimates(page: Page) -> list[int]:
         await asyncio.sleep(0.5)
     assert len(estimates) >= 10, estimates
     return estimates
+
+
+async def test_a_muted_hall_sends_next_to_no_audio(browsers: Browsers, org: Org) -> None:
+    """A muted terminal's microphone is silent, and with the DTX the server's answer asks for,
+    Chromium's Opus encoder sends a packet every 400 ms instead of every 20 ms: a district on a
+    thin link keeps ~40 kbit/s per muted hall, and the server reads 20 times fewer packets."""
+    _, _, (_, _, term_b) = await three_halls_live(browsers, org)
+    await term_b.wait_for_function(
+        "() => window.giaoban.media && window.giaoban.media.pc"
+        " && window.giaoban.media.pc.connectionState === 'connected'",
+        timeout=20_000,
+    )
+    await expect(term_b.locator("#mic")).to_have_attribute("data-muted", "true")
+    await asyncio.sleep(SETTLE)  # the encoder has been told
+    first, began = await _audio_packets_sent(term_b), time.monotonic()
+    await asyncio.sleep(5)
+    rate = (await _audio_packets_sent(term_b) - first) / (time.monotonic() - began)
+    assert rate < 10, f"a muted hall sends {rate:.1f} audio packets a second"
+
+
+async def _audio_packets_sent(page: Page) -> int:
+    sent: int = await page.evaluate(
+        """async () => {
+            let out = 0;
+            (await window.giaoban.media.pc.getStats()).forEach((r) => {
+                if (r.type === 'outbound-rtp' && r.kind === 'audio') out += r.packetsSent;
+            });
+            return out;
+        }"""
+    )
+    return sent

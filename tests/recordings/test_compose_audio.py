@@ -1,0 +1,138 @@
+"""The composite's sound keeps its time across a microphone's silences: a terminal's Opus
+encoder sends DTX (a packet every 200-400 ms while the hall is silent or muted), so a
+recorded stream has gaps in its timestamps, and what is said after a silence must be heard
+when it was said, not as soon as the silence's few packets are over."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media import MediaKind, Source
+from recordings.capture import MeetingRecorder, RecordingSettings
+from recordings.compose import compose
+from recordings.jobs import load_plan
+from rooms.models import TimelineKind
+from server.db import Database
+from tests.conftest import Org
+from tests.media.media_testkit import RED
+from tests.recordings.content_kit import Feeder, add_event, make_meeting, until
+
+pytestmark = pytest.mark.slow
+
+FRAME = 960
+"Samples of one 20 ms Opus frame at 48 kHz."
+
+SPOKEN = ((0.0, 2.0), (4.0, 6.0))
+"Seconds of the stream when the hall speaks (a tone); silent in between, then again after."
+
+
+def dtx_stream(seconds: float) -> list[tuple[int, bytes]]:
+    """(timestamp, packet) of an Opus stream with DTX as Chromium sends it: every 20 ms frame
+    while :data:`SPOKEN`, one frame in ten (200 ms, as measured from Chromium) while silent."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = 48_000
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 32_000
+    codec.time_base = fractions.Fraction(1, 48_000)
+    codec.options = {"dtx": "1", "application": "voip"}
+    out: list[tuple[int, bytes]] = []
+    for index in range(round(seconds * 50)):
+        at = index * 0.02
+        spoken = any(a <= at < b for a, b in SPOKEN)
+        t = (np.arange(FRAME) + index * FRAME) / 48_000
+        tone = (np.sin(2 * np.pi * 440 * t) * (8000 if spoken else 0)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(np.repeat(tone, 2).reshape(1, -1)), format="s16", layout="stereo"
+        )
+        frame.sample_rate = 48_000
+        frame.pts = index * FRAME
+        for packet in codec.encode(frame):
+            if spoken or index % 10 == 0:
+                assert packet.pts is not None
+                out.append((packet.pts, bytes(packet)))
+    return out
+
+
+async def feed(source: Source, stream: list[tuple[int, bytes]]) -> None:
+    """The stream into ``source`` at its pace, as the receive path hands packets over."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for ticks, data in stream:
+        # Packets at their time (a microphone's), not a wait on a condition.
+        await asyncio.sleep(max(0.0, began + ticks / 48_000 - loop.time()))
+        packet = av.Packet(data)
+        packet.pts = packet.dts = 1_000_000 + ticks
+        packet.time_base = fractions.Fraction(1, 48_000)
+        packet.is_keyframe = True
+        source.feed(packet)
+
+
+def loudness(samples: np.ndarray, start: float, end: float) -> float:
+    """Root mean square of the samples between two times of the composite."""
+    window = samples[round(start * 48_000) : round(end * 48_000)]
+    return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))
+
+
+async def test_the_composite_plays_what_a_hall_said_after_a_silence_when_it_was_said(
+    db: Database, org: Org, tmp_path: Path
+):
+    p = org.halls["P"]
+    meeting_id = await make_meeting(db, org, halls=("P",))
+    stream = dtx_stream(6.5)
+    assert len(stream) < 0.8 * 6.5 * 50  # the silence sent few packets
+
+    async def failed(reason: str) -> None:
+        raise AssertionError(reason)
+
+    # One segment for the whole stream: a silence inside a segment is what shifted the sound.
+    settings = RecordingSettings(tmp_path, segment_seconds=60.0, min_free_bytes=1)
+    rec = MeetingRecorder(meeting_id, settings, db.sessions, failed)
+    camera = Feeder(RED, 320, 240)
+    mic = Source(kind=MediaKind.AUDIO, codec="audio/opus")
+    try:
+        rec.attach(p, camera.source, mic)
+        await add_event(db, meeting_id, TimelineKind.MEETING_STARTED, p)
+        began = time.monotonic()
+        camera.start()
+        await rec.start()
+        await asyncio.wait_for(feed(mic, stream), 20)
+        await until(lambda: time.monotonic() - began >= 7.0, deadline=20)
+        await add_event(db, meeting_id, TimelineKind.MEETING_ENDED, p)
+    finally:
+        await rec.close()
+        await camera.stop()
+
+    async with db.session() as session:
+        plan, title = await load_plan(session, settings, meeting_id)
+    assert len(plan.segments) == 1
+    offset = plan.segments[0].start  # where the stream's first packet is in the meeting
+
+    async def progress(percent: float, step: str) -> None:
+        pass
+
+    out = tmp_path / "output"
+    await asyncio.wait_for(compose(plan, title, out, tmp_path / "work", progress), 240)
+    mono = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+    with av.open(str(out / "composite.mp4")) as container:
+        chunks = [
+            plain.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for plain in mono.resample(frame)
+        ]
+    samples = np.concatenate(chunks)
+
+    def heard(start: float, end: float) -> float:
+        return loudness(samples, offset + start, offset + end)
+
+    loud = heard(0.3, 1.7)
+    assert loud > 1000, loud
+    assert heard(4.3, 5.7) > loud / 2, "what was said after the silence is not where it was said"
+    assert heard(2.3, 3.7) < loud / 10, "the silence is not silent: a later sound moved into it"
