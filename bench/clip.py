@@ -14,6 +14,7 @@ each frame at arrival on the same machine clock, and checks the frame arrived in
 from __future__ import annotations
 
 import fractions
+import functools
 import os
 import pickle
 import struct
@@ -128,6 +129,37 @@ def _encode_audio() -> list[bytes]:
         frame.pts = start
         packets.extend(bytes(p) for p in codec.encode(frame))
     return packets
+
+
+DTX_EVERY = 10
+"""While its microphone is silent, a terminal sends one Opus frame in this many (Chromium,
+with the DTX the server's answer asks for: 4.8 packets a second from a muted terminal,
+measured by tests/web/test_bandwidth.py)."""
+
+
+@functools.cache
+def dtx_frame() -> bytes:
+    """The frame libopus sends for silence with DTX on (a few bytes: comfort noise)."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = 48_000
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 32_000
+    codec.time_base = AUDIO_TIME_BASE
+    codec.options = {"dtx": "1", "application": "voip"}
+    # (libopus keeps coding a silence it starts with: a word first, then the silence.)
+    t = np.arange(OPUS_FRAME) / 48_000
+    word = np.repeat((np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16), 2).reshape(1, -1)
+    silence = np.zeros((1, OPUS_FRAME * 2), dtype=np.int16)
+    packets: list[bytes] = []
+    for index in range(50):
+        samples = word if index < 10 else silence
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
+        frame.sample_rate = 48_000
+        frame.pts = index * OPUS_FRAME
+        packets.extend(bytes(p) for p in codec.encode(frame))
+    assert len(packets[-1]) < 10, len(packets[-1])
+    return packets[-1]
 
 
 def load(cache_dir: str | os.PathLike[str]) -> Clip:

@@ -85,7 +85,7 @@ class Hall:
     def _publish_tracks(self, pc: RTCPeerConnection) -> list[tuple[Any, str]]:
         start = time.time() + random.random() / clips.FPS
         self.video = ClipVideoTrack(self.clip, self.index, start, self.sent)
-        audio = ClipAudioTrack(self.clip, start, self.sent)
+        audio = ClipAudioTrack(self.clip, start, self.sent, silent=self.plan.get("silent", False))
         roles = []
         video_t = pc.addTransceiver(self.video, direction="sendonly")
         aiortc_patch.send.on_keyframe_request(video_t.sender, self.video.request_keyframe)

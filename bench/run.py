@@ -160,6 +160,8 @@ async def measure(
         rate = join_rate if join_rate > 0 and n > AT_ONCE else 0.0
         for plan in plans:
             plan["join_delay"] = plan["index"] / rate if rate else 0.0
+            plan["silent"] = MUTED_AUDIO[0] == "dtx" and not plan["heard"]
+        result["muted_audio"] = MUTED_AUDIO[0]
         result["join_rate"] = rate or "all at once"
         if isinstance(system, Giaoban):
             await system.open_meeting(CHAIR, list(range(n)))
@@ -526,6 +528,10 @@ JOIN_RATE = [10.0]
 LOADGEN_NICE = [19]
 ATTEMPTS = [2]
 PATIENCE = [60.0]
+MUTED_AUDIO = ["dtx"]
+"""What the halls nobody hears send from their microphones: ``dtx`` (a terminal's Chromium
+with the DTX the server's answer asks for) or ``full`` (50 packets a second, the load of the
+figures before 2026-12-07 afternoon)."""
 "Seconds to wait for a quiet machine before each measurement (``--patience``)."
 CONTENDED = 0.25
 "Cores used by other processes during a window above which it is measured again."
@@ -598,27 +604,41 @@ LOOP_AB_RESULTS = ROOT / "bench" / "results" / "loop-ab.json"
 FASTPATH_AB_RESULTS = ROOT / "bench" / "results" / "fastpath-ab.json"
 
 
+LOAD_AB_RESULTS = ROOT / "bench" / "results" / "dtx-ab.json"
+
+
 async def loop_ab(args: argparse.Namespace) -> None:
     """The server on asyncio's event loop and on uvloop (``GIAOBAN_EVENT_LOOP``), alternately in
     one run, with Janus measured in each round too: CPU per forwarded packet of each. With
     ``--ab-tree``: the server of that other checkout ("before") and this one's ("after"), both
-    on the default loop, and Janus (``bench/results/fastpath-ab.json``)."""
+    on the default loop, and Janus (``bench/results/fastpath-ab.json``). With ``--load-ab``:
+    each system under the two loads of ``--muted-audio`` (``bench/results/dtx-ab.json``)."""
     names = args.scenarios.split(",") if args.scenarios else ["speaker-10", "speaker-30"]
     variants = [("asyncio", "giaoban"), ("uvloop", "giaoban")]
     out = LOOP_AB_RESULTS
     if args.ab_tree:
         variants = [("before", "giaoban"), ("after", "giaoban")]
         out = ROOT / args.ab_out if args.ab_out else FASTPATH_AB_RESULTS
+    if args.load_ab:
+        # The same server under the two loads (muted halls' microphones at 50 packets a
+        # second, or DTX), and Janus under each.
+        variants = [("full", "giaoban"), ("dtx", "giaoban")]
+        out = ROOT / args.ab_out if args.ab_out else LOAD_AB_RESULTS
     if janus_version() is not None:
-        variants.append(("janus", "janus"))
+        if args.load_ab:
+            variants += [("janus full", "janus"), ("janus dtx", "janus")]
+        else:
+            variants.append(("janus", "janus"))
     else:
-        log("janus is not installed: measuring giaoban's two loops only")
+        log("janus is not installed: measuring giaoban alone")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="giaoban-bench-") as tmp:
         for _ in range(args.ab_rounds):
             for name in names:
                 for variant, system in variants:
-                    if args.ab_tree:
+                    if args.load_ab:
+                        MUTED_AUDIO[0] = variant.rsplit(" ", 1)[-1]
+                    elif args.ab_tree:
                         if variant == "before":
                             os.environ["BENCH_SERVER_ROOT"] = args.ab_tree
                         else:
@@ -667,6 +687,7 @@ async def main_async(args: argparse.Namespace) -> None:
     LOADGEN_NICE[0] = args.loadgen_nice
     ATTEMPTS[0] = max(1, args.attempts)
     PATIENCE[0] = args.patience
+    MUTED_AUDIO[0] = args.muted_audio
     if args.media_ab:
         await media_ab(args)
         return
@@ -775,6 +796,19 @@ def main() -> None:
         help="CPU priority of the load generator's processes (nice; 0: the same as the system "
         "under test). The halls are other machines in a real network: by default the system "
         "under test gets the shared cores first",
+    )
+    parser.add_argument(
+        "--muted-audio",
+        choices=("dtx", "full"),
+        default="dtx",
+        help="what the halls nobody hears (muted) send: a DTX frame every 200 ms, as a "
+        "terminal does since the server asks for DTX (default), or 50 packets a second",
+    )
+    parser.add_argument(
+        "--load-ab",
+        action="store_true",
+        help="with --loop-ab: giaoban and Janus each with --muted-audio full and dtx, "
+        "alternately in each round",
     )
     parser.add_argument(
         "--keep",

@@ -131,6 +131,7 @@ class Scenario:
             video_from = [s["from"] for s in slots if s["kind"] == "video"]
         return {
             "index": i,
+            "heard": i == CHAIR or (self.layout == "speaker" and i == FLOOR),
             "video_source": source,
             "slots": slots,
             "expect_video": video_from,

@@ -25,7 +25,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from bench.clip import FPS, OPUS_FRAME, Clip, tag, untag
+from bench.clip import DTX_EVERY, FPS, OPUS_FRAME, Clip, dtx_frame, tag, untag
 from media import aiortc_patch
 
 FRAME_TICKS = 90_000 // FPS
@@ -139,16 +139,24 @@ class ClipVideoTrack(_ClipTrack):
 
 
 class ClipAudioTrack(_ClipTrack):
-    """The clip's Opus packets every 20 ms, looping."""
+    """The clip's Opus packets every 20 ms, looping; or, for a ``silent`` hall's microphone
+    (a muted hall's), a DTX frame every :data:`~bench.clip.DTX_EVERY` frames, as a terminal's
+    Chromium sends."""
 
     kind = "audio"
 
-    def __init__(self, clip: Clip, start: float, log: SendLog) -> None:
+    def __init__(self, clip: Clip, start: float, log: SendLog, silent: bool = False) -> None:
         super().__init__(start, OPUS_FRAME / 48_000)
         self._clip = clip
         self._log = log
+        self._silent = dtx_frame() if silent else None
 
     def _send_next(self, send: aiortc_patch.send.DirectFrameSender, now: float) -> None:
+        if self._silent is not None:
+            if self._n % DTX_EVERY == 0:
+                self._log.audio.append(time.time())
+                send(self._silent, self._n * OPUS_FRAME)
+            return
         self._log.audio.append(time.time())
         send(self._clip.audio[self._n % len(self._clip.audio)], self._n * OPUS_FRAME)
 
