@@ -323,6 +323,7 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         "git worktree add /tmp/before <commit>   # a change's before/after, alternately:",
         "bash bench/run.sh --media-ab --ab-tree /tmp/before --scenarios speaker-30 --ab-rounds 3",
         "bash bench/run.sh --loop-ab --ab-tree /tmp/before --scenarios speaker-30  # and Janus",
+        "bash bench/run.sh --loop-ab --load-ab --scenarios speaker-10  # muted halls: full, DTX",
         "```",
         "",
         "These figures: "
@@ -334,6 +335,15 @@ def render(data: dict[str, Any], images: list[str]) -> str:
         "nice 19 unless `--loadgen-nice` says otherwise).",
         f"- Versions: Python {v['python']}, aiortc {v['aiortc']}, aioice {v['aioice']}, "
         f"PyAV {v['pyav']}, Janus {v.get('janus') or 'not installed'} (Debian package).",
+        *(
+            [
+                "- Load: the rows measured before 2026-12-07 afternoon had every hall send 50 "
+                "audio packets a second, muted or not (`--muted-audio full`); muted halls now "
+                'send a DTX frame every 200 ms, as terminals do (see "Opus DTX" below).'
+            ]
+            if any("muted_audio" not in r for r in data.get("results", []))
+            else []
+        ),
         "",
         "## Tables",
         "",
