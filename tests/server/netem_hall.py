@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 import aiortc.rtcrtpreceiver
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
 
 from media.aiortc_patch.receive import route_rtx
 from tests.media.media_testkit import BLUE, GREEN, RED, Yuv
@@ -77,6 +78,31 @@ def count_rtcp() -> None:
     RTCRtpReceiver._send_rtcp_pli = pli  # type: ignore[method-assign]
     RTCRtpSender._retransmit = rtx  # type: ignore[method-assign]
     RTCRtpSender._send_keyframe = keyframe  # type: ignore[method-assign]
+
+
+def drain_jitter_buffers() -> None:
+    """Decode every video frame that is complete, as a browser does (the terminals are
+    Chromium). aiortc's receiver hands its decoder at most one frame per packet that arrives,
+    so the frames held behind a loss that RTX repaired stayed behind for good: each repair
+    added its wait to the latency, and the frames still held when a measurement ended counted
+    as lost (57 of 480 in 8 s at 5 % loss, with every frame decoded later)."""
+    handle = RTCRtpReceiver._handle_rtp_packet
+
+    async def handle_and_drain(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
+        await handle(self, packet, arrival_time_ms)
+        private = vars(self)  # aiortc's receiver state (name-mangled attributes)
+        buffer = private["_RTCRtpReceiver__jitter_buffer"]
+        if not buffer._is_video or private["_RTCRtpReceiver__decoder_thread"] is None:
+            return
+        codecs = private["_RTCRtpReceiver__codecs"].values()
+        codec = next((c for c in codecs if not is_rtx(c)), None)
+        frame = buffer._remove_frame(packet.sequence_number)
+        while frame is not None and codec is not None:
+            frame.timestamp = private["_RTCRtpReceiver__timestamp_mapper"].map(frame.timestamp)
+            private["_RTCRtpReceiver__decoder_queue"].put((codec, frame))
+            frame = buffer._remove_frame(packet.sequence_number)
+
+    RTCRtpReceiver._handle_rtp_packet = handle_and_drain  # type: ignore[method-assign]
 
 
 def emit(line: dict[str, Any]) -> None:
@@ -201,6 +227,7 @@ class Terminal:
 
 async def main(url: str, token: str, colour: str, meeting_id: int) -> None:
     count_rtcp()
+    drain_jitter_buffers()
     # A browser routes retransmissions by the RTX SSRCs of the answer; aiortc does not by
     # itself (media/aiortc_patch/receive.py, "RTX routing").
     route_rtx()

@@ -118,6 +118,17 @@ async def p_rate(p: LiveClient, role: str, seconds: float) -> float:
     return (p.slot(role).frames - before) / (time.monotonic() - started)
 
 
+def p_sent(p: LiveClient) -> int:
+    """Frames P's camera has handed to its encoder so far."""
+    assert p.video is not None
+    return p.video.frames_sent
+
+
+def sent_rate(first: dict[str, Any], last: dict[str, Any]) -> float:
+    """Frames per second A's camera handed to its encoder between two of its reports."""
+    return float(last["sent_frames"] - first["sent_frames"]) / max(last["at"] - first["at"], 1e-6)
+
+
 def figures(capsys: pytest.CaptureFixture[str], title: str, **values: Any) -> None:
     """Print the figures into the test log, captured or not."""
     shown = ", ".join(
@@ -137,9 +148,11 @@ async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
         await a_in_the_meeting(scene, org)
         link_before = netns.impair(loss=5.0)
         server_before = server_counters(live, scene, org)
-        since = time.monotonic()
+        since, p_sent_before = time.monotonic(), p_sent(p)
         p_fps = await p_rate(p, "main", MEASURE)  # A's camera, after the lossy uplink
         before, after = await a.report_at(since), await a.report_at(time.monotonic())
+        p_sent_fps = (p_sent(p) - p_sent_before) / (time.monotonic() - since)
+        a_sent_fps = sent_rate(before, after)
         a_fps = a.rate("chair", before, after)  # P's camera, after the lossy downlink
         a_audio = a.rate("audio", before, after)
         server_after = server_counters(live, scene, org)
@@ -149,7 +162,8 @@ async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
         plis_to_a = server_after["plis_to_a"] - server_before["plis_to_a"]
         figures(
             capsys,
-            "loss 5% each way", seconds=MEASURE, p_sees_a_fps=p_fps, a_sees_p_fps=a_fps,
+            "loss 5% each way", seconds=MEASURE, a_sent_fps=a_sent_fps, p_sees_a_fps=p_fps,
+            p_sent_fps=p_sent_fps, a_sees_p_fps=a_fps,
             a_audio_fps=a_audio, server_plis_to_a=plis_to_a,
             server_frames_dropped_from_a=server_after["frames_dropped_from_a"]
             - server_before["frames_dropped_from_a"],
@@ -163,9 +177,12 @@ async def test_five_percent_loss_video_keeps_flowing_and_losses_are_repaired(
         # Video keeps going both ways near the rate sent: losses are repaired (NACK, RTX)
         # before the jitter buffers give up on them. (A loss that a lost NACK or RTX leaves
         # unrepaired costs ~7 frames until a keyframe: about one in 8 s. Without RTX reaching
-        # the receivers, P saw 17 frames/s and the server dropped 75 frames.)
-        assert p_fps > FPS_SENT * 0.7, f"P saw A's video at {p_fps:.1f} frames/s"
-        assert a_fps > FPS_SENT * 0.7, f"A saw P's video at {a_fps:.1f} frames/s"
+        # the receivers, P saw 17 frames/s and the server dropped 75 frames.) Against the
+        # rate each camera really sent: on a loaded machine the encoders fall below their
+        # 30 frames/s, and that is not the network's doing.
+        assert a_sent_fps > FPS_SENT / 3 and p_sent_fps > FPS_SENT / 3, (a_sent_fps, p_sent_fps)
+        assert p_fps > a_sent_fps * 0.7, f"P saw A's video at {p_fps:.1f} of {a_sent_fps:.1f}"
+        assert a_fps > p_sent_fps * 0.7, f"A saw P's video at {a_fps:.1f} of {p_sent_fps:.1f}"
         dropped = server_after["frames_dropped_from_a"] - server_before["frames_dropped_from_a"]
         assert dropped < FPS_SENT * MEASURE / 6, f"the server dropped {dropped} of A's frames"
         assert a_audio > 25, f"A's audio at {a_audio:.1f} frames/s"  # 50 sent
