@@ -107,20 +107,18 @@ def _encode_video() -> tuple[list[bytes], list[bool]]:
     return frames[:last], keys[:last]
 
 
-def _encode_audio() -> list[bytes]:
+def _opus(samples: np.ndarray, **options: str) -> list[bytes]:
+    """``samples`` (mono, 48 kHz, int16) as stereo Opus packets of :data:`OPUS_FRAME`."""
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = 48_000
     codec.layout = "stereo"
     codec.format = "s16"
     codec.bit_rate = 32_000
     codec.time_base = AUDIO_TIME_BASE
-    t = np.arange(48_000 * 2) / 48_000
-    tone = (np.sin(2 * np.pi * 440 * t) * 8000 * (0.6 + 0.4 * np.sin(2 * np.pi * t))).astype(
-        np.int16
-    )
-    stereo = np.repeat(tone, 2).reshape(1, -1)
+    codec.options = options
+    stereo = np.repeat(samples, 2).reshape(1, -1)
     packets: list[bytes] = []
-    for start in range(0, tone.size - OPUS_FRAME + 1, OPUS_FRAME):
+    for start in range(0, samples.size - OPUS_FRAME + 1, OPUS_FRAME):
         chunk = stereo[:, start * 2 : (start + OPUS_FRAME) * 2]
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(chunk), format="s16", layout="stereo"
@@ -129,6 +127,14 @@ def _encode_audio() -> list[bytes]:
         frame.pts = start
         packets.extend(bytes(p) for p in codec.encode(frame))
     return packets
+
+
+def _encode_audio() -> list[bytes]:
+    t = np.arange(48_000 * 2) / 48_000
+    tone = (np.sin(2 * np.pi * 440 * t) * 8000 * (0.6 + 0.4 * np.sin(2 * np.pi * t))).astype(
+        np.int16
+    )
+    return _opus(tone)
 
 
 DTX_EVERY = 10
@@ -140,26 +146,13 @@ measured by tests/web/test_bandwidth.py)."""
 @functools.cache
 def dtx_frame() -> bytes:
     """The frame libopus sends for silence with DTX on (a few bytes: comfort noise)."""
-    codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = 48_000
-    codec.layout = "stereo"
-    codec.format = "s16"
-    codec.bit_rate = 32_000
-    codec.time_base = AUDIO_TIME_BASE
-    codec.options = {"dtx": "1", "application": "voip"}
     # (libopus keeps coding a silence it starts with: a word first, then the silence.)
-    t = np.arange(OPUS_FRAME) / 48_000
-    word = np.repeat((np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16), 2).reshape(1, -1)
-    silence = np.zeros((1, OPUS_FRAME * 2), dtype=np.int16)
-    packets: list[bytes] = []
-    for index in range(50):
-        samples = word if index < 10 else silence
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
-        frame.sample_rate = 48_000
-        frame.pts = index * OPUS_FRAME
-        packets.extend(bytes(p) for p in codec.encode(frame))
-    assert len(packets[-1]) < 10, len(packets[-1])
-    return packets[-1]
+    t = np.arange(OPUS_FRAME * 10) / 48_000
+    word = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    samples = np.concatenate([word, np.zeros(OPUS_FRAME * 40, dtype=np.int16)])
+    last = _opus(samples, dtx="1", application="voip")[-1]
+    assert len(last) < 10, len(last)
+    return last
 
 
 def load(cache_dir: str | os.PathLike[str]) -> Clip:
