@@ -398,10 +398,8 @@ class Archive:
                     f"{to_local(package.dispose_after).date().isoformat()}"
                 )
             meeting = await session.get(Meeting, package.meeting_id)
-            files: list[dict[str, Any]] = []
-            if self.store.exists(package.key):
-                with self.store.open(package.key, archive.MANIFEST) as f:
-                    files = json.loads(f.read())["files"]
+            # (The store is the data centre's NAS mount: off the event loop.)
+            files = await asyncio.to_thread(self._manifest_files, package.key)
             # The tombstone first, the files after: a crash between the two leaves files of a
             # disposed package, which the next start deletes (sweep_disposed), rather than a
             # package deleted with no record of what it held.
@@ -420,6 +418,14 @@ class Archive:
                 log.exception("package %s: its files are left for the next start to delete",
                               package.id)  # fmt: skip
             return tombstone
+
+    def _manifest_files(self, key: str) -> list[dict[str, Any]]:
+        """The files a package's manifest lists; none if the store no longer has it."""
+        if not self.store.exists(key):
+            return []
+        with self.store.open(key, archive.MANIFEST) as f:
+            files: list[dict[str, Any]] = json.loads(f.read())["files"]
+        return files
 
     def _delete_files(self, key: str) -> bool:
         """Delete a package's files if the store still has them; whether it had."""
