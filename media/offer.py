@@ -117,7 +117,7 @@ def read_offer(
 OPUS_ASKED = {"useinbandfec": 1, "usedtx": 1}
 """What the answer asks of a client's Opus encoder (RFC 7587 section 6.1): in-band FEC, so a
 lost packet can be rebuilt from the next one, and DTX, so a silent microphone (a muted hall's
-is silent) sends a packet every 400 ms instead of every 20 ms."""
+is silent) sends a packet every 200-400 ms instead of every 20 ms."""
 
 
 def ask_opus_senders(answer: str) -> str:
