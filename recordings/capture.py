@@ -43,7 +43,15 @@ log = logging.getLogger("giaoban.recording")
 MS = Fraction(1, 1000)
 OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
 """Matroska needs Opus's identification header as codec private data (RFC 7845)."""
-MUXER_OPTIONS = {"cluster_time_limit": "1000", "flush_packets": "1"}
+MUXER_OPTIONS = {
+    "cluster_time_limit": "1000",
+    "flush_packets": "1",
+    "max_interleave_delta": "100000",
+}
+"""Clusters of at most a second, each on the disk as it closes; and packets of one stream are
+held at most 100 ms for another's (FFmpeg's default is 10 s: a muted hall's microphone, which
+sends a DTX frame only every few hundred milliseconds, held its video back that long, and a
+crash lost it)."""
 KEYFRAME_WAIT = 2.0
 """Seconds a capture waits for a video keyframe before it records the hall's audio alone."""
 

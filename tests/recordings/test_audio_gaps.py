@@ -1,7 +1,8 @@
-"""The composite's sound keeps its time across a microphone's silences: a terminal's Opus
-encoder sends DTX (a packet every 200-400 ms while the hall is silent or muted), so a
-recorded stream has gaps in its timestamps, and what is said after a silence must be heard
-when it was said, not as soon as the silence's few packets are over."""
+"""A microphone's silences in the recording: a terminal's Opus encoder sends DTX (a packet
+every 200-400 ms while the hall is silent or muted, or none for a while), so a recorded
+stream has gaps. What is said after a silence must be heard in the composite when it was
+said, not as soon as the silence's few packets are over; and a silent microphone must not
+hold the hall's video back from the disk, where a crash would lose it."""
 
 from __future__ import annotations
 
@@ -73,6 +74,44 @@ async def feed(source: Source, stream: list[tuple[int, bytes]]) -> None:
         packet.time_base = fractions.Fraction(1, 48_000)
         packet.is_keyframe = True
         source.feed(packet)
+
+
+async def test_a_silent_microphone_does_not_hold_the_video_back_from_the_disk(
+    db: Database, org: Org, tmp_path: Path
+):
+    """FFmpeg's muxer holds a stream's packets until the others have theirs, 10 s by default:
+    a muted hall's video stayed in memory while its microphone sent nothing, and a crash then
+    lost it (the kill -9 test found an empty segment of the muted hall)."""
+    p = org.halls["P"]
+    meeting_id = await make_meeting(db, org, halls=("P",))
+
+    async def failed(reason: str) -> None:
+        raise AssertionError(reason)
+
+    settings = RecordingSettings(tmp_path, segment_seconds=60.0, min_free_bytes=1)
+    rec = MeetingRecorder(meeting_id, settings, db.sessions, failed)
+    camera = Feeder(RED, 320, 240)
+    mic = Source(kind=MediaKind.AUDIO, codec="audio/opus")
+    part = tmp_path / str(meeting_id) / f"hall-{p}"
+
+    def on_disk() -> int:
+        """Bytes of the open segment's file."""
+        return sum(f.stat().st_size for f in part.glob("*.mkv.part")) if part.exists() else 0
+
+    try:
+        rec.attach(p, camera.source, mic)
+        await rec.start()
+        camera.start()
+        await until(lambda: camera.fed > 0, deadline=5)
+        await feed(mic, dtx_stream(0.02))  # one frame, then the microphone is silent
+        await until(lambda: on_disk() > 0, deadline=5, what="the segment's file")
+        header = on_disk()
+        # The first second of video reaches the disk as its cluster closes (1 s, 25 frames).
+        await until(lambda: on_disk() > header + 2_000, deadline=5, what="video on the disk")
+        assert camera.fed < 5 * 25  # (not the 10 s FFmpeg would have held it)
+    finally:
+        await rec.close()
+        await camera.stop()
 
 
 def loudness(samples: np.ndarray, start: float, end: float) -> float:
