@@ -207,10 +207,13 @@ async def search(call: Call) -> list[SearchHit]:
     if q.chair:
         chairs = sa.select(User.id).where(User.full_name.ilike(f"%{q.chair}%"))
         query = query.where(Meeting.chair_user_id.in_(chairs))
+    # When it was held, where it was (the hits show those times), else when it was planned.
+    held_from = sa.func.coalesce(Meeting.started_at, Meeting.start_at)
+    held_to = sa.func.coalesce(Meeting.ended_at, Meeting.end_at)
     if q.start is not None:
-        query = query.where(Meeting.end_at > q.start)
+        query = query.where(held_to > q.start)
     if q.end is not None:
-        query = query.where(Meeting.start_at < q.end)
+        query = query.where(held_from < q.end)
     if q.unit_id is not None:
         query = query.where(Meeting.unit_id == q.unit_id)
     if q.hall_id is not None:

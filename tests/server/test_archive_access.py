@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from aiohttp.test_utils import TestServer
 
 from recordings import archive
 from recordings.models import ArchivePackage
-from rooms.models import RoleName, User, UserRole
+from rooms.localtime import LOCAL_TZ
+from rooms.models import Meeting, RoleName, User, UserRole
 from server.app import create_app, runner_options
 from server.db import Database
 from server.security import Passwords
@@ -289,6 +291,38 @@ async def test_search_and_tombstones_keep_to_the_archivists_units(
         reader = await clients(username)
         tombstones = (await reader.get("/api/archive/tombstones")).body
         assert [t["meeting_id"] for t in tombstones] == expected, username
+
+
+async def test_the_archive_finds_a_meeting_on_the_day_it_was_held(
+    server: TestServer, db: Database, clients: Any, org: Org
+) -> None:
+    """Planned for five past midnight, started a quarter of an hour early: an archivist who
+    looks for it by the day its hit shows (when it was held) finds it, and not on the next
+    day, when it did not happen. (The search used the planned times: CI met it at 23:5x.)"""
+    meeting_id, _ = await archived_meeting(server, db, clients, org, "P")
+    day = (datetime.now(LOCAL_TZ) + timedelta(days=3)).date()
+    midnight = datetime.combine(day + timedelta(days=1), dt_time(0, 0), LOCAL_TZ)
+    async with db.session() as session:
+        meeting = await session.get(Meeting, meeting_id)
+        assert meeting is not None
+        meeting.start_at = midnight + timedelta(minutes=5)
+        meeting.end_at = midnight + timedelta(hours=1)
+        meeting.started_at = midnight - timedelta(minutes=10)
+        meeting.ended_at = midnight - timedelta(minutes=2)
+        await session.commit()
+    arch = await clients("arch")
+
+    async def found_on(d: date) -> list[int]:
+        window = {
+            "from": f"{d.isoformat()}T00:00",
+            "to": f"{(d + timedelta(days=1)).isoformat()}T00:00",
+        }
+        reply = await arch.get("/api/archive/search", params=window)
+        assert reply.status == 200, reply.text
+        return [hit["meeting_id"] for hit in reply.body]
+
+    assert await found_on(day) == [meeting_id]
+    assert await found_on(day + timedelta(days=1)) == []
 
 
 async def test_a_disposal_a_crash_cut_short_is_finished_at_the_next_start(
