@@ -528,11 +528,11 @@ JOIN_RATE = [10.0]
 LOADGEN_NICE = [19]
 ATTEMPTS = [2]
 PATIENCE = [60.0]
+"Seconds to wait for a quiet machine before each measurement (``--patience``)."
 MUTED_AUDIO = ["dtx"]
 """What the halls nobody hears send from their microphones: ``dtx`` (a terminal's Chromium
 with the DTX the server's answer asks for) or ``full`` (50 packets a second, the load of the
 figures before 2026-12-07 afternoon)."""
-"Seconds to wait for a quiet machine before each measurement (``--patience``)."
 CONTENDED = 0.25
 "Cores used by other processes during a window above which it is measured again."
 

@@ -152,13 +152,11 @@ class ClipAudioTrack(_ClipTrack):
         self._silent = dtx_frame() if silent else None
 
     def _send_next(self, send: aiortc_patch.send.DirectFrameSender, now: float) -> None:
-        if self._silent is not None:
-            if self._n % DTX_EVERY == 0:
-                self._log.audio.append(time.time())
-                send(self._silent, self._n * OPUS_FRAME)
+        if self._silent is not None and self._n % DTX_EVERY:
             return
         self._log.audio.append(time.time())
-        send(self._clip.audio[self._n % len(self._clip.audio)], self._n * OPUS_FRAME)
+        frame = self._silent or self._clip.audio[self._n % len(self._clip.audio)]
+        send(frame, self._n * OPUS_FRAME)
 
 
 @dataclass

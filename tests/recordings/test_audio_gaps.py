@@ -7,8 +7,11 @@ hold the hall's video back from the disk, where a crash would lose it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -76,42 +79,62 @@ async def feed(source: Source, stream: list[tuple[int, bytes]]) -> None:
         source.feed(packet)
 
 
-async def test_a_silent_microphone_does_not_hold_the_video_back_from_the_disk(
-    db: Database, org: Org, tmp_path: Path
-):
-    """FFmpeg's muxer holds a stream's packets until the others have theirs, 10 s by default:
-    a muted hall's video stayed in memory while its microphone sent nothing, and a crash then
-    lost it (the kill -9 test found an empty segment of the muted hall)."""
+@dataclass
+class Recorded:
+    """A meeting of hall P alone, recorded in one segment of 60 s: P's camera (a
+    :class:`Feeder`, not started) and microphone (a source fed by the test)."""
+
+    hall_id: int
+    meeting_id: int
+    settings: RecordingSettings
+    recorder: MeetingRecorder
+    camera: Feeder
+    mic: Source
+
+
+@contextlib.asynccontextmanager
+async def recorded(db: Database, org: Org, tmp_path: Path) -> AsyncIterator[Recorded]:
     p = org.halls["P"]
     meeting_id = await make_meeting(db, org, halls=("P",))
 
     async def failed(reason: str) -> None:
         raise AssertionError(reason)
 
+    # One segment for all of it: a silence inside a segment is what shifted the sound.
     settings = RecordingSettings(tmp_path, segment_seconds=60.0, min_free_bytes=1)
-    rec = MeetingRecorder(meeting_id, settings, db.sessions, failed)
+    recorder = MeetingRecorder(meeting_id, settings, db.sessions, failed)
     camera = Feeder(RED, 320, 240)
     mic = Source(kind=MediaKind.AUDIO, codec="audio/opus")
-    part = tmp_path / str(meeting_id) / f"hall-{p}"
-
-    def on_disk() -> int:
-        """Bytes of the open segment's file."""
-        return sum(f.stat().st_size for f in part.glob("*.mkv.part")) if part.exists() else 0
-
+    recorder.attach(p, camera.source, mic)
     try:
-        rec.attach(p, camera.source, mic)
-        await rec.start()
-        camera.start()
-        await until(lambda: camera.fed > 0, deadline=5)
-        await feed(mic, dtx_stream(0.02))  # one frame, then the microphone is silent
+        yield Recorded(p, meeting_id, settings, recorder, camera, mic)
+    finally:
+        await recorder.close()
+        await camera.stop()
+
+
+async def test_a_silent_microphone_does_not_hold_the_video_back_from_the_disk(
+    db: Database, org: Org, tmp_path: Path
+):
+    """FFmpeg's muxer holds a stream's packets until the others have theirs, 10 s by default:
+    a muted hall's video stayed in memory while its microphone sent nothing, and a crash then
+    lost it (the kill -9 test found an empty segment of the muted hall)."""
+    async with recorded(db, org, tmp_path) as r:
+        part = tmp_path / str(r.meeting_id) / f"hall-{r.hall_id}"
+
+        def on_disk() -> int:
+            """Bytes of the open segment's file."""
+            return sum(f.stat().st_size for f in part.glob("*.mkv.part")) if part.exists() else 0
+
+        await r.recorder.start()
+        r.camera.start()
+        await until(lambda: r.camera.fed > 0, deadline=5)
+        await feed(r.mic, dtx_stream(0.02))  # one frame, then the microphone is silent
         await until(lambda: on_disk() > 0, deadline=5, what="the segment's file")
         header = on_disk()
         # The first second of video reaches the disk as its cluster closes (1 s, 25 frames).
         await until(lambda: on_disk() > header + 2_000, deadline=5, what="video on the disk")
-        assert camera.fed < 5 * 25  # (not the 10 s FFmpeg would have held it)
-    finally:
-        await rec.close()
-        await camera.stop()
+        assert r.camera.fed < 5 * 25  # (not the 10 s FFmpeg would have held it)
 
 
 def loudness(samples: np.ndarray, start: float, end: float) -> float:
@@ -123,34 +146,19 @@ def loudness(samples: np.ndarray, start: float, end: float) -> float:
 async def test_the_composite_plays_what_a_hall_said_after_a_silence_when_it_was_said(
     db: Database, org: Org, tmp_path: Path
 ):
-    p = org.halls["P"]
-    meeting_id = await make_meeting(db, org, halls=("P",))
     stream = dtx_stream(6.5)
     assert len(stream) < 0.8 * 6.5 * 50  # the silence sent few packets
-
-    async def failed(reason: str) -> None:
-        raise AssertionError(reason)
-
-    # One segment for the whole stream: a silence inside a segment is what shifted the sound.
-    settings = RecordingSettings(tmp_path, segment_seconds=60.0, min_free_bytes=1)
-    rec = MeetingRecorder(meeting_id, settings, db.sessions, failed)
-    camera = Feeder(RED, 320, 240)
-    mic = Source(kind=MediaKind.AUDIO, codec="audio/opus")
-    try:
-        rec.attach(p, camera.source, mic)
-        await add_event(db, meeting_id, TimelineKind.MEETING_STARTED, p)
+    async with recorded(db, org, tmp_path) as r:
+        await add_event(db, r.meeting_id, TimelineKind.MEETING_STARTED, r.hall_id)
         began = time.monotonic()
-        camera.start()
-        await rec.start()
-        await asyncio.wait_for(feed(mic, stream), 20)
+        r.camera.start()
+        await r.recorder.start()
+        await asyncio.wait_for(feed(r.mic, stream), 20)
         await until(lambda: time.monotonic() - began >= 7.0, deadline=20)
-        await add_event(db, meeting_id, TimelineKind.MEETING_ENDED, p)
-    finally:
-        await rec.close()
-        await camera.stop()
+        await add_event(db, r.meeting_id, TimelineKind.MEETING_ENDED, r.hall_id)
 
     async with db.session() as session:
-        plan, title = await load_plan(session, settings, meeting_id)
+        plan, title = await load_plan(session, r.settings, r.meeting_id)
     assert len(plan.segments) == 1
     offset = plan.segments[0].start  # where the stream's first packet is in the meeting
 

@@ -94,10 +94,12 @@ def drain_jitter_buffers() -> None:
         buffer = private["_RTCRtpReceiver__jitter_buffer"]
         if not buffer._is_video or private["_RTCRtpReceiver__decoder_thread"] is None:
             return
-        codecs = private["_RTCRtpReceiver__codecs"].values()
-        codec = next((c for c in codecs if not is_rtx(c)), None)
         frame = buffer._remove_frame(packet.sequence_number)
-        while frame is not None and codec is not None:
+        if frame is None:
+            return
+        codecs = private["_RTCRtpReceiver__codecs"].values()
+        codec = next(c for c in codecs if not is_rtx(c))  # a frame came: its codec is known
+        while frame is not None:
             frame.timestamp = private["_RTCRtpReceiver__timestamp_mapper"].map(frame.timestamp)
             private["_RTCRtpReceiver__decoder_queue"].put((codec, frame))
             frame = buffer._remove_frame(packet.sequence_number)
