@@ -3,6 +3,7 @@ busy machine's preemptions do not count), each against what aiortc or pylibsrtp 
 
     .venv/bin/python -m bench.perpacket            # sendto stubbed: the Python and SRTP only
     .venv/bin/python -m bench.perpacket --sendto   # with a real sendto on loopback
+    .venv/bin/python -m bench.perpacket --sendto --python-loop   # without _fastsend
 
 Prints, per piece, the minimum and median over 7 repetitions of µs per packet.
 """
@@ -100,7 +101,12 @@ def _measure(run: Callable[[int], None], count: int, per: float) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sendto", action="store_true", help="send on a real socket")
+    parser.add_argument(
+        "--python-loop", action="store_true", help="the send path's loop in Python, not _fastsend"
+    )
     args = parser.parse_args()
+    if args.python_loop:
+        send._native = None
     count = 5000
     video, audio = os.urandom(2500), os.urandom(90)
     rows: list[tuple[str, tuple[float, float]]] = []

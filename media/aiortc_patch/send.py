@@ -53,7 +53,12 @@ from media.aiortc_patch._private import (
     NTP_ONE,
     sender_attribute,
 )
-from media.aiortc_patch.srtp import Protector
+from media.aiortc_patch.srtp import Protector, context_address, protect_address
+
+try:
+    from media.aiortc_patch import _fastsend
+except ImportError:  # not built (no C compiler at install): the loop runs in Python
+    _fastsend = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -254,9 +259,11 @@ class _RtpWriter:
         self.clock_base = fractions.Fraction(1, codec.clockRate)
         self._templates: dict[bool, tuple[bytes, int | None, int | None]] = {}
         self._protector: Protector | None = None
+        self._context = 0
         self._pair: Any = None
         self._udp_address: tuple[Any, Any] = (None, None)
         self._segmenting: _SegmentingSocket | None = None
+        self._native_route: tuple[tuple[Any, Any], int, bytes] | None = None
 
     def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
         """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
@@ -309,14 +316,12 @@ class _RtpWriter:
         dtls = self.dtls
         if dtls._state != DtlsState.CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
-        udp, address = self._route()
-        sock = _direct_socket(udp)
+        route = self._route()
+        udp, address = route
         protector = self._protector
         if protector is None or protector.session is not dtls._tx_srtp:
             protector = self._protector = Protector(dtls._tx_srtp)
-        buffer = protector.buffer
-        protect = protector.protect
-        room = protector.room
+            self._context = context_address(protector.session)
         with_level = audio_level is not None
         template = self._templates.get(with_level)
         if template is None:
@@ -324,19 +329,45 @@ class _RtpWriter:
                 self.extensions_map, self.payload_type, self.ssrc, self.mid, with_level
             )
         header_bytes, abs_offset, level_offset = template
-        header = bytearray(header_bytes)
-        header_length = len(header)
         timestamp = (self.timestamp_origin + frame_timestamp) & 0xFFFFFFFF
         ntp = int((time.time() + NTP_OFFSET_S) * NTP_ONE)  # clock.current_ntp_time()
         abs_send_time = (ntp >> 14) & 0x00FFFFFF
+        level = None if audio_level is None else -audio_level
+        if _native is not None:
+            native = self._native_route
+            if native is None or native[0] is not route:
+                native = self._native_route = _native_route_of(route)
+            if native is not None and _transport_idle(udp):
+                # The same packets, history and counts, the loop over them compiled.
+                _, fd, sockaddr = native
+                sequence_number, sent_bytes, octets, leftovers, gso_errno = _native.send(
+                    self._context, fd, sockaddr, not _SegmentingSocket.refused,
+                    protector.room, header_bytes,
+                    -1 if abs_offset is None else abs_offset,
+                    -1 if level_offset is None else level_offset,
+                    timestamp, abs_send_time, level, self.payload_type,
+                    self.sequence_number, chunks, descriptors, self.history,
+                    RTP_HISTORY_SIZE,
+                )  # fmt: skip
+                if gso_errno:
+                    _SegmentingSocket.gso_refused(os.strerror(gso_errno))
+                if leftovers is not None:  # would block, or failed: the transport's turn
+                    for packet in leftovers:
+                        udp.sendto(packet, address)
+                self.sequence_number = sequence_number
+                self._count(len(chunks), sent_bytes, octets, ntp, timestamp)
+                return
+        sock = _direct_socket(udp)
+        buffer = protector.buffer
+        protect = protector.protect
+        room = protector.room
+        header = bytearray(header_bytes)
+        header_length = len(header)
         _pack_timestamp(header, 4, timestamp)
         if abs_offset is not None:
             header[abs_offset : abs_offset + 3] = abs_send_time.to_bytes(3, "big")
-        level = None
-        if audio_level is not None:
-            level = -audio_level
-            if level_offset is not None:
-                header[level_offset] = level & 0x7F
+        if level is not None and level_offset is not None:
+            header[level_offset] = level & 0x7F
         prefix = b""
         if descriptors is not None:
             prefix = descriptors[0]
@@ -390,7 +421,11 @@ class _RtpWriter:
         if segmenting is not None:
             segmenting.send(segments, address)
         self.sequence_number = sequence_number
-        count = last + 1
+        self._count(last + 1, sent_bytes, octets, ntp, timestamp)
+
+    def _count(self, count: int, sent_bytes: int, octets: int, ntp: int, timestamp: int) -> None:
+        """What aiortc's sender and DTLS transport count of a frame sent (sender reports)."""
+        dtls = self.dtls
         dtls._RTCDtlsTransport__tx_bytes += sent_bytes
         dtls._RTCDtlsTransport__tx_packets += count
         sender: Any = self.sender
@@ -398,6 +433,51 @@ class _RtpWriter:
         sender._RTCRtpSender__rtp_timestamp = timestamp
         sender._RTCRtpSender__octet_count += octets
         sender._RTCRtpSender__packet_count += count
+
+
+def _native_protect() -> Any:
+    """``_fastsend`` set up to call pylibsrtp's ``srtp_protect``; None where it is not built
+    or pylibsrtp's is not libsrtp 2's."""
+    if _fastsend is None:
+        return None
+    address = protect_address()
+    if address is None:
+        logger.warning("pylibsrtp's srtp_protect is not libsrtp 2's: packets sent in Python")
+        return None
+    _fastsend.set_protect(address)
+    return _fastsend
+
+
+_native = _native_protect()
+"The compiled send loop, or None: :meth:`_RtpWriter._send` then runs its own in Python."
+
+
+def _native_route_of(route: tuple[Any, Any]) -> tuple[tuple[Any, Any], int, bytes] | None:
+    """``route`` (transport, remote address) with the descriptor of the transport's socket
+    and the address packed for ``sendto``; None if the transport has no socket to give."""
+    udp, address = route
+    if isinstance(getattr(udp, "_sock", None), socket.socket):  # asyncio's transport
+        fd = udp._sock.fileno()
+    else:  # uvloop's: its socket object only lends the descriptor
+        extra = udp.get_extra_info("socket") if hasattr(udp, "get_extra_info") else None
+        fd = extra.fileno() if extra is not None else -1
+    if fd < 0:
+        return None
+    assert _native is not None
+    try:
+        packed = _native.sockaddr(address[0], address[1], address[3] if len(address) > 3 else 0)
+    except ValueError:  # not a numeric address: the transport resolves it
+        return None
+    return route, fd, packed
+
+
+def _transport_idle(udp: Any) -> bool:
+    """Whether a packet may go on the transport's socket itself now: the transport is open
+    (its descriptor is still this socket's) and holds nothing it would send first."""
+    buffer = getattr(udp, "_buffer", None)
+    if buffer is not None:  # asyncio's
+        return not buffer and not udp._conn_lost
+    return not udp.get_write_buffer_size() and not udp.is_closing()
 
 
 _last_chunks: list[tuple[bytes, list[memoryview]] | None] = [None]
@@ -455,6 +535,12 @@ class _SegmentingSocket:
     refused = False
     "Set once any socket's segmentation was refused: the kernel or the device lacks it."
 
+    @staticmethod
+    def gso_refused(reason: str) -> None:
+        """The kernel or the device refused segmentation: packets go one by one from now."""
+        logger.info("UDP segmentation refused (%s): packets go one by one", reason)
+        _SegmentingSocket.refused = True
+
     def __init__(self, udp: Any) -> None:
         self.udp = udp
         self._asyncio = isinstance(getattr(udp, "_sock", None), socket.socket)
@@ -478,12 +564,7 @@ class _SegmentingSocket:
     def ready(self) -> bool:
         """Whether a frame may be sent this way now: nothing queued in the transport (the
         frame would overtake it) and the transport open."""
-        if self.sock is None:
-            return False
-        udp = self.udp
-        if self._asyncio:
-            return not udp._buffer and not udp._conn_lost
-        return not udp.get_write_buffer_size() and not udp.is_closing()
+        return self.sock is not None and _transport_idle(self.udp)
 
     def send(self, packets: list[bytes], address: Any) -> None:
         """Send ``packets`` to ``address``, in order."""
@@ -502,8 +583,7 @@ class _SegmentingSocket:
                 # Would block, or another error: the transport queues the rest or reports
                 # the error as it does for any packet.
                 if exc.errno in _GSO_REFUSED:
-                    logger.info("UDP segmentation refused (%s): packets go one by one", exc)
-                    _SegmentingSocket.refused = True
+                    _SegmentingSocket.gso_refused(str(exc))
                     self.close()
         udp = self.udp
         for packet in packets[sent:]:

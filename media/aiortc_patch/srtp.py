@@ -8,6 +8,8 @@ per session and call ``srtp_protect`` / ``srtp_unprotect`` on the same buffer; t
 takes the packet written into the buffer piece by piece (header, payload descriptor, a slice
 of the frame), so a forwarded packet is never assembled as bytes before it is protected.
 Errors are those of pylibsrtp (``pylibsrtp.Error``; ``ValueError`` for a packet too long).
+The compiled send loop (``_fastsend``) calls the same ``srtp_protect`` of pylibsrtp's binding
+on a session's context: :func:`protect_address` and :func:`context_address` give it both.
 """
 
 from __future__ import annotations
@@ -30,7 +32,29 @@ def check() -> list[str]:
     for name in ("_srtp", "_cdata", "_buffer"):
         if not hasattr(session, name):
             problems.append(f"pylibsrtp's Session has no {name}")
+    if protect_address() is None:
+        problems.append(f"pylibsrtp's srtp_protect is a {_protect_type()}, not {PROTECT_TYPE}")
     return problems
+
+
+PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+"libsrtp 2's ``srtp_protect``, as cffi names its type: what ``_fastsend`` calls."
+
+
+def _protect_type() -> str:
+    return str(ffi.typeof(ffi.addressof(lib, "srtp_protect")).cname)
+
+
+def protect_address() -> int | None:
+    """The address of pylibsrtp's ``srtp_protect``; None if its signature is not libsrtp 2's."""
+    if _protect_type() != PROTECT_TYPE:
+        return None
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
+
+
+def context_address(session: pylibsrtp.Session) -> int:
+    """The address of ``session``'s libsrtp context (``srtp_t``), alive as long as it is."""
+    return int(ffi.cast("uintptr_t", session._srtp[0]))
 
 
 class Protector:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import sys
 import types
 from typing import Any
@@ -158,6 +159,22 @@ def test_the_fast_writer_sends_the_packets_aiortc_would_and_keeps_them_for_nacks
     assert (received.payload, received.marker) == (b"\x01\x02\x03", 1)
 
 
+@pytest.fixture(params=["python", "compiled"])
+def send_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The writer's loop over a frame's packets: Python's, or ``_fastsend``'s (built by the
+    install where a C compiler exists, as here)."""
+    if request.param == "python":
+        monkeypatch.setattr(aiortc_patch.send, "_native", None)
+    return str(request.param)
+
+
+def test_the_compiled_send_loop_is_built_and_calls_pylibsrtp() -> None:
+    """The install compiled ``_fastsend`` (setup.py; a missing compiler would leave the
+    server on the Python loop, slower, without saying so but in this test)."""
+    assert aiortc_patch.send._native is not None
+    assert aiortc_patch.srtp.protect_address() is not None
+
+
 class _Transport:
     """asyncio's datagram transport as the writer sees it, on a real socket; the system
     calls are counted: ``calls``, the datagrams of each (one per ``sendto``, the segments of
@@ -210,11 +227,12 @@ def _real_writer(
 
 
 def test_a_frame_of_several_packets_leaves_in_one_call_as_the_same_datagrams(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, send_loop: str
 ) -> None:
     """With UDP segmentation the receiver gets, datagram for datagram, what the writer sends
     one packet at a time: the kernel cuts a frame's packets apart (a large keyframe in
-    several calls); audio and one-packet frames go as before."""
+    several calls); audio and one-packet frames go as before. (The compiled loop's calls
+    are not seen from Python: its datagrams are.)"""
     monkeypatch.setattr(aiortc_patch.send._SegmentingSocket, "refused", False)
     key = bytes(range(30))
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
@@ -242,38 +260,117 @@ def test_a_frame_of_several_packets_leaves_in_one_call_as_the_same_datagrams(
         a.extensions.abs_send_time = b.extensions.abs_send_time
         assert a.serialize(writer.extensions_map) == b.serialize(reference.extensions_map)
     # 4 packets, 1, 41 (32 + 9), 2, 2; none through the transport.
-    assert udp.calls == [4, 1, 32, 9, 2, 2]
+    assert udp.calls == ([4, 1, 32, 9, 2, 2] if send_loop == "python" else [])
     assert udp.one_by_one == 0
     writer.close()
     udp._sock.close()
 
 
-def test_a_kernel_without_segmentation_gets_the_packets_one_by_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import errno
-    import socket
+SO_NO_CHECK = 11
+"Linux's option to send UDP without checksums; the kernel then refuses segmentation (EINVAL)."
 
+
+def test_a_kernel_without_segmentation_gets_the_packets_one_by_one(
+    monkeypatch: pytest.MonkeyPatch, send_loop: str
+) -> None:
+    """A socket whose kernel refuses segmentation (as a device without checksum offload
+    does: here a socket sending without checksums, which Linux refuses to segment) gets
+    every frame, one packet at a time, and segmentation is not tried again."""
     monkeypatch.setattr(aiortc_patch.send._SegmentingSocket, "refused", False)
     key = bytes(range(30))
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
     reference, _ = _writer(vp8, key)
     writer, udp, receiving = _real_writer(vp8, key, reference)
-
-    class Refusing(socket.socket):
-        def sendmsg(self, *args: Any, **kwargs: Any) -> int:
-            raise OSError(errno.EIO, "no checksum offload")
-
-    udp._sock.close()
-    udp._sock = Refusing(socket.AF_INET, socket.SOCK_DGRAM)
+    udp._sock.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
     with receiving, udp._sock:
         for index in range(3):
             writer.send_frame(bytes(3000), index * 3000)
         assert [len(receiving.recv(2048)) for _ in range(9)] == [1334, 1334, 446] * 3
-    # The refused frame through the transport, the next ones on the socket, one by one.
-    assert udp.one_by_one == 3
+    if send_loop == "python":
+        # The refused frame through the transport, the next ones on the socket, one by one.
+        assert udp.one_by_one == 3
+        assert udp.calls == [3] + [1] * 9  # the refused sendmsg, then sendto
+    else:
+        assert udp.one_by_one == 0  # the compiled loop sent them one by one itself
     assert aiortc_patch.send._SegmentingSocket.refused
     assert aiortc_patch.send._SegmentingSocket(udp).sock is None
+
+
+def test_what_the_socket_does_not_take_goes_through_the_transport(send_loop: str) -> None:
+    """A packet the socket refuses (here: to port 0) is handed to the transport's own
+    ``sendto``, protected, in order, which reports the error (or queues a packet that would
+    block) as it does for any datagram."""
+    key = bytes(range(30))
+    opus = RTCRtpCodecParameters(
+        mimeType="audio/opus", clockRate=48_000, payloadType=111, channels=2
+    )
+    reference, sent = _writer(opus, key)
+    writer, udp, receiving = _real_writer(opus, key, reference)
+    receiving.close()
+    handed: list[tuple[bytes, object]] = []
+    udp.sendto = lambda data, address: handed.append((bytes(data), address))  # type: ignore[method-assign]
+    writer.dtls.transport._connection._nominated[1].remote_addr = ("127.0.0.1", 0)
+    with udp._sock:
+        for index in range(3):
+            writer.send_frame(b"\x01" * (20 + index), index * 960)
+            reference.send_frame(b"\x01" * (20 + index), index * 960)
+    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
+    assert [address for _, address in handed] == [("127.0.0.1", 0)] * 3
+    for (got, _), (want, _) in zip(handed, sent.datagrams, strict=True):
+        a = RtpPacket.parse(ours.unprotect(got), writer.extensions_map)
+        b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
+        a.extensions.abs_send_time = b.extensions.abs_send_time
+        assert a.serialize(writer.extensions_map) == b.serialize(reference.extensions_map)
+    assert writer.dtls._RTCDtlsTransport__tx_packets == 3
+    last = (writer.sequence_number - 1) & 0xFFFF
+    assert writer.history.get(last % RTP_HISTORY_SIZE).payload == b"\x01" * 22
+
+
+async def test_the_compiled_loop_sends_on_uvloops_transport_itself() -> None:
+    """On uvloop the compiled loop sends on the transport's own descriptor (no duplicate is
+    held), and not once the transport is closing: its descriptor may be another's."""
+    import uvloop
+
+    key = bytes(range(30))
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    reference, sent = _writer(vp8, key)
+
+    async def run() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiving.bind(("127.0.0.1", 0))
+        receiving.settimeout(5)
+        udp, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        writer, _ = _writer(vp8, key)
+        for name in ("sequence_number", "timestamp_origin", "picture_id"):
+            setattr(writer, name, getattr(reference, name))
+        pair = writer.dtls.transport._connection._nominated[1]
+        pair.protocol.transport = udp
+        pair.remote_addr = receiving.getsockname()
+        with receiving:
+            for index, size in enumerate((5000, 100, 1296 * 40 + 7)):
+                frame = bytes((index + i) % 251 for i in range(size))
+                reference.send_frame(frame, index * 3000)
+                writer.send_frame(frame, index * 3000)
+            received = [receiving.recv(2048) for _ in sent.datagrams]
+            assert writer._segmenting is None  # no duplicate descriptor
+            udp.close()
+            assert not aiortc_patch.send._transport_idle(udp)
+        return received
+
+    aiortc_patch.send._SegmentingSocket.refused = False
+    received = await asyncio.to_thread(uvloop.run, run())
+    assert [len(data) for data in received] == [len(data) for data, _ in sent.datagrams]
+    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
+    for got, (want, _) in zip(received, sent.datagrams, strict=True):
+        a = RtpPacket.parse(ours.unprotect(got), reference.extensions_map)
+        b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
+        a.extensions.abs_send_time = b.extensions.abs_send_time
+        assert a.serialize(reference.extensions_map) == b.serialize(reference.extensions_map)
 
 
 async def test_on_uvloop_the_writer_holds_a_duplicate_descriptor_until_it_closes() -> None:
