@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -141,61 +142,135 @@ flush(int fd, const struct sockaddr *addr, socklen_t addr_length, int count, int
     return sent;
 }
 
-/* send(ctx, fd, addr, gso, room, template, abs_offset, level_offset, timestamp,
- *      abs_send_time, level, payload_type, sequence_number, chunks, descriptors, history,
- *      history_size)
- *   -> (next sequence number, protected bytes, payload octets, leftovers, gso errno)
- * as send.py's _RtpWriter._send documents; leftovers: the protected packets the socket did
- * not take (it would block, or failed), in order, for the transport's sendto. */
+static PyObject *s_ntp, *s_rtp, *s_octets, *s_packets, *s_tx_bytes, *s_tx_packets;
+
+/* attribute += amount */
+static int
+add_to(PyObject *object, PyObject *name, long long amount)
+{
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL)
+        return -1;
+    PyObject *delta = PyLong_FromLongLong(amount);
+    if (delta == NULL) {
+        Py_DECREF(value);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(value, delta);
+    Py_DECREF(value);
+    Py_DECREF(delta);
+    if (sum == NULL)
+        return -1;
+    int status = PyObject_SetAttr(object, name, sum);
+    Py_DECREF(sum);
+    return status;
+}
+
+static int
+set_to(PyObject *object, PyObject *name, PyObject *value)
+{
+    if (value == NULL)
+        return -1;
+    int status = PyObject_SetAttr(object, name, value);
+    Py_DECREF(value);
+    return status;
+}
+
+#define VP8_PAYLOAD_MAX 1296 /* send.py's _VP8_PAYLOAD_MAX */
+
+/* send(route, gso, history, history_size, sender, dtls, data, frame_timestamp, picture_id,
+ *      level, sequence_number)
+ *   route: (srtp context address, socket descriptor, packed sockaddr, room, RTP header
+ *           template, abs-send-time offset or -1, level offset or -1, payload type,
+ *           timestamp origin)
+ *   data: a list of payloads (one packet each), or one frame: cut as aiortc's VP8
+ *         packetiser cuts it, with the descriptors of ``picture_id``, if picture_id >= 0;
+ *         else one packet (Opus)
+ *   -> (next sequence number, leftovers, gso errno)
+ * Writes, protects and sends the frame's packets as send.py's _RtpWriter._send does, keeps
+ * each in ``history`` (send.py's _SentHistory tuples), and counts them on ``sender`` and
+ * ``dtls`` as aiortc does. Leftovers: the protected packets the socket did not take (it
+ * would block, or failed), in order, for the transport's sendto; None if it took them all. */
 static PyObject *
 send_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 17) {
-        PyErr_SetString(PyExc_TypeError, "send() takes 17 arguments");
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "send() takes 11 arguments");
         return NULL;
     }
     if (srtp_protect_fn == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "set_protect() was not called");
         return NULL;
     }
-    void *ctx = PyLong_AsVoidPtr(args[0]);
-    int fd = (int)PyLong_AsLong(args[1]);
-    PyObject *addr_object = args[2];
-    int gso = PyObject_IsTrue(args[3]);
-    long room = PyLong_AsLong(args[4]);
-    PyObject *template_object = args[5];
-    long abs_offset = PyLong_AsLong(args[6]);
-    long level_offset = PyLong_AsLong(args[7]);
-    PyObject *timestamp_object = args[8];
-    unsigned long timestamp = PyLong_AsUnsignedLong(timestamp_object);
-    PyObject *abs_object = args[9];
-    unsigned long abs_send_time = PyLong_AsUnsignedLong(abs_object);
-    PyObject *level_object = args[10];
-    long payload_type = PyLong_AsLong(args[11]);
-    long sequence_number = PyLong_AsLong(args[12]);
-    PyObject *chunks = args[13];
-    PyObject *descriptors = args[14];
-    PyObject *history = args[15];
-    long history_size = PyLong_AsLong(args[16]);
+    PyObject *route = args[0];
+    if (!PyTuple_Check(route) || PyTuple_GET_SIZE(route) != 9) {
+        PyErr_SetString(PyExc_TypeError, "send(): route is a tuple of 9");
+        return NULL;
+    }
+    void *ctx = PyLong_AsVoidPtr(PyTuple_GET_ITEM(route, 0));
+    int fd = (int)PyLong_AsLong(PyTuple_GET_ITEM(route, 1));
+    PyObject *addr_object = PyTuple_GET_ITEM(route, 2);
+    long room = PyLong_AsLong(PyTuple_GET_ITEM(route, 3));
+    PyObject *template_object = PyTuple_GET_ITEM(route, 4);
+    long abs_offset = PyLong_AsLong(PyTuple_GET_ITEM(route, 5));
+    long level_offset = PyLong_AsLong(PyTuple_GET_ITEM(route, 6));
+    long payload_type = PyLong_AsLong(PyTuple_GET_ITEM(route, 7));
+    unsigned long long timestamp_origin = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(route, 8));
+    int gso = PyObject_IsTrue(args[1]);
+    PyObject *history = args[2];
+    long history_size = PyLong_AsLong(args[3]);
+    PyObject *sender = args[4];
+    PyObject *dtls = args[5];
+    PyObject *data_object = args[6];
+    unsigned long long frame_timestamp = PyLong_AsUnsignedLongLong(args[7]);
+    long picture_id = PyLong_AsLong(args[8]);
+    PyObject *level_object = args[9];
+    long sequence_number = PyLong_AsLong(args[10]);
     if (PyErr_Occurred())
         return NULL;
-    if (!PyBytes_Check(addr_object) || !PyBytes_Check(template_object) ||
-        !PyDict_Check(history) || history_size <= 0 ||
-        !(descriptors == Py_None || (PyTuple_Check(descriptors) && PyTuple_GET_SIZE(descriptors) == 2))) {
-        PyErr_SetString(PyExc_TypeError, "send(): bad argument types");
+    if (!PyBytes_Check(addr_object) || !PyBytes_Check(template_object) || !PyDict_Check(history) ||
+        history_size <= 0 || room > SLOT - 144) {
+        PyErr_SetString(PyExc_TypeError, "send(): bad arguments");
         return NULL;
     }
     const struct sockaddr *addr = (const struct sockaddr *)PyBytes_AS_STRING(addr_object);
     socklen_t addr_length = (socklen_t)PyBytes_GET_SIZE(addr_object);
+
+    /* What the frame's packets are: a list of payloads, or slices of one frame. */
+    int is_list = PyList_Check(data_object);
+    Py_ssize_t count;
+    Py_buffer frame = {0};
+    int have_frame = 0;
+    if (is_list) {
+        count = PyList_GET_SIZE(data_object);
+    } else {
+        if (PyObject_GetBuffer(data_object, &frame, PyBUF_SIMPLE) < 0)
+            return NULL;
+        have_frame = 1;
+        count = picture_id >= 0 ? (frame.len + VP8_PAYLOAD_MAX - 1) / VP8_PAYLOAD_MAX : 1;
+    }
+    PyObject *first_prefix = NULL, *rest_prefix = NULL, *leftovers = NULL, *result = NULL;
+    PyObject *timestamp_object = NULL, *abs_object = NULL, *ntp_object = NULL;
+    if (count == 0) { /* nothing to send (an empty VP8 frame or list) */
+        result = Py_BuildValue("(lOi)", sequence_number, Py_None, 0);
+        goto done;
+    }
 
     /* The frame's header: the template with timestamp, abs-send-time and level. */
     unsigned char header[MAX_HEADER];
     Py_ssize_t header_length = PyBytes_GET_SIZE(template_object);
     if (header_length < 12 || header_length > MAX_HEADER - 16) {
         PyErr_SetString(PyExc_ValueError, "bad RTP header template");
-        return NULL;
+        goto done;
     }
     memcpy(header, PyBytes_AS_STRING(template_object), (size_t)header_length);
+    uint32_t timestamp = (uint32_t)((timestamp_origin + frame_timestamp) & 0xFFFFFFFFu);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    /* clock.current_ntp_time(), as send.py computes it */
+    double seconds = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    unsigned long long ntp = (unsigned long long)((seconds + 2208988800.0) * 4294967296.0);
+    uint32_t abs_send_time = (uint32_t)((ntp >> 14) & 0x00FFFFFF);
     header[4] = (unsigned char)(timestamp >> 24);
     header[5] = (unsigned char)(timestamp >> 16);
     header[6] = (unsigned char)(timestamp >> 8);
@@ -208,46 +283,47 @@ send_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (level_object != Py_None && level_offset >= 0 && level_offset < header_length) {
         long level = PyLong_AsLong(level_object);
         if (level == -1 && PyErr_Occurred())
-            return NULL;
+            goto done;
         header[level_offset] = (unsigned char)(level & 0x7F);
     }
-
-    PyObject *sequence = PySequence_Fast(chunks, "chunks must be a sequence");
-    if (sequence == NULL)
-        return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
-    PyObject **items = PySequence_Fast_ITEMS(sequence);
-    PyObject *empty = NULL, *leftovers = NULL, *result = NULL;
-    Py_buffer first_prefix = {0}, rest_prefix = {0};
-    int have_prefixes = 0;
-    if (count == 0) {
-        PyErr_SetString(PyExc_ValueError, "a frame has at least one payload");
+    timestamp_object = PyLong_FromUnsignedLong(timestamp);
+    abs_object = PyLong_FromUnsignedLong(abs_send_time);
+    if (timestamp_object == NULL || abs_object == NULL)
         goto done;
-    }
-    if (descriptors != Py_None) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(descriptors, 0), &first_prefix, PyBUF_SIMPLE) < 0)
-            goto done;
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(descriptors, 1), &rest_prefix, PyBUF_SIMPLE) < 0) {
-            PyBuffer_Release(&first_prefix);
-            goto done;
-        }
-        have_prefixes = 1;
-        if (first_prefix.len > 16 || rest_prefix.len > 16) {
-            PyErr_SetString(PyExc_ValueError, "VP8 descriptor too long");
-            goto done;
-        }
+    unsigned char descriptors[2][4];
+    Py_ssize_t prefix_length = 0;
+    if (!is_list && picture_id >= 0) {
+        /* aiortc's VP8 descriptors: X, I bits and a 15-bit picture id (send.py) */
+        unsigned int picture = 0x8000u | (unsigned int)(picture_id & 0x7FFF);
+        unsigned char first[4] = {0x90, 0x80, (unsigned char)(picture >> 8), (unsigned char)picture};
+        unsigned char rest[4] = {0x80, 0x80, (unsigned char)(picture >> 8), (unsigned char)picture};
+        memcpy(descriptors[0], first, 4);
+        memcpy(descriptors[1], rest, 4);
+        prefix_length = 4;
+        first_prefix = PyBytes_FromStringAndSize((const char *)first, 4);
+        rest_prefix = PyBytes_FromStringAndSize((const char *)rest, 4);
     } else {
-        empty = PyBytes_FromStringAndSize(NULL, 0);
-        if (empty == NULL)
-            goto done;
+        first_prefix = PyBytes_FromStringAndSize(NULL, 0);
+        rest_prefix = first_prefix;
+        Py_XINCREF(rest_prefix);
     }
+    if (first_prefix == NULL || rest_prefix == NULL)
+        goto done;
+
     /* As pylibsrtp's protect(): a packet too long fails the frame, here before any is sent. */
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t length = PyObject_Length(items[i]);
-        if (length < 0)
-            goto done;
-        Py_ssize_t prefix = have_prefixes ? (i ? rest_prefix.len : first_prefix.len) : 0;
-        if (header_length + prefix + length > room || room > SLOT - 144) {
+        Py_ssize_t length;
+        if (is_list) {
+            length = PyObject_Length(PyList_GET_ITEM(data_object, i));
+            if (length < 0)
+                goto done;
+        } else if (picture_id >= 0) {
+            Py_ssize_t start = i * VP8_PAYLOAD_MAX;
+            length = frame.len - start < VP8_PAYLOAD_MAX ? frame.len - start : VP8_PAYLOAD_MAX;
+        } else {
+            length = frame.len;
+        }
+        if (header_length + prefix_length + length > room) {
             PyErr_SetString(PyExc_ValueError, "RTP packet is too long");
             goto done;
         }
@@ -259,30 +335,42 @@ send_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int batch = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         int marker = i == count - 1;
-        PyObject *chunk = items[i];
-        Py_buffer data;
-        if (PyObject_GetBuffer(chunk, &data, PyBUF_SIMPLE) < 0)
-            goto done;
+        Py_buffer chunk = {0};
+        const unsigned char *payload;
+        Py_ssize_t payload_length, start = 0;
+        PyObject *kept; /* what the history keeps of the payload: data, start, stop */
+        if (is_list) {
+            kept = PyList_GET_ITEM(data_object, i);
+            if (PyObject_GetBuffer(kept, &chunk, PyBUF_SIMPLE) < 0)
+                goto done;
+            payload = chunk.buf;
+            payload_length = chunk.len;
+        } else {
+            kept = data_object;
+            start = picture_id >= 0 ? i * VP8_PAYLOAD_MAX : 0;
+            payload = (const unsigned char *)frame.buf + start;
+            payload_length = frame.len - start;
+            if (picture_id >= 0 && payload_length > VP8_PAYLOAD_MAX)
+                payload_length = VP8_PAYLOAD_MAX;
+        }
         unsigned char *packet = slots[batch];
         memcpy(packet, header, (size_t)header_length);
         packet[1] = (unsigned char)((marker << 7) | (payload_type & 0x7F));
         packet[2] = (unsigned char)(sequence_number >> 8);
         packet[3] = (unsigned char)sequence_number;
         Py_ssize_t length = header_length;
-        PyObject *prefix_object = empty;
-        if (have_prefixes) {
-            Py_buffer *prefix = i ? &rest_prefix : &first_prefix;
-            memcpy(packet + length, prefix->buf, (size_t)prefix->len);
-            length += prefix->len;
-            prefix_object = PyTuple_GET_ITEM(descriptors, i ? 1 : 0);
+        if (prefix_length) {
+            memcpy(packet + length, descriptors[i ? 1 : 0], (size_t)prefix_length);
+            length += prefix_length;
         }
-        memcpy(packet + length, data.buf, (size_t)data.len);
-        length += data.len;
-        PyBuffer_Release(&data);
+        memcpy(packet + length, payload, (size_t)payload_length);
+        length += payload_length;
+        if (is_list)
+            PyBuffer_Release(&chunk);
 
-        PyObject *entry = Py_BuildValue("(liOOOOO)", sequence_number, marker, timestamp_object,
-                                        prefix_object, chunk, abs_object,
-                                        level_object == Py_None ? Py_None : level_object);
+        PyObject *entry = Py_BuildValue(
+            "(liOOOnnOO)", sequence_number, marker, timestamp_object, i ? rest_prefix : first_prefix,
+            kept, start, start + payload_length, abs_object, level_object);
         if (entry == NULL)
             goto done;
         PyObject *key = PyLong_FromLong(sequence_number % history_size);
@@ -325,17 +413,24 @@ send_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             batch = 0;
         }
     }
-    result = Py_BuildValue("(lLLOi)", sequence_number, sent_bytes, octets,
-                           leftovers != NULL ? leftovers : Py_None, gso_errno);
+    /* What aiortc's sender and DTLS transport count (sender reports, getStats). */
+    if (add_to(dtls, s_tx_bytes, sent_bytes) < 0 || add_to(dtls, s_tx_packets, count) < 0 ||
+        set_to(sender, s_ntp, PyLong_FromUnsignedLongLong(ntp)) < 0 ||
+        PyObject_SetAttr(sender, s_rtp, timestamp_object) < 0 ||
+        add_to(sender, s_octets, octets) < 0 || add_to(sender, s_packets, count) < 0)
+        goto done;
+    result = Py_BuildValue("(lOi)", sequence_number, leftovers != NULL ? leftovers : Py_None,
+                           gso_errno);
     (void)send_errno; /* the transport's sendto of the leftovers reports the error */
 done:
-    if (have_prefixes) {
-        PyBuffer_Release(&first_prefix);
-        PyBuffer_Release(&rest_prefix);
-    }
-    Py_XDECREF(empty);
+    if (have_frame)
+        PyBuffer_Release(&frame);
+    Py_XDECREF(first_prefix);
+    Py_XDECREF(rest_prefix);
+    Py_XDECREF(timestamp_object);
+    Py_XDECREF(abs_object);
+    Py_XDECREF(ntp_object);
     Py_XDECREF(leftovers);
-    Py_DECREF(sequence);
     return result;
 }
 
@@ -353,5 +448,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__fastsend(void)
 {
+    if (!(s_ntp = PyUnicode_InternFromString("_RTCRtpSender__ntp_timestamp")) ||
+        !(s_rtp = PyUnicode_InternFromString("_RTCRtpSender__rtp_timestamp")) ||
+        !(s_octets = PyUnicode_InternFromString("_RTCRtpSender__octet_count")) ||
+        !(s_packets = PyUnicode_InternFromString("_RTCRtpSender__packet_count")) ||
+        !(s_tx_bytes = PyUnicode_InternFromString("_RTCDtlsTransport__tx_bytes")) ||
+        !(s_tx_packets = PyUnicode_InternFromString("_RTCDtlsTransport__tx_packets")))
+        return NULL;
     return PyModule_Create(&module);
 }

@@ -215,20 +215,26 @@ class _SentHistory(dict[int, Any]):
         entry = dict.get(self, key)
         if entry is None:
             return default
-        sequence_number, marker, timestamp, prefix, data, abs_send_time, level = entry
+        sequence_number, marker, timestamp, prefix, data, start, stop, abs_send_time, level = entry
         packet = RtpPacket(
             payload_type=self.payload_type,
             marker=marker,
             sequence_number=sequence_number,
             timestamp=timestamp,
             ssrc=self.ssrc,
-            payload=prefix + bytes(data),
+            payload=prefix + bytes(data[start:stop]),
         )
         packet.extensions.abs_send_time = abs_send_time
         packet.extensions.mid = self.mid
         if level is not None:
             packet.extensions.audio_level = (False, level)
         return packet
+
+
+_NativeRoute = tuple[Any, Any, Any, bool, tuple[tuple[Any, ...], ...]]
+"""What :meth:`_RtpWriter._send_native` keeps of the connection's selected pair (its
+``_native_route_now``): the pair (None: not usable), the SRTP session, the transport, whether it
+is asyncio's, and ``_fastsend.send``'s route without and with an audio level."""
 
 
 class _RtpWriter:
@@ -259,15 +265,17 @@ class _RtpWriter:
         self.clock_base = fractions.Fraction(1, codec.clockRate)
         self._templates: dict[bool, tuple[bytes, int | None, int | None]] = {}
         self._protector: Protector | None = None
-        self._context = 0
         self._pair: Any = None
         self._udp_address: tuple[Any, Any] = (None, None)
         self._segmenting: _SegmentingSocket | None = None
-        self._native_route: tuple[tuple[Any, Any], int, bytes] | None = None
+        self._nominated: dict[int, Any] | None = None
+        self._native_route: _NativeRoute | None = None
 
     def send_frame(self, frame: bytes, frame_timestamp: int) -> None:
         """Send one VP8 or Opus frame whose RTP timestamp (before the random origin) is
         ``frame_timestamp``."""
+        if _native is not None and self._send_native(frame, frame_timestamp, None):
+            return
         if self.is_vp8:
             descriptors = _vp8_descriptors(self.picture_id)
             self.picture_id = (self.picture_id + 1) & 0x7FFF
@@ -277,7 +285,107 @@ class _RtpWriter:
 
     def send(self, payloads: list[bytes], frame_timestamp: int, audio_level: int | None) -> None:
         """Send one frame's payloads as RTP packets (the last one with the marker bit)."""
+        if _native is not None and self._send_native(list(payloads), frame_timestamp, audio_level):
+            return
         self._send(payloads, frame_timestamp, audio_level, None)
+
+    def _send_native(
+        self, data: bytes | list[bytes], frame_timestamp: int, audio_level: int | None
+    ) -> bool:
+        """:meth:`_send` in ``_fastsend`` (``data``: a frame, cut here if VP8, or a list of
+        payloads): the same packets, history and counts, all but the checks compiled. False
+        if it cannot be sent that way now (the transport holds datagrams, or has no socket
+        to lend): :meth:`_send` then sends it."""
+        dtls = self.dtls
+        if dtls._state != DtlsState.CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        route = self._native_route
+        nominated = self._nominated
+        if (
+            route is None
+            or nominated is None
+            or route[0] is not nominated.get(1)
+            or route[1] is not dtls._tx_srtp
+        ):
+            route = self._native_route = self._native_route_now()
+        pair, _, udp, is_asyncio, fixed = route
+        if pair is None:
+            return False
+        if is_asyncio:
+            if udp._buffer or udp._conn_lost:
+                return False
+        elif udp.get_write_buffer_size() or udp.is_closing():
+            return False
+        with_level = audio_level is not None
+        picture_id = self.picture_id if self.is_vp8 and not isinstance(data, list) else -1
+        assert _native is not None
+        self.sequence_number, leftovers, gso_errno = _native.send(
+            fixed[with_level],
+            not _SegmentingSocket.refused,
+            self.history,
+            RTP_HISTORY_SIZE,
+            self.sender,
+            dtls,
+            data,
+            frame_timestamp,
+            picture_id,
+            None if audio_level is None else -audio_level,
+            self.sequence_number,
+        )
+        if picture_id >= 0:
+            self.picture_id = (picture_id + 1) & 0x7FFF
+        if gso_errno:
+            _SegmentingSocket.gso_refused(os.strerror(gso_errno))
+        if leftovers is not None:  # would block, or failed: the transport's turn, in order
+            for packet in leftovers:
+                udp.sendto(packet, pair.remote_addr)
+        return True
+
+    def _native_route_now(self) -> _NativeRoute:
+        """What :meth:`_send_native` needs of the connection's selected pair and SRTP session
+        (the pair None if it cannot send on it): the pair, the session, the transport,
+        whether it is asyncio's, and ``_fastsend.send``'s route without and with a level."""
+        dtls = self.dtls
+        if self._nominated is None:
+            self._nominated = dtls.transport._connection._nominated
+        pair = self._nominated.get(1)
+        session = dtls._tx_srtp
+        if pair is None or pair.protocol.transport is None:
+            raise ConnectionError("Cannot send data, not connected")
+        udp = pair.protocol.transport
+        unusable = (None, session, udp, False, ())
+        is_asyncio = isinstance(getattr(udp, "_sock", None), socket.socket)
+        if is_asyncio:
+            fd = udp._sock.fileno()
+        else:  # uvloop's: its socket object only lends the descriptor
+            extra = udp.get_extra_info("socket") if hasattr(udp, "get_extra_info") else None
+            fd = extra.fileno() if extra is not None else -1
+        address = pair.remote_addr
+        assert _native is not None
+        try:
+            packed = _native.sockaddr(address[0], address[1], address[3] if len(address) > 3 else 0)
+        except ValueError:  # not a numeric address: the transport resolves it
+            return unusable
+        if fd < 0:
+            return unusable
+        protector = self._protector
+        if protector is None or protector.session is not session:
+            protector = self._protector = Protector(session)
+        fixed = []
+        for with_level in (False, True):
+            template = self._templates.get(with_level)
+            if template is None:
+                template = self._templates[with_level] = _header_template(
+                    self.extensions_map, self.payload_type, self.ssrc, self.mid, with_level
+                )
+            header, abs_offset, level_offset = template
+            fixed.append((
+                context_address(session), fd, packed, protector.room, header,
+                -1 if abs_offset is None else abs_offset,
+                -1 if level_offset is None else level_offset,
+                self.payload_type, self.timestamp_origin,
+            ))  # fmt: skip
+        return pair, session, udp, is_asyncio, tuple(fixed)
 
     def _segmenting_for(self, udp: Any) -> _SegmentingSocket:
         """The segmenting socket of ``udp`` (the connection's pair changed, or the first
@@ -316,12 +424,10 @@ class _RtpWriter:
         dtls = self.dtls
         if dtls._state != DtlsState.CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
-        route = self._route()
-        udp, address = route
+        udp, address = self._route()
         protector = self._protector
         if protector is None or protector.session is not dtls._tx_srtp:
             protector = self._protector = Protector(dtls._tx_srtp)
-            self._context = context_address(protector.session)
         with_level = audio_level is not None
         template = self._templates.get(with_level)
         if template is None:
@@ -333,30 +439,6 @@ class _RtpWriter:
         ntp = int((time.time() + NTP_OFFSET_S) * NTP_ONE)  # clock.current_ntp_time()
         abs_send_time = (ntp >> 14) & 0x00FFFFFF
         level = None if audio_level is None else -audio_level
-        if _native is not None:
-            native = self._native_route
-            if native is None or native[0] is not route:
-                native = self._native_route = _native_route_of(route)
-            if native is not None and _transport_idle(udp):
-                # The same packets, history and counts, the loop over them compiled.
-                _, fd, sockaddr = native
-                sequence_number, sent_bytes, octets, leftovers, gso_errno = _native.send(
-                    self._context, fd, sockaddr, not _SegmentingSocket.refused,
-                    protector.room, header_bytes,
-                    -1 if abs_offset is None else abs_offset,
-                    -1 if level_offset is None else level_offset,
-                    timestamp, abs_send_time, level, self.payload_type,
-                    self.sequence_number, chunks, descriptors, self.history,
-                    RTP_HISTORY_SIZE,
-                )  # fmt: skip
-                if gso_errno:
-                    _SegmentingSocket.gso_refused(os.strerror(gso_errno))
-                if leftovers is not None:  # would block, or failed: the transport's turn
-                    for packet in leftovers:
-                        udp.sendto(packet, address)
-                self.sequence_number = sequence_number
-                self._count(len(chunks), sent_bytes, octets, ntp, timestamp)
-                return
         sock = _direct_socket(udp)
         buffer = protector.buffer
         protect = protector.protect
@@ -397,7 +479,8 @@ class _RtpWriter:
                 prefix = descriptors[1]
                 header[header_length] = prefix[0]  # no start-of-partition bit
             history[sequence_number % RTP_HISTORY_SIZE] = (
-                sequence_number, marker, timestamp, prefix, data, abs_send_time, level
+                sequence_number, marker, timestamp, prefix, data, 0, len(data), abs_send_time,
+                level,
             )  # fmt: skip
             length = full + len(data)
             if length > room:
@@ -450,25 +533,6 @@ def _native_protect() -> Any:
 
 _native = _native_protect()
 "The compiled send loop, or None: :meth:`_RtpWriter._send` then runs its own in Python."
-
-
-def _native_route_of(route: tuple[Any, Any]) -> tuple[tuple[Any, Any], int, bytes] | None:
-    """``route`` (transport, remote address) with the descriptor of the transport's socket
-    and the address packed for ``sendto``; None if the transport has no socket to give."""
-    udp, address = route
-    if isinstance(getattr(udp, "_sock", None), socket.socket):  # asyncio's transport
-        fd = udp._sock.fileno()
-    else:  # uvloop's: its socket object only lends the descriptor
-        extra = udp.get_extra_info("socket") if hasattr(udp, "get_extra_info") else None
-        fd = extra.fileno() if extra is not None else -1
-    if fd < 0:
-        return None
-    assert _native is not None
-    try:
-        packed = _native.sockaddr(address[0], address[1], address[3] if len(address) > 3 else 0)
-    except ValueError:  # not a numeric address: the transport resolves it
-        return None
-    return route, fd, packed
 
 
 def _transport_idle(udp: Any) -> bool:

@@ -259,11 +259,49 @@ def test_a_frame_of_several_packets_leaves_in_one_call_as_the_same_datagrams(
         b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
         a.extensions.abs_send_time = b.extensions.abs_send_time
         assert a.serialize(writer.extensions_map) == b.serialize(reference.extensions_map)
+    # A NACK finds each packet in the history; the counters are the reference's.
+    check = pylibsrtp.Session(inbound)
+    for data in received:
+        clear = check.unprotect(data)
+        packet = RtpPacket.parse(clear, writer.extensions_map)
+        kept = writer.history.get(packet.sequence_number % RTP_HISTORY_SIZE)
+        assert kept.serialize(writer.extensions_map) == clear
+    for counter in ("_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"):
+        assert getattr(writer.sender, counter) == getattr(reference.sender, counter)
+    for counter in ("_RTCDtlsTransport__tx_packets", "_RTCDtlsTransport__tx_bytes"):
+        assert getattr(writer.dtls, counter) == getattr(reference.dtls, counter)
+    assert writer.sender._RTCRtpSender__rtp_timestamp == packet.timestamp
     # 4 packets, 1, 41 (32 + 9), 2, 2; none through the transport.
     assert udp.calls == ([4, 1, 32, 9, 2, 2] if send_loop == "python" else [])
     assert udp.one_by_one == 0
     writer.close()
     udp._sock.close()
+
+
+def test_an_audio_frame_carries_its_level(send_loop: str) -> None:
+    """aiortc's encoded-frame path (a list of payloads and the level): the level in the
+    header extension and in the history, each payload a packet."""
+    key = bytes(range(30))
+    opus = RTCRtpCodecParameters(
+        mimeType="audio/opus", clockRate=48_000, payloadType=111, channels=2
+    )
+    reference, _ = _writer(opus, key)
+    writer, udp, receiving = _real_writer(opus, key, reference)
+    with receiving, udp._sock:
+        writer.send([b"\x01\x02\x03"], 960, 30)
+        writer.send([b"\x04" * 50], 1920, None)
+        received = [receiving.recv(2048) for _ in range(2)]
+    inbound = pylibsrtp.Session(
+        pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    )
+    first, second = (RtpPacket.parse(inbound.unprotect(d), writer.extensions_map) for d in received)
+    assert first.extensions.audio_level == (False, (-30) & 0x7F)
+    assert (first.payload, first.marker) == (b"\x01\x02\x03", 1)
+    assert second.extensions.audio_level is None
+    assert second.payload == b"\x04" * 50
+    kept = writer.history.get(first.sequence_number % RTP_HISTORY_SIZE)
+    assert kept.extensions.audio_level == (False, -30)
+    assert kept.payload == b"\x01\x02\x03"
 
 
 SO_NO_CHECK = 11
