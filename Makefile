@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py media/aiortc_patch/_fastsend.c $(VENDOR) | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py media/aiortc_patch/_fastpath.c $(VENDOR) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 

@@ -3,7 +3,7 @@ busy machine's preemptions do not count), each against what aiortc or pylibsrtp 
 
     .venv/bin/python -m bench.perpacket            # sendto stubbed: the Python and SRTP only
     .venv/bin/python -m bench.perpacket --sendto   # with a real sendto on loopback
-    .venv/bin/python -m bench.perpacket --sendto --python-loop   # without _fastsend
+    .venv/bin/python -m bench.perpacket --sendto --python-loop   # without _fastpath
 
 Prints, per piece, the minimum and median over 7 repetitions of µs per packet.
 """
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sendto", action="store_true", help="send on a real socket")
     parser.add_argument(
-        "--python-loop", action="store_true", help="the send path's loop in Python, not _fastsend"
+        "--python-loop", action="store_true", help="the send path's loop in Python, not _fastpath"
     )
     args = parser.parse_args()
     if args.python_loop:

@@ -6,7 +6,9 @@ hook, each with a guard (``check()``) that names what an aiortc upgrade moved.
 - :mod:`media.aiortc_patch.send`: the direct send path of forwarded frames, keyframe requests
   from a subscriber;
 - :mod:`media.aiortc_patch.srtp`: SRTP protect and unprotect without pylibsrtp's per-packet
-  allocation and copies (pylibsrtp's internals);
+  allocation and copies (pylibsrtp's internals), and the compiled per-packet work
+  (``_fastpath.c``: a frame's packets written, protected and sent, a received packet
+  unprotected and parsed) where it is built;
 - :mod:`media.aiortc_patch.jitter`: the bounded jitter buffer;
 - :mod:`media.aiortc_patch.estimator`: the cheaper bandwidth estimator, REMBs throttled;
 - :mod:`media.aiortc_patch.consent`: ICE consent checks as RFC 7675 says;
@@ -21,6 +23,7 @@ checks). The per-peer hooks are applied by :class:`media.Peer`. Tests:
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import aiortc
@@ -49,6 +52,7 @@ SUPPORTED_AIORTC_VERSIONS = ("1.16.",)
 GUARDS = (receive, send, srtp, jitter, estimator, consent, rtcp)
 "The hook modules, each with its ``check()``."
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _installed = False
 
@@ -87,6 +91,13 @@ def install() -> None:
         receive.install()
         estimator.install()
         consent.install()
+        if send.compiled_loop() is None:
+            logger.warning(
+                "the compiled forwarding path (media/aiortc_patch/_fastpath.c) is not "
+                "built: packets are received and sent by the Python path, at about twice "
+                "its CPU per packet; install gcc and Python's headers, then reinstall "
+                "(make install)"
+            )
         _installed = True
 
 

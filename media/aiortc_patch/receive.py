@@ -76,10 +76,15 @@ from media.aiortc_patch._private import (
     receiver_attribute,
 )
 from media.aiortc_patch.jitter import BoundedJitterBuffer
-from media.aiortc_patch.srtp import Unprotector
+from media.aiortc_patch.srtp import COMPILED, Unprotector, context_address
 from media.codecs import is_keyframe
 
 logger = logging.getLogger(__name__)
+
+_native = COMPILED
+"""The compiled unprotect-and-parse (``_fastpath.receive``) the fast receive path uses, or None:
+:func:`rtp_parser` and :class:`~media.aiortc_patch.srtp.Unprotector` in Python. Read when a
+connection's fast receive is enabled."""
 
 
 def check() -> list[str]:
@@ -374,13 +379,16 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
     router = dtls._rtp_router
     extensions = dtls._rtp_header_extensions_map
     parse = rtp_parser(extensions)
+    native = _native
+    ids = extensions._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
     now = time.time
     unprotector: Unprotector | None = None
+    context: tuple[pylibsrtp.Session | None, int] = (None, 0)
 
     def data_received(data: bytes, component: int) -> None:
-        nonlocal unprotector
+        nonlocal unprotector, context
         srtp = dtls._rx_srtp
         if (
             srtp is None
@@ -391,13 +399,18 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
         ):
             enqueue(data, component)
             return
-        if unprotector is None or unprotector.session is not srtp:
-            unprotector = Unprotector(srtp)
         arrival_time_ms = int(now() * 1000) + NTP_OFFSET_MS
         dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
         try:
-            packet = parse(unprotector.unprotect(data))
+            if native is not None:  # unprotected and parsed in one compiled call
+                if context[0] is not srtp:
+                    context = (srtp, context_address(srtp))
+                packet = native.receive(context[1], data, ids, RtpPacket, HeaderExtensions)
+            else:
+                if unprotector is None or unprotector.session is not srtp:
+                    unprotector = Unprotector(srtp)
+                packet = parse(unprotector.unprotect(data))
         except (pylibsrtp.Error, ValueError):
             return  # as aiortc: a packet that does not authenticate or parse is dropped
         receiver = router.route_rtp(packet)

@@ -53,12 +53,7 @@ from media.aiortc_patch._private import (
     NTP_ONE,
     sender_attribute,
 )
-from media.aiortc_patch.srtp import Protector, context_address, protect_address
-
-try:
-    from media.aiortc_patch import _fastsend
-except ImportError:  # not built (no C compiler at install): the loop runs in Python
-    _fastsend = None  # type: ignore[assignment]
+from media.aiortc_patch.srtp import COMPILED, Protector, context_address
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +229,7 @@ class _SentHistory(dict[int, Any]):
 _NativeRoute = tuple[Any, Any, Any, bool, tuple[tuple[Any, ...], ...]]
 """What :meth:`_RtpWriter._send_native` keeps of the connection's selected pair (its
 ``_native_route_now``): the pair (None: not usable), the SRTP session, the transport, whether it
-is asyncio's, and ``_fastsend.send``'s route without and with an audio level."""
+is asyncio's, and ``_fastpath.send``'s route without and with an audio level."""
 
 
 class _RtpWriter:
@@ -292,7 +287,7 @@ class _RtpWriter:
     def _send_native(
         self, data: bytes | list[bytes], frame_timestamp: int, audio_level: int | None
     ) -> bool:
-        """:meth:`_send` in ``_fastsend`` (``data``: a frame, cut here if VP8, or a list of
+        """:meth:`_send` in ``_fastpath`` (``data``: a frame, cut here if VP8, or a list of
         payloads): the same packets, history and counts, all but the checks compiled. False
         if it cannot be sent that way now (the transport holds datagrams, or has no socket
         to lend): :meth:`_send` then sends it."""
@@ -344,7 +339,7 @@ class _RtpWriter:
     def _native_route_now(self) -> _NativeRoute:
         """What :meth:`_send_native` needs of the connection's selected pair and SRTP session
         (the pair None if it cannot send on it): the pair, the session, the transport,
-        whether it is asyncio's, and ``_fastsend.send``'s route without and with a level."""
+        whether it is asyncio's, and ``_fastpath.send``'s route without and with a level."""
         dtls = self.dtls
         if self._nominated is None:
             self._nominated = dtls.transport._connection._nominated
@@ -518,21 +513,13 @@ class _RtpWriter:
         sender._RTCRtpSender__packet_count += count
 
 
-def _native_protect() -> Any:
-    """``_fastsend`` set up to call pylibsrtp's ``srtp_protect``; None where it is not built
-    or pylibsrtp's is not libsrtp 2's."""
-    if _fastsend is None:
-        return None
-    address = protect_address()
-    if address is None:
-        logger.warning("pylibsrtp's srtp_protect is not libsrtp 2's: packets sent in Python")
-        return None
-    _fastsend.set_protect(address)
-    return _fastsend
-
-
-_native = _native_protect()
+_native = COMPILED
 "The compiled send loop, or None: :meth:`_RtpWriter._send` then runs its own in Python."
+
+
+def compiled_loop() -> Any:
+    """The compiled send loop (``_fastpath``) the writers use; None where it is not built."""
+    return _native
 
 
 def _transport_idle(udp: Any) -> bool:

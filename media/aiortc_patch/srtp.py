@@ -8,14 +8,25 @@ per session and call ``srtp_protect`` / ``srtp_unprotect`` on the same buffer; t
 takes the packet written into the buffer piece by piece (header, payload descriptor, a slice
 of the frame), so a forwarded packet is never assembled as bytes before it is protected.
 Errors are those of pylibsrtp (``pylibsrtp.Error``; ``ValueError`` for a packet too long).
-The compiled send loop (``_fastsend``) calls the same ``srtp_protect`` of pylibsrtp's binding
-on a session's context: :func:`protect_address` and :func:`context_address` give it both.
+The compiled forwarding path (``_fastpath``) calls the same ``srtp_protect`` and
+``srtp_unprotect`` of pylibsrtp's binding on a session's context: :func:`protect_address`,
+:func:`unprotect_address` and :func:`context_address` give it them.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pylibsrtp
 from pylibsrtp._binding import ffi, lib
+
+try:
+    from media.aiortc_patch import _fastpath
+except ImportError:  # not built (no C compiler at install): Python does its work
+    _fastpath = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
 
 
 def check() -> list[str]:
@@ -32,13 +43,13 @@ def check() -> list[str]:
     for name in ("_srtp", "_cdata", "_buffer"):
         if not hasattr(session, name):
             problems.append(f"pylibsrtp's Session has no {name}")
-    if protect_address() is None:
+    if protect_address() is None or unprotect_address() is None:
         problems.append(f"pylibsrtp's srtp_protect is a {_protect_type()}, not {PROTECT_TYPE}")
     return problems
 
 
 PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
-"libsrtp 2's ``srtp_protect``, as cffi names its type: what ``_fastsend`` calls."
+"libsrtp 2's ``srtp_protect``, as cffi names its type: what ``_fastpath`` calls."
 
 
 def _protect_type() -> str:
@@ -50,6 +61,14 @@ def protect_address() -> int | None:
     if _protect_type() != PROTECT_TYPE:
         return None
     return int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect")))
+
+
+def unprotect_address() -> int | None:
+    """The address of pylibsrtp's ``srtp_unprotect`` (the same signature as ``srtp_protect``);
+    None if it is not libsrtp 2's."""
+    if str(ffi.typeof(ffi.addressof(lib, "srtp_unprotect")).cname) != PROTECT_TYPE:
+        return None
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_unprotect")))
 
 
 def context_address(session: pylibsrtp.Session) -> int:
@@ -111,3 +130,21 @@ class Unprotector:
 
 _protect = lib.srtp_protect
 _unprotect = lib.srtp_unprotect
+
+
+def _compiled() -> Any:
+    """``_fastpath``, set up to call pylibsrtp's ``srtp_protect`` and ``srtp_unprotect``;
+    None where it is not built, or pylibsrtp's functions are not libsrtp 2's."""
+    if _fastpath is None:
+        return None
+    protect, unprotect = protect_address(), unprotect_address()
+    if protect is None or unprotect is None:
+        logger.warning("pylibsrtp's functions are not libsrtp 2's: the compiled path is off")
+        return None
+    _fastpath.set_protect(protect)
+    _fastpath.set_unprotect(unprotect)
+    return _fastpath
+
+
+COMPILED = _compiled()
+"The compiled forwarding path (``_fastpath``), or None: send.py and receive.py then use Python."

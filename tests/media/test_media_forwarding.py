@@ -27,7 +27,7 @@ from media_testkit import (
     until,
 )
 
-from media import ForwardedTrack, Peer, VideoCodec
+from media import ForwardedTrack, Peer, VideoCodec, aiortc_patch
 from media.aiortc_patch.send import DirectFrameSender
 from media.codecs import is_keyframe
 
@@ -86,9 +86,17 @@ def spy_on_sent(track: ForwardedTrack) -> list[tuple[float, bool, int]]:
     return log
 
 
+@pytest.mark.parametrize("per_packet", ["compiled", "python"])
 async def test_three_publishers_reach_subscribers_without_any_server_side_encode(
-    make_peer: Callable[..., Peer], clients: list[Client], monkeypatch: pytest.MonkeyPatch
+    make_peer: Callable[..., Peer],
+    clients: list[Client],
+    monkeypatch: pytest.MonkeyPatch,
+    per_packet: str,
 ) -> None:
+    """Also with the per-packet work in Python, as where ``_fastpath`` is not built."""
+    if per_packet == "python":
+        monkeypatch.setattr(aiortc_patch.send, "_native", None)
+        monkeypatch.setattr(aiortc_patch.receive, "_native", None)
     spy = EncoderSpy().install(monkeypatch)
     colours = (RED, GREEN, BLUE)
     publishers = [await publish(colour, make_peer, clients) for colour in colours]

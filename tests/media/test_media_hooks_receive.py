@@ -19,7 +19,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpParameters,
 )
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 from media_testkit import GREEN, RED, Client, ColourVideoTrack, client_pc, connect
 
 from media import AiortcIncompatibleError, Peer, aiortc_patch
@@ -142,10 +142,21 @@ def _fields(packet: RtpPacket) -> tuple[object, ...]:
     )
 
 
-def test_the_fast_rtp_parser_reads_every_packet_as_aiortc_does() -> None:
-    """Random packets, some corrupted or cut: the same packet or the same refusal."""
+@pytest.mark.parametrize("parser", ["python", "compiled"])
+def test_the_fast_rtp_parser_reads_every_packet_as_aiortc_does(parser: str) -> None:
+    """Random packets, some corrupted or cut: the same packet or the same refusal, from the
+    Python parser and from the compiled one (``_fastpath.parse``)."""
     extensions = _extensions_map()
     parse = rtp_parser(extensions)
+    if parser == "compiled":
+        compiled = aiortc_patch.srtp.COMPILED
+        assert compiled is not None
+        ids = extensions._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+
+        def parse(data: bytes) -> RtpPacket:
+            packet: RtpPacket = compiled.parse(data, ids, RtpPacket, HeaderExtensions)
+            return packet
+
     rng = random.Random(14)
     refused = 0
     for _ in range(3000):
@@ -217,3 +228,34 @@ def test_the_srtp_shortcuts_protect_and_unprotect_as_pylibsrtp_does() -> None:
         receiver.unprotect(protected)  # a replay
     with pytest.raises(ValueError):
         protector.protect(protector.room + 1)
+
+
+def test_the_compiled_receive_unprotects_and_parses_as_pylibsrtp_and_aiortc_do() -> None:
+    """``_fastpath.receive``: the packet aiortc parses from what pylibsrtp unprotects; a
+    replay, a forged packet and one too long are refused (ValueError: dropped)."""
+    compiled = aiortc_patch.srtp.COMPILED
+    assert compiled is not None
+    key = bytes(range(30))
+    policy = pylibsrtp.Policy
+    sender = pylibsrtp.Session(policy(key=key, ssrc_type=policy.SSRC_ANY_OUTBOUND))
+    session = pylibsrtp.Session(policy(key=key, ssrc_type=policy.SSRC_ANY_INBOUND))
+    context = aiortc_patch.srtp.context_address(session)
+    extensions = _extensions_map()
+    ids = extensions._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+    for sequence_number in range(40):
+        packet = RtpPacket(payload_type=96, sequence_number=sequence_number, ssrc=7)
+        packet.payload = bytes([sequence_number]) * (sequence_number * 30)
+        packet.extensions.mid = "1"
+        packet.extensions.abs_send_time = sequence_number * 1000
+        data = packet.serialize(extensions)
+        protected = sender.protect(data)
+        got = compiled.receive(context, protected, ids, RtpPacket, HeaderExtensions)
+        assert _fields(got) == _fields(RtpPacket.parse(data, extensions))
+    with pytest.raises(ValueError, match="srtp_unprotect"):
+        compiled.receive(context, protected, ids, RtpPacket, HeaderExtensions)  # a replay
+    forged = bytearray(sender.protect(RtpPacket(sequence_number=99, ssrc=7).serialize()))
+    forged[-1] ^= 1
+    with pytest.raises(ValueError, match="srtp_unprotect"):
+        compiled.receive(context, bytes(forged), ids, RtpPacket, HeaderExtensions)
+    with pytest.raises(ValueError, match="too long"):
+        compiled.receive(context, bytes(1501), ids, RtpPacket, HeaderExtensions)

@@ -161,7 +161,7 @@ def test_the_fast_writer_sends_the_packets_aiortc_would_and_keeps_them_for_nacks
 
 @pytest.fixture(params=["python", "compiled"])
 def send_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The writer's loop over a frame's packets: Python's, or ``_fastsend``'s (built by the
+    """The writer's loop over a frame's packets: Python's, or ``_fastpath``'s (built by the
     install where a C compiler exists, as here)."""
     if request.param == "python":
         monkeypatch.setattr(aiortc_patch.send, "_native", None)
@@ -169,9 +169,9 @@ def send_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_the_compiled_send_loop_is_built_and_calls_pylibsrtp() -> None:
-    """The install compiled ``_fastsend`` (setup.py; a missing compiler would leave the
+    """The install compiled ``_fastpath`` (setup.py; a missing compiler would leave the
     server on the Python loop, slower, without saying so but in this test)."""
-    assert aiortc_patch.send._native is not None
+    assert aiortc_patch.send.compiled_loop() is not None
     assert aiortc_patch.srtp.protect_address() is not None
 
 

@@ -1,4 +1,4 @@
-"""The send path's compiled per-packet loop (``_fastsend.c``); see ``send.py``."""
+"""The forwarding path's compiled per-packet work (``_fastpath.c``): ``send.py``, ``receive.py``."""
 
 from typing import Any
 
@@ -18,3 +18,8 @@ def send(
     sequence_number: int,
     /,
 ) -> tuple[int, list[bytes] | None, int]: ...
+def set_unprotect(address: int, /) -> None: ...
+def parse(data: bytes, ids: Any, packet_type: type, extensions_type: type, /) -> Any: ...
+def receive(
+    context: int, data: bytes, ids: Any, packet_type: type, extensions_type: type, /
+) -> Any: ...

@@ -1,7 +1,9 @@
-/* The send path's per-packet loop in C: a forwarded frame's RTP packets written, protected
- * (libsrtp, through pylibsrtp's own srtp_protect) and sent (sendmsg with UDP_SEGMENT, or
- * sendto) in one call from Python. media/aiortc_patch/send.py (_RtpWriter._send) does the
- * same in Python where this module is not built; both make the same bytes (tests/media).
+/* The per-packet work of the forwarding path in C: a forwarded frame's RTP packets written,
+ * protected (libsrtp, through pylibsrtp's own srtp_protect) and sent in one call from Python
+ * (send.py, _RtpWriter._send_native), and a received packet unprotected (srtp_unprotect) and
+ * parsed into aiortc's RtpPacket in one call (receive.py, enable_fast_receive). send.py and
+ * receive.py do the same in Python where this module is not built; both make the same bytes
+ * and packets (tests/media).
  *
  * Optional: setup.py builds it where a C compiler and Python's headers exist, and the
  * package works without it.
@@ -28,6 +30,7 @@
  * type cffi gives it before handing its address to set_protect(). */
 typedef int (*protect_fn)(void *ctx, void *rtp, int *len);
 static protect_fn srtp_protect_fn = NULL;
+static protect_fn srtp_unprotect_fn = NULL; /* the same signature */
 
 #define SLOT 1536     /* bytes per packet: the packet, then room for SRTP's trailer */
 #define MAX_BATCH 32  /* packets per segmented send (as send.py's _MAX_SEGMENTS) */
@@ -434,26 +437,322 @@ done:
     return result;
 }
 
+static PyObject *
+set_unprotect(PyObject *module, PyObject *address)
+{
+    void *pointer = PyLong_AsVoidPtr(address);
+    if (pointer == NULL && PyErr_Occurred())
+        return NULL;
+    srtp_unprotect_fn = (protect_fn)pointer;
+    Py_RETURN_NONE;
+}
+
+static PyObject *empty_tuple;
+static PyObject *r_version, *r_marker, *r_payload_type, *r_sequence_number, *r_timestamp, *r_ssrc,
+    *r_csrc, *r_extensions, *r_payload, *r_padding_size;
+/* HeaderExtensions' fields, in the order receive.py's _parse_extensions matches them */
+#define EXTENSIONS 7
+static const char *extension_names[EXTENSIONS] = {
+    "abs_send_time", "audio_level", "mid", "repaired_rtp_stream_id", "rtp_stream_id",
+    "transmission_offset", "transport_sequence_number",
+};
+static PyObject *x_names[EXTENSIONS];
+enum { X_ABS, X_LEVEL, X_MID, X_REPAIRED, X_RID, X_OFFSET, X_TSN };
+
+static int
+set_new(PyObject *object, PyObject *name, PyObject *value)
+{
+    if (value == NULL)
+        return -1;
+    int status = PyObject_SetAttr(object, name, value);
+    Py_DECREF(value);
+    return status;
+}
+
+static PyObject *
+value_error(const char *message)
+{
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
+}
+
+/* receive.py's rtp_parser: aiortc's RtpPacket.parse, ValueError for what it refuses (also for
+ * a header extension of the wrong size, where aiortc raises struct.error). ``ids`` is the
+ * extensions map's HeaderExtensions of identifiers, read at every packet (the transport may
+ * reconfigure it). */
+static PyObject *
+parse_packet(const unsigned char *d, Py_ssize_t length, PyObject *ids, PyObject *packet_type,
+             PyObject *extensions_type)
+{
+    if (length < 12)
+        return value_error("RTP packet length is less than 12 bytes");
+    unsigned int v_p_x_cc = d[0];
+    if (v_p_x_cc >> 6 != 2)
+        return value_error("RTP packet has invalid version");
+    Py_ssize_t cc = v_p_x_cc & 0x0F;
+    Py_ssize_t position = 12 + 4 * cc;
+    if (length < position)
+        return value_error("RTP packet has truncated CSRC");
+    PyObject *values[EXTENSIONS] = {NULL};
+    PyObject *packet = NULL, *extensions = NULL, *csrc = NULL, *result = NULL;
+    csrc = PyList_New(cc);
+    if (csrc == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < cc; i++) {
+        const unsigned char *p = d + 12 + 4 * i;
+        PyObject *item = PyLong_FromUnsignedLong(((unsigned long)p[0] << 24) | ((unsigned long)p[1] << 16) |
+                                                 ((unsigned long)p[2] << 8) | p[3]);
+        if (item == NULL)
+            goto done;
+        PyList_SET_ITEM(csrc, i, item);
+    }
+    if (v_p_x_cc & 0x10) {
+        if (length < position + 4) {
+            value_error("RTP packet has truncated extension profile / length");
+            goto done;
+        }
+        unsigned int profile = ((unsigned int)d[position] << 8) | d[position + 1];
+        Py_ssize_t words = ((Py_ssize_t)d[position + 2] << 8) | d[position + 3];
+        position += 4;
+        Py_ssize_t end = position + 4 * words;
+        if (length < end) {
+            value_error("RTP packet has truncated extension value");
+            goto done;
+        }
+        if (profile == 0xBEDE || profile == 0x1000) {
+            int two_byte = profile == 0x1000;
+            long id_of[EXTENSIONS];
+            for (int k = 0; k < EXTENSIONS; k++) {
+                PyObject *id = PyObject_GetAttr(ids, x_names[k]);
+                if (id == NULL)
+                    goto done;
+                id_of[k] = id == Py_None ? -1 : PyLong_AsLong(id);
+                Py_DECREF(id);
+                if (id_of[k] == -1 && PyErr_Occurred())
+                    goto done;
+            }
+            Py_ssize_t x = position;
+            while (x < end) {
+                unsigned int first = d[x];
+                if (first == 0) { /* padding */
+                    x += 1;
+                    continue;
+                }
+                long x_id;
+                Py_ssize_t x_length;
+                if (two_byte) {
+                    if (end < x + 2) {
+                        value_error("RTP two-byte header extension is truncated");
+                        goto done;
+                    }
+                    x_id = first;
+                    x_length = d[x + 1];
+                    x += 2;
+                } else {
+                    x_id = first >> 4;
+                    x_length = (first & 0x0F) + 1;
+                    x += 1;
+                }
+                Py_ssize_t stop = x + x_length;
+                if (end < stop) {
+                    value_error(two_byte ? "RTP two-byte header extension value is truncated"
+                                         : "RTP one-byte header extension value is truncated");
+                    goto done;
+                }
+                int k = 0;
+                while (k < EXTENSIONS && id_of[k] != x_id)
+                    k++;
+                PyObject *value = NULL;
+                const unsigned char *v = d + x;
+                switch (k) {
+                case X_ABS:
+                    if (x_length != 3) {
+                        value_error("abs-send-time is not 3 bytes");
+                        goto done;
+                    }
+                    value = PyLong_FromUnsignedLong(((unsigned long)v[0] << 16) | ((unsigned long)v[1] << 8) | v[2]);
+                    break;
+                case X_LEVEL:
+                    if (x_length != 1) {
+                        value_error("audio level is not 1 byte");
+                        goto done;
+                    }
+                    value = Py_BuildValue("(Oi)", (v[0] & 0x80) ? Py_True : Py_False, v[0] & 0x7F);
+                    break;
+                case X_MID:
+                    value = PyUnicode_DecodeUTF8((const char *)v, x_length, NULL);
+                    break;
+                case X_REPAIRED:
+                case X_RID:
+                    value = PyUnicode_DecodeASCII((const char *)v, x_length, NULL);
+                    break;
+                case X_OFFSET: {
+                    if (x_length != 3) {
+                        value_error("transmission offset is not 3 bytes");
+                        goto done;
+                    }
+                    long offset = ((long)v[0] << 16) | ((long)v[1] << 8) | v[2];
+                    if (offset & 0x800000)
+                        offset -= 0x1000000;
+                    value = PyLong_FromLong(offset);
+                    break;
+                }
+                case X_TSN:
+                    if (x_length != 2) {
+                        value_error("transport sequence number is not 2 bytes");
+                        goto done;
+                    }
+                    value = PyLong_FromLong(((long)v[0] << 8) | v[1]);
+                    break;
+                default: /* not one aiortc reads */
+                    x = stop;
+                    continue;
+                }
+                if (value == NULL)
+                    goto done;
+                Py_XSETREF(values[k], value);
+                x = stop;
+            }
+        }
+        position = end;
+    }
+    Py_ssize_t padding = 0, payload_end = length;
+    if (v_p_x_cc & 0x20) {
+        padding = d[length - 1];
+        if (!padding || padding > length - position) {
+            value_error("RTP packet padding length is invalid");
+            goto done;
+        }
+        payload_end = length - padding;
+    }
+
+    extensions = PyBaseObject_Type.tp_new((PyTypeObject *)extensions_type, empty_tuple, NULL);
+    if (extensions == NULL)
+        goto done;
+    for (int k = 0; k < EXTENSIONS; k++)
+        if (PyObject_SetAttr(extensions, x_names[k], values[k] != NULL ? values[k] : Py_None) < 0)
+            goto done;
+    packet = PyBaseObject_Type.tp_new((PyTypeObject *)packet_type, empty_tuple, NULL);
+    if (packet == NULL)
+        goto done;
+    unsigned long timestamp = ((unsigned long)d[4] << 24) | ((unsigned long)d[5] << 16) |
+                              ((unsigned long)d[6] << 8) | d[7];
+    unsigned long ssrc = ((unsigned long)d[8] << 24) | ((unsigned long)d[9] << 16) |
+                         ((unsigned long)d[10] << 8) | d[11];
+    if (set_new(packet, r_version, PyLong_FromLong(2)) < 0 ||
+        set_new(packet, r_marker, PyLong_FromLong(d[1] >> 7)) < 0 ||
+        set_new(packet, r_payload_type, PyLong_FromLong(d[1] & 0x7F)) < 0 ||
+        set_new(packet, r_sequence_number, PyLong_FromLong(((long)d[2] << 8) | d[3])) < 0 ||
+        set_new(packet, r_timestamp, PyLong_FromUnsignedLong(timestamp)) < 0 ||
+        set_new(packet, r_ssrc, PyLong_FromUnsignedLong(ssrc)) < 0 ||
+        PyObject_SetAttr(packet, r_csrc, csrc) < 0 ||
+        PyObject_SetAttr(packet, r_extensions, extensions) < 0 ||
+        set_new(packet, r_payload,
+                PyBytes_FromStringAndSize((const char *)d + position, payload_end - position)) < 0 ||
+        set_new(packet, r_padding_size, PyLong_FromSsize_t(padding)) < 0)
+        goto done;
+    result = packet;
+    packet = NULL;
+done:
+    for (int k = 0; k < EXTENSIONS; k++)
+        Py_XDECREF(values[k]);
+    Py_XDECREF(packet);
+    Py_XDECREF(extensions);
+    Py_XDECREF(csrc);
+    return result;
+}
+
+/* parse(data, ids, RtpPacket, HeaderExtensions) -> RtpPacket */
+static PyObject *
+parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "parse() takes 4 arguments");
+        return NULL;
+    }
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *packet = parse_packet(data.buf, data.len, args[1], args[2], args[3]);
+    PyBuffer_Release(&data);
+    return packet;
+}
+
+static unsigned char clear[SLOT];
+
+/* receive(context, data, ids, RtpPacket, HeaderExtensions) -> RtpPacket: srtp_unprotect of
+ * ``data`` on the context, then parse(); ValueError if it does not authenticate (as
+ * pylibsrtp's Error, which the receive path treats alike: the packet is dropped). */
+static PyObject *
+receive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "receive() takes 5 arguments");
+        return NULL;
+    }
+    if (srtp_unprotect_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "set_unprotect() was not called");
+        return NULL;
+    }
+    void *ctx = PyLong_AsVoidPtr(args[0]);
+    if (ctx == NULL && PyErr_Occurred())
+        return NULL;
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t length = data.len;
+    if (length > 1500) {
+        PyBuffer_Release(&data);
+        return value_error("packet is too long");
+    }
+    memcpy(clear, data.buf, (size_t)length);
+    PyBuffer_Release(&data);
+    int clear_length = (int)length;
+    int status = srtp_unprotect_fn(ctx, clear, &clear_length);
+    if (status) {
+        PyErr_Format(PyExc_ValueError, "srtp_unprotect failed with status %d", status);
+        return NULL;
+    }
+    return parse_packet(clear, clear_length, args[2], args[3], args[4]);
+}
+
 static PyMethodDef methods[] = {
     {"set_protect", set_protect, METH_O, "Use the srtp_protect at this address."},
+    {"set_unprotect", set_unprotect, METH_O, "Use the srtp_unprotect at this address."},
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, "Parse an RTP packet."},
+    {"receive", (PyCFunction)(void (*)(void))receive, METH_FASTCALL, "Unprotect and parse."},
     {"sockaddr", sockaddr, METH_VARARGS, "sockaddr(host, port[, scope]): a packed sockaddr."},
     {"send", (PyCFunction)(void (*)(void))send_frame, METH_FASTCALL, "Send one frame's packets."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "media.aiortc_patch._fastsend", NULL, -1, methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "media.aiortc_patch._fastpath", NULL, -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
-PyInit__fastsend(void)
+PyInit__fastpath(void)
 {
     if (!(s_ntp = PyUnicode_InternFromString("_RTCRtpSender__ntp_timestamp")) ||
         !(s_rtp = PyUnicode_InternFromString("_RTCRtpSender__rtp_timestamp")) ||
         !(s_octets = PyUnicode_InternFromString("_RTCRtpSender__octet_count")) ||
         !(s_packets = PyUnicode_InternFromString("_RTCRtpSender__packet_count")) ||
         !(s_tx_bytes = PyUnicode_InternFromString("_RTCDtlsTransport__tx_bytes")) ||
-        !(s_tx_packets = PyUnicode_InternFromString("_RTCDtlsTransport__tx_packets")))
+        !(s_tx_packets = PyUnicode_InternFromString("_RTCDtlsTransport__tx_packets")) ||
+        !(r_version = PyUnicode_InternFromString("version")) ||
+        !(r_marker = PyUnicode_InternFromString("marker")) ||
+        !(r_payload_type = PyUnicode_InternFromString("payload_type")) ||
+        !(r_sequence_number = PyUnicode_InternFromString("sequence_number")) ||
+        !(r_timestamp = PyUnicode_InternFromString("timestamp")) ||
+        !(r_ssrc = PyUnicode_InternFromString("ssrc")) ||
+        !(r_csrc = PyUnicode_InternFromString("csrc")) ||
+        !(r_extensions = PyUnicode_InternFromString("extensions")) ||
+        !(r_payload = PyUnicode_InternFromString("payload")) ||
+        !(r_padding_size = PyUnicode_InternFromString("padding_size")) ||
+        !(empty_tuple = PyTuple_New(0)))
         return NULL;
+    for (int k = 0; k < EXTENSIONS; k++)
+        if (!(x_names[k] = PyUnicode_InternFromString(extension_names[k])))
+            return NULL;
     return PyModule_Create(&module);
 }
