@@ -27,9 +27,9 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpParameters,
 )
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 
-from media.aiortc_patch import send
+from media.aiortc_patch import send, srtp
 from media.aiortc_patch.receive import rtp_parser
 from media.aiortc_patch.srtp import Unprotector
 
@@ -88,6 +88,11 @@ def _writer(codec: RTCRtpCodecParameters, real_sendto: bool) -> Any:
     return send._RtpWriter(sender, codec)  # type: ignore[arg-type]
 
 
+def _python_receive(session: pylibsrtp.Session, parse: Callable[[bytes], Any]) -> Any:
+    unprotect = Unprotector(session).unprotect
+    return lambda data: parse(unprotect(data))
+
+
 def _measure(run: Callable[[int], None], count: int, per: float) -> tuple[float, float]:
     run(count // 10)
     values = []
@@ -142,7 +147,7 @@ def main() -> None:
         for data in clear[:n]:
             parse(data)
 
-    def unprotect_with(make: Callable[[pylibsrtp.Session], Callable[[bytes], bytes]]) -> Any:
+    def unprotect_with(make: Callable[[pylibsrtp.Session], Callable[[bytes], Any]]) -> Any:
         def run(n: int) -> None:
             session = pylibsrtp.Session(POLICY(key=KEY, ssrc_type=POLICY.SSRC_ANY_INBOUND))
             unprotect = make(session)
@@ -162,7 +167,25 @@ def main() -> None:
             "unprotect it: media.aiortc_patch.srtp.Unprotector",
             _measure(unprotect_with(lambda s: Unprotector(s).unprotect), count, 1),
         ),
+        (
+            "unprotect and parse it: Unprotector and rtp_parser",
+            _measure(unprotect_with(lambda s: _python_receive(s, parse)), count, 1),
+        ),
     ]
+    compiled = srtp.COMPILED
+    if compiled is not None and not args.python_loop:
+        ids = extensions._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+
+        def compiled_receive(session: pylibsrtp.Session) -> Callable[[bytes], Any]:
+            context = srtp.context_address(session)
+            return lambda data: compiled.receive(context, data, ids, RtpPacket, HeaderExtensions)
+
+        rows.append(
+            (
+                "unprotect and parse it: _fastpath.receive",
+                _measure(unprotect_with(compiled_receive), count, 1),
+            )
+        )
     for name, (low, median) in rows:
         print(f"{name}: {low:.2f} µs (median {median:.2f})")
 
