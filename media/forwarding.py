@@ -18,6 +18,7 @@ import itertools
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any, cast
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -250,8 +251,8 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         """
         out = self._retime_pts(packet)
         # One copy per subscriber: the source's packet is shared, and its pts is not ours.
-        # (PyAV accepts any buffer; its stubs say bytes.)
-        copy = av.Packet(packet)  # type: ignore[arg-type]
+        # (PyAV accepts any buffer; the stubs before PyAV 18.1.1 say bytes.)
+        copy = av.Packet(cast(Any, packet))
         copy.pts = out
         copy.dts = out
         copy.time_base = packet.time_base

@@ -253,7 +253,7 @@ send_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         count = picture_id >= 0 ? (frame.len + VP8_PAYLOAD_MAX - 1) / VP8_PAYLOAD_MAX : 1;
     }
     PyObject *first_prefix = NULL, *rest_prefix = NULL, *leftovers = NULL, *result = NULL;
-    PyObject *timestamp_object = NULL, *abs_object = NULL, *ntp_object = NULL;
+    PyObject *timestamp_object = NULL, *abs_object = NULL;
     if (count == 0) { /* nothing to send (an empty VP8 frame or list) */
         result = Py_BuildValue("(lOi)", sequence_number, Py_None, 0);
         goto done;
@@ -432,7 +432,6 @@ done:
     Py_XDECREF(rest_prefix);
     Py_XDECREF(timestamp_object);
     Py_XDECREF(abs_object);
-    Py_XDECREF(ntp_object);
     Py_XDECREF(leftovers);
     return result;
 }

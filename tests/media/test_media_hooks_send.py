@@ -226,6 +226,32 @@ def _real_writer(
     return writer, udp, receiving
 
 
+def _assert_same_packets(
+    got: list[bytes], want: list[bytes], key: bytes, extensions: HeaderExtensionsMap
+) -> None:
+    """``got`` and ``want``, decrypted, are the same RTP packets but for abs-send-time (the
+    clock at each send), which is set alike before comparing."""
+    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
+    assert len(got) == len(want)
+    for a_data, b_data in zip(got, want, strict=True):
+        a = RtpPacket.parse(ours.unprotect(a_data), extensions)
+        b = RtpPacket.parse(theirs.unprotect(b_data), extensions)
+        a.extensions.abs_send_time = b.extensions.abs_send_time
+        assert a.serialize(extensions) == b.serialize(extensions)
+
+
+async def _uvloop_endpoint() -> tuple[socket.socket, Any]:
+    """A receiving socket on 127.0.0.1 and a datagram transport of the running loop."""
+    receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiving.bind(("127.0.0.1", 0))
+    receiving.settimeout(5)
+    udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    return receiving, udp
+
+
 def test_a_frame_of_several_packets_leaves_in_one_call_as_the_same_datagrams(
     monkeypatch: pytest.MonkeyPatch, send_loop: str
 ) -> None:
@@ -250,17 +276,11 @@ def test_a_frame_of_several_packets_leaves_in_one_call_as_the_same_datagrams(
         with pytest.raises(TimeoutError):
             receiving.recv(2048)
     assert [len(data) for data in received] == [len(data) for data in expected]
-    # The same bytes but for abs-send-time (the clock at each send): decrypted, the same
-    # packets once that is set alike.
-    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
-    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
-    for got, want in zip(received, expected, strict=True):
-        a = RtpPacket.parse(ours.unprotect(got), writer.extensions_map)
-        b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
-        a.extensions.abs_send_time = b.extensions.abs_send_time
-        assert a.serialize(writer.extensions_map) == b.serialize(reference.extensions_map)
+    _assert_same_packets(received, expected, key, writer.extensions_map)
     # A NACK finds each packet in the history; the counters are the reference's.
-    check = pylibsrtp.Session(inbound)
+    check = pylibsrtp.Session(
+        pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    )
     for data in received:
         clear = check.unprotect(data)
         packet = RtpPacket.parse(clear, writer.extensions_map)
@@ -352,14 +372,11 @@ def test_what_the_socket_does_not_take_goes_through_the_transport(send_loop: str
         for index in range(3):
             writer.send_frame(b"\x01" * (20 + index), index * 960)
             reference.send_frame(b"\x01" * (20 + index), index * 960)
-    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
-    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
     assert [address for _, address in handed] == [("127.0.0.1", 0)] * 3
-    for (got, _), (want, _) in zip(handed, sent.datagrams, strict=True):
-        a = RtpPacket.parse(ours.unprotect(got), writer.extensions_map)
-        b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
-        a.extensions.abs_send_time = b.extensions.abs_send_time
-        assert a.serialize(writer.extensions_map) == b.serialize(reference.extensions_map)
+    _assert_same_packets(
+        [data for data, _ in handed], [data for data, _ in sent.datagrams], key,
+        writer.extensions_map,
+    )  # fmt: skip
     assert writer.dtls._RTCDtlsTransport__tx_packets == 3
     last = (writer.sequence_number - 1) & 0xFFFF
     assert writer.history.get(last % RTP_HISTORY_SIZE).payload == b"\x01" * 22
@@ -375,13 +392,7 @@ async def test_the_compiled_loop_sends_on_uvloops_transport_itself() -> None:
     reference, sent = _writer(vp8, key)
 
     async def run() -> list[bytes]:
-        loop = asyncio.get_running_loop()
-        receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        receiving.bind(("127.0.0.1", 0))
-        receiving.settimeout(5)
-        udp, _ = await loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
-        )
+        receiving, udp = await _uvloop_endpoint()
         writer, _ = _writer(vp8, key)
         for name in ("sequence_number", "timestamp_origin", "picture_id"):
             setattr(writer, name, getattr(reference, name))
@@ -402,31 +413,20 @@ async def test_the_compiled_loop_sends_on_uvloops_transport_itself() -> None:
     aiortc_patch.send._SegmentingSocket.refused = False
     received = await asyncio.to_thread(uvloop.run, run())
     assert [len(data) for data in received] == [len(data) for data, _ in sent.datagrams]
-    inbound = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
-    ours, theirs = pylibsrtp.Session(inbound), pylibsrtp.Session(inbound)
-    for got, (want, _) in zip(received, sent.datagrams, strict=True):
-        a = RtpPacket.parse(ours.unprotect(got), reference.extensions_map)
-        b = RtpPacket.parse(theirs.unprotect(want), reference.extensions_map)
-        a.extensions.abs_send_time = b.extensions.abs_send_time
-        assert a.serialize(reference.extensions_map) == b.serialize(reference.extensions_map)
+    _assert_same_packets(
+        received, [data for data, _ in sent.datagrams], key, reference.extensions_map
+    )
 
 
 async def test_on_uvloop_the_writer_holds_a_duplicate_descriptor_until_it_closes() -> None:
     """uvloop's transport has no Python socket: the writer sends on a duplicate of its
     descriptor, which it closes with the sender (the port is not held after the call)."""
     import os
-    import socket
 
     import uvloop
 
     async def run() -> None:
-        loop = asyncio.get_running_loop()
-        receiving = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        receiving.bind(("127.0.0.1", 0))
-        receiving.settimeout(5)
-        udp, _ = await loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
-        )
+        receiving, udp = await _uvloop_endpoint()
         segmenting = aiortc_patch.send._SegmentingSocket(udp)
         assert segmenting.ready()
         assert segmenting.sock is not None
