@@ -56,6 +56,7 @@ import json
 import logging
 import os
 import pickle
+import signal
 import socket
 import struct
 import sys
@@ -448,6 +449,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = pickle.loads(base64.b64decode(raw)) if raw else PeerSettings()
     secret = os.environ.pop("GIAOBAN_MEDIA_WORKER_SECRET", "")
     if args.fd is not None:
+        # A pool's worker lives as long as its control socket: its server closes it when it
+        # stops (its peers closed first). A Ctrl-C at the terminal, or `systemctl stop`
+        # (SIGTERM to every process of the unit), would end it under a server still closing.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         loops.run(run(args.fd, settings, relay_host=args.relay_host, secret=secret), args.loop)
         return
     host, _, port = str(args.listen).rpartition(":")

@@ -8,6 +8,8 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -77,15 +79,32 @@ def serve(settings: Settings) -> None:
         print("Serving plain HTTP: browsers allow camera and microphone only on localhost.")
     for url in _base_urls(settings):
         print(f"giaoban {__version__} listening on {url}/", flush=True)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ssl_context=ssl_context,
-        print=None,
-        loop=loops.new_event_loop(settings.event_loop),
-        **runner_options(),
-    )
+    loops.run(_serve(create_app(settings), settings.host, settings.port, ssl_context),
+              settings.event_loop)  # fmt: skip
+
+
+async def _serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then stop it whole.
+
+    Not aiohttp's ``run_app``: it stops the app from inside a cancelled task, and every
+    ``cancel_and_wait`` of the app's closing (media/tasks.py) then takes that cancellation for
+    its own and ends the closing at the first service; the rest (jobs, archive, media workers,
+    database) were cut by the loop's shutdown, a database commit among them."""
+    runner = web.AppRunner(app, handle_signals=False, **runner_options())
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("stopping (signal received)")
+    finally:
+        await runner.cleanup()
+    log.info("stopped")
 
 
 async def _seed(settings: Settings) -> str | None:

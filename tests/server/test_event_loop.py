@@ -55,4 +55,10 @@ async def test_a_node_on_uvloop_with_a_media_worker_carries_a_meeting(org, setti
             await hall.close()
         await sec.close()
         await node.stop()
-    assert "Traceback" not in (tmp_path / "server.log").read_text(encoding="utf-8")
+    log = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert "Traceback" not in log
+    # Stopped whole: the worker closed by its server, not cut by the loop's end (which cut
+    # a database commit too, now and then).
+    assert "media worker w1" in log and "exited" not in log
+    assert log.rstrip().endswith("INFO giaoban: stopped"), log[-2000:]
+    assert node.proc is not None and node.proc.returncode == 0
