@@ -137,14 +137,15 @@ class _RemoteBitrateEstimator(RemoteBitrateEstimator):
 
 
 def _speed_up_estimator(estimator: RemoteBitrateEstimator) -> None:
-    """Swap the two slow parts of aiortc's bandwidth estimator for equivalent ones."""
-    if isinstance(estimator.incoming_bitrate, _RateCounter):
-        return
-    estimator.incoming_bitrate = _RateCounter(1000, 8000)
+    """Swap the two slow parts of aiortc's bandwidth estimator for equivalent ones (each
+    once: :class:`_RemoteBitrateEstimator` has its rate counter from the start)."""
+    if not isinstance(estimator.incoming_bitrate, _RateCounter):
+        estimator.incoming_bitrate = _RateCounter(1000, 8000)
     overuse = estimator.estimator
-    overuse.update_min_frame_period = _min_frame_period(  # type: ignore[method-assign,assignment]
-        overuse.ts_delta_hist, MIN_FRAME_PERIOD_HISTORY_LENGTH
-    )
+    if "update_min_frame_period" not in vars(overuse):
+        overuse.update_min_frame_period = _min_frame_period(  # type: ignore[method-assign,assignment]
+            overuse.ts_delta_hist, MIN_FRAME_PERIOD_HISTORY_LENGTH
+        )
 
 
 def throttle_remb(receiver: RTCRtpReceiver, interval: float) -> None:

@@ -48,12 +48,24 @@ def test_remb_is_sent_at_most_once_per_interval() -> None:
     assert sent[0] == (300_000, [1]) and sent[1:] == [None] * 49
 
 
-def test_the_faster_bandwidth_estimator_gives_aiortcs_figures() -> None:
+def _sped_up() -> RemoteBitrateEstimator:
+    estimator = RemoteBitrateEstimator()
+    aiortc_patch.estimator._speed_up_estimator(estimator)
+    return estimator
+
+
+@pytest.mark.parametrize(
+    "make", [aiortc_patch.estimator._RemoteBitrateEstimator, _sped_up], ids=["receivers", "swapped"]
+)
+def test_the_faster_bandwidth_estimator_gives_aiortcs_figures(
+    make: Callable[[], RemoteBitrateEstimator],
+) -> None:
     """Same packets, same REMBs: the swapped rate counter and frame-period history change
-    the cost, not the estimate."""
+    the cost, not the estimate; both are swapped in the estimator a receiver gets."""
     rng = random.Random(7)
-    ours, theirs = RemoteBitrateEstimator(), RemoteBitrateEstimator()
-    aiortc_patch.estimator._speed_up_estimator(ours)
+    ours, theirs = make(), RemoteBitrateEstimator()
+    assert isinstance(ours.incoming_bitrate, aiortc_patch.estimator._RateCounter)
+    assert "update_min_frame_period" in vars(ours.estimator)
     send_ms, arrival_ms, rembs = 0.0, 1000, 0
     for _ in range(3000):
         send_ms += rng.choice((0.0, 0.5, 40.0, 40.0, 40.0, 80.0))
