@@ -73,8 +73,10 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         self._started = False
         self._switched = False
         self._frame_seconds = frame_seconds(kind)
-        self._frame_ticks: dict[int, int] = {}
-        self._time_base: fractions.Fraction | None = None
+        self._time_base: tuple[int, int] | None = None
+        "The source's time base (numerator, denominator)."
+        self._ticks = 1
+        "A frame's duration in the source's time base."
         # output timeline
         self._last_in: int | None = None
         self._last_out = 0
@@ -261,26 +263,23 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
 
     def _retime_pts(self, packet: av.Packet) -> int:
         """``packet``'s timestamp on this track's timeline (see :meth:`_retime`)."""
-        assert packet.pts is not None
+        in_pts = packet.pts
+        assert in_pts is not None
         now = time.monotonic()
-        in_pts: int = packet.pts
         if self._switched or self._time_base is None:
-            # (PyAV makes a new Fraction at every read of time_base: once per source.)
+            # Once per source: PyAV makes a new Fraction at every read of time_base, and a
+            # Fraction's numerator and denominator are Python properties.
             time_base = packet.time_base
             assert time_base is not None
-            self._time_base = time_base
-        time_base = self._time_base
-        frame_ticks = self._frame_ticks.get(time_base.denominator)
-        if frame_ticks is None:
-            base = fractions.Fraction(time_base.numerator, time_base.denominator)
-            frame_ticks = max(1, round(self._frame_seconds / base))
-            self._frame_ticks[time_base.denominator] = frame_ticks
+            self._time_base = (time_base.numerator, time_base.denominator)
+            base = fractions.Fraction(*self._time_base)
+            self._ticks = max(1, round(self._frame_seconds / base))
+        numerator, denominator = self._time_base
+        frame_ticks = self._ticks
         if self._last_in is None:
             out = self._last_out
         elif self._switched:
-            elapsed = round(
-                (now - self._last_out_wall) * time_base.denominator / time_base.numerator
-            )
+            elapsed = round((now - self._last_out_wall) * denominator / numerator)
             out = self._last_out + max(frame_ticks, elapsed)
         else:
             delta = in_pts - self._last_in

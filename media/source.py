@@ -71,6 +71,7 @@ class Source:
         self.id = f"source-{next(_source_ids)}"
         "Unique in this process."
         self.kind = kind
+        self._is_video = kind is MediaKind.VIDEO
         self.codec = codec
         "MIME type, e.g. ``video/VP8``."
         self.mid = mid
@@ -92,7 +93,7 @@ class Source:
         self._sinks: dict[PacketSink, None] = {}
         self._ended_callbacks: list[Callable[[Source], None]] = []
         self._ended = False
-        self._waiting_for_keyframe = kind is MediaKind.VIDEO
+        self._waiting_for_keyframe = self._is_video
         self._send_keyframe_request = send_keyframe_request
         self._keyframe_settings = keyframes or KeyframeSettings()
         self._keyframe_wanted = asyncio.Event()
@@ -151,7 +152,7 @@ class Source:
         if self._ended:
             sink.on_source_ended(self)
             return
-        if not self._sinks and self.kind is MediaKind.VIDEO:
+        if not self._sinks and self._is_video:
             # Idle until now, the receive path may have skipped frames: start from a keyframe.
             self._waiting_for_keyframe = True
         self._sinks[sink] = None
@@ -174,12 +175,12 @@ class Source:
         self.packets_received += 1
         self.bytes_received += packet.size
         if packet.is_keyframe:
-            if self.kind is MediaKind.VIDEO:
+            if self._is_video:
                 self.keyframes_received += 1
                 self._keyframe_arrived()
             elif not self.keyframes_received:
                 self.keyframes_received = 1
-        elif self.kind is MediaKind.VIDEO:
+        elif self._is_video:
             if packet.is_corrupt:
                 self.discontinuities += 1
                 self._waiting_for_keyframe = True
@@ -195,7 +196,7 @@ class Source:
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (RTCP PLI), rate limited; for video only."""
-        if self._ended or self.kind is not MediaKind.VIDEO:
+        if self._ended or not self._is_video:
             return
         if self._send_keyframe_request is None:
             return

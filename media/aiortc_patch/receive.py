@@ -52,7 +52,6 @@ from aiortc import RTCRtpReceiver, clock
 from aiortc.codecs import depayload, is_rtx
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
-from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpDecodingParameters,
@@ -70,6 +69,7 @@ from aiortc.rtp import (
 )
 
 from media.aiortc_patch._private import (
+    DTLS_CONNECTED,
     NTP_OFFSET_MS,
     RTP_TS_HALF,
     RTP_TS_MASK,
@@ -395,7 +395,7 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
             or len(data) < 12
             or not 127 < data[0] < 192
             or 192 <= data[1] <= 208  # RTCP
-            or dtls._state != DtlsState.CONNECTED
+            or dtls._state is not DTLS_CONNECTED
         ):
             enqueue(data, component)
             return

@@ -38,7 +38,6 @@ import av
 from aiortc import RTCRtpSender, rtp
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import (
     RTP_HISTORY_SIZE,
@@ -49,6 +48,7 @@ from av.audio.frame import AudioFrame
 from av.frame import Frame
 
 from media.aiortc_patch._private import (
+    DTLS_CONNECTED,
     NTP_OFFSET_S,
     NTP_ONE,
     sender_attribute,
@@ -292,7 +292,7 @@ class _RtpWriter:
         if it cannot be sent that way now (the transport holds datagrams, or has no socket
         to lend): :meth:`_send` then sends it."""
         dtls = self.dtls
-        if dtls._state != DtlsState.CONNECTED:
+        if dtls._state is not DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
         route = self._native_route
         nominated = self._nominated
@@ -417,7 +417,7 @@ class _RtpWriter:
         """Send a frame's payloads; with VP8 ``descriptors`` (the first packet's, the
         others'), each payload is the frame's chunk after its descriptor."""
         dtls = self.dtls
-        if dtls._state != DtlsState.CONNECTED:
+        if dtls._state is not DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
         udp, address = self._route()
         protector = self._protector
