@@ -49,7 +49,7 @@ import aiortc.rtcrtpreceiver
 import av
 import pylibsrtp
 from aiortc import RTCRtpReceiver, clock
-from aiortc.codecs import depayload, is_rtx
+from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcrtpparameters import (
@@ -75,6 +75,7 @@ from media.aiortc_patch._private import (
     RTP_TS_MASK,
     receiver_attribute,
 )
+from media.aiortc_patch.bookkeeping import Nacks, Statistics, depayloader
 from media.aiortc_patch.jitter import BoundedJitterBuffer
 from media.aiortc_patch.srtp import COMPILED, Unprotector, context_address
 from media.codecs import is_keyframe
@@ -651,7 +652,10 @@ def _fast_rtp_handler(
     remote_streams: dict[int, StreamStatistics] = receiver_attribute(receiver, "remote_streams")
     rtx_ssrc: dict[int, int] = receiver_attribute(receiver, "rtx_ssrc")
     nack = receiver_attribute(receiver, "nack_generator")
+    if nack is not None and not isinstance(nack, Nacks):
+        nack = receiver._RTCRtpReceiver__nack_generator = Nacks()  # type: ignore[attr-defined]
     is_video = receiver_attribute(receiver, "kind") == "video"
+    depayloaders: dict[int, Callable[[bytes], bytes] | None] = {}
     tasks: set[asyncio.Task[None]] = set()
     active_at: dict[int, int] = {}
     rtx_types: dict[int, bool] = {}
@@ -716,7 +720,7 @@ def _fast_rtp_handler(
             return
         stream = remote_streams.get(packet.ssrc)
         if stream is None:
-            stream = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stream = remote_streams[packet.ssrc] = Statistics(codec.clockRate)
         stream.add(packet)
         rtx = rtx_types.get(packet.payload_type)
         if rtx is None:
@@ -762,10 +766,19 @@ def _fast_rtp_handler(
             codec = codecs[apt]
         if nack is not None and nack.add(packet):
             spawn(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)))
-        try:
-            packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
-        except ValueError:
-            return
+        payload = packet.payload
+        if payload:
+            payload_type = packet.payload_type
+            if payload_type in depayloaders:
+                unpack = depayloaders[payload_type]
+            else:
+                unpack = depayloaders[payload_type] = depayloader(codec)
+            if unpack is not None:
+                try:
+                    payload = unpack(payload)
+                except ValueError:
+                    return
+        packet._data = payload  # type: ignore[attr-defined]
         pli_flag, _ = buffer.add(packet)
         if pli_flag and is_video:
             spawn(receiver._send_rtcp_pli(packet.ssrc))

@@ -8,6 +8,7 @@ import struct
 from collections.abc import Callable
 
 import aiortc
+import aiortc.codecs.vpx
 import aiortc.rtcrtpreceiver
 import av
 import pylibsrtp
@@ -23,6 +24,7 @@ from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 from media_testkit import GREEN, RED, Client, ColourVideoTrack, client_pc, connect
 
 from media import AiortcIncompatibleError, Peer, aiortc_patch
+from media.aiortc_patch.bookkeeping import Nacks, Statistics, vp8_payload
 from media.aiortc_patch.receive import PassthroughQueue, rtp_parser
 from media.aiortc_patch.srtp import Protector, Unprotector
 
@@ -259,3 +261,56 @@ def test_the_compiled_receive_unprotects_and_parses_as_pylibsrtp_and_aiortc_do()
         compiled.receive(context, bytes(forged), ids, RtpPacket, HeaderExtensions)
     with pytest.raises(ValueError, match="too long"):
         compiled.receive(context, bytes(1501), ids, RtpPacket, HeaderExtensions)
+
+
+def _arrivals(rng: random.Random, count: int) -> list[RtpPacket]:
+    """Packets as a lossy, reordering network delivers them: losses, late and duplicate
+    packets, jumps, and the 16-bit sequence number wrapping."""
+    packets: list[RtpPacket] = []
+    seq, timestamp = rng.randrange(0x10000), rng.randrange(1 << 32)
+    for _ in range(count):
+        step = rng.choice((1,) * 40 + (2, 5, 0, -3, -40, 300, 40000))
+        seq = (seq + step) & 0xFFFF
+        timestamp = (timestamp + rng.choice((0, 0, 3000, 3000, 6000))) & 0xFFFFFFFF
+        packets.append(RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp))
+    return packets
+
+
+def test_the_receive_bookkeeping_counts_as_aiortcs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path's RTCP statistics and missing packets (what its receiver reports and
+    NACKs) are aiortc's, packet for packet, whatever order the network delivers in."""
+    now = [1_700_000_000.0]
+    # time.time of both modules (the same module object): one reading per packet for both
+    monkeypatch.setattr(aiortc_patch.bookkeeping.time, "time", lambda: now[0])
+    ours, theirs = Statistics(90000), aiortc.rtcrtpreceiver.StreamStatistics(90000)
+    our_nacks, their_nacks = Nacks(), aiortc.rtcrtpreceiver.NackGenerator()
+    rng = random.Random(5)
+    for packet in _arrivals(rng, 5_000):
+        now[0] += rng.choice((0.0, 0.001, 0.02, 0.033, 0.5))
+        ours.add(packet)
+        theirs.add(packet)
+        assert vars(ours) == vars(theirs)
+        assert our_nacks.add(packet) == their_nacks.add(packet)
+        assert our_nacks.missing == their_nacks.missing
+        assert our_nacks.max_seq == their_nacks.max_seq
+    assert (ours.packets_lost, ours.jitter) == (theirs.packets_lost, theirs.jitter)
+
+
+def test_the_vp8_payload_is_aiortcs_and_bad_descriptors_are_refused_alike() -> None:
+    rng = random.Random(9)
+    # every descriptor shape: X, I (short and long picture id), L, T/K, and truncations
+    heads = [bytes([x, e, p, q]) for x in (0x10, 0x90) for e in range(0, 256, 16)
+             for p in (0x05, 0x85) for q in (0x22,)]  # fmt: skip
+    cases = [head[:n] + tail for head in heads for n in range(5)
+             for tail in (b"", b"\x01", bytes(rng.randrange(256) for _ in range(9)))]  # fmt: skip
+    cases += [bytes(rng.randrange(256) for _ in range(rng.randrange(6))) for _ in range(3000)]
+    for payload in cases:
+        try:
+            expected: bytes | type[ValueError] = aiortc.codecs.vpx.vp8_depayload(payload)
+        except ValueError:
+            expected = ValueError
+        try:
+            got: bytes | type[ValueError] = vp8_payload(payload)
+        except ValueError:
+            got = ValueError
+        assert got == expected, payload.hex()
