@@ -15,7 +15,8 @@ Hooks (aiortc 1.16):
 - **Fast RTP handling.** :func:`enable_fast_receive` handles a DTLS transport's SRTP
   datagrams in aioice's datagram callback, synchronously, and a passthrough receiver's
   packets in :func:`_fast_rtp_handler` (what ``_handle_rtp_packet`` does, without its
-  coroutines).
+  coroutines); its SRTCP datagrams there too, each sender's and receiver's
+  ``_handle_rtcp_packet`` run at once (aiortc queued every datagram for its transport's task).
 - **Keyframe requests to a publisher.** :func:`send_pli` calls the receiver's
   ``_send_rtcp_pli(ssrc)``.
 - **RTX routing.** aiortc's ``RtpRouter.route_rtp`` finds a packet's receiver by its SSRC
@@ -40,7 +41,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aioice.ice
@@ -62,6 +63,7 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     HeaderExtensions,
     HeaderExtensionsMap,
+    RtcpPacket,
     RtcpPsfbPacket,
     RtpPacket,
     pack_remb_fci,
@@ -125,6 +127,10 @@ def check() -> list[str]:
         "self._rtp_router",
         "self._rtp_header_extensions_map",
         "self._rx_srtp.unprotect(data)",
+        "data = self._rx_srtp.unprotect_rtcp(data)",
+        "await self._handle_rtcp_data(data)",
+        "for recipient in self._rtp_router.route_rtcp(packet):",
+        "await recipient._handle_rtcp_packet(packet)",
         "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)",
     ):
         if needle not in dtls_source:
@@ -369,9 +375,11 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
     up for it, and unprotects, parses and routes the packet down two more coroutines to the
     receiver. Here, once DTLS is up, an RTP datagram is unprotected, parsed and routed at
     once, and a receiver prepared by :func:`enable_passthrough` handles it synchronously
-    (:func:`_fast_rtp_handler`): no queue, no task wake-up per packet. Anything else (STUN
-    was already answered by aioice; DTLS, RTCP, media before the handshake) takes aiortc's
-    path as before. Call once the transports are final (after ``setLocalDescription``).
+    (:func:`_fast_rtp_handler`): no queue, no task wake-up per packet. An SRTCP datagram is
+    unprotected, parsed and handed to its senders and receivers there too, their
+    ``_handle_rtcp_packet`` run at once (:func:`_run_now`). Anything else (STUN was already
+    answered by aioice; DTLS, media before the handshake) takes aiortc's path as before.
+    Call once the transports are final (after ``setLocalDescription``).
     """
     if getattr(dtls, "_giaoban_fast_receive", False):
         return
@@ -388,6 +396,17 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
     unprotector: Unprotector | None = None
     context: tuple[pylibsrtp.Session | None, int] = (None, 0)
 
+    def rtcp_received(srtp: pylibsrtp.Session, data: bytes) -> None:
+        # aiortc's _recv_next and _handle_rtcp_data for SRTCP, each recipient's handler run
+        # at once (_run_now): none of aiortc's waits on anything for these packets.
+        try:
+            packets = RtcpPacket.parse(srtp.unprotect_rtcp(data))
+        except (pylibsrtp.Error, ValueError):
+            return  # as aiortc: dropped
+        for packet in packets:
+            for recipient in router.route_rtcp(packet):
+                _run_now(recipient._handle_rtcp_packet(packet))
+
     def data_received(data: bytes, component: int) -> None:
         nonlocal unprotector, context
         srtp = dtls._rx_srtp
@@ -395,14 +414,16 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
             srtp is None
             or len(data) < 12
             or not 127 < data[0] < 192
-            or 192 <= data[1] <= 208  # RTCP
             or dtls._state is not DTLS_CONNECTED
         ):
             enqueue(data, component)
             return
-        arrival_time_ms = int(now() * 1000) + NTP_OFFSET_MS
         dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
         dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        if 192 <= data[1] <= 208:  # RTCP
+            rtcp_received(srtp, data)
+            return
+        arrival_time_ms = int(now() * 1000) + NTP_OFFSET_MS
         try:
             if native is not None:  # unprotected and parsed in one compiled call
                 if context[0] is not srtp:
@@ -445,6 +466,24 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
 
         protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
     dtls._giaoban_fast_receive = True  # type: ignore[attr-defined]
+
+
+def _run_now(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` here and now, as far as it goes without waiting; should it wait on a
+    future, it goes on when that is done (an event-loop task's steps, without its task)."""
+    try:
+        waited = coroutine.send(None)
+    except (StopIteration, asyncio.CancelledError):
+        return
+    except Exception:
+        # aiortc's DTLS transport ended on it; here the packet alone is lost
+        logger.exception("handling an RTCP packet failed")
+        return
+    if isinstance(waited, asyncio.Future):
+        waited._asyncio_future_blocking = False
+        waited.add_done_callback(lambda _: _run_now(coroutine))
+    else:  # a bare yield (asyncio.sleep(0))
+        asyncio.get_running_loop().call_soon(_run_now, coroutine)
 
 
 _KNOWN_EXTENSIONS = {

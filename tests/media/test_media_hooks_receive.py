@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import random
 import struct
@@ -21,7 +22,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpParameters,
 )
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
-from media_testkit import GREEN, RED, Client, ColourVideoTrack, client_pc, connect
+from media_testkit import GREEN, RED, Client, ColourVideoTrack, client_pc, connect, until
 
 from media import AiortcIncompatibleError, Peer, aiortc_patch
 from media.aiortc_patch.bookkeeping import Nacks, Statistics, vp8_payload
@@ -314,3 +315,30 @@ def test_the_vp8_payload_is_aiortcs_and_bad_descriptors_are_refused_alike() -> N
         except ValueError:
             got = ValueError
         assert got == expected, payload.hex()
+
+
+async def test_an_rtcp_handler_that_waits_goes_on_when_its_future_is_done(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiortc's handlers do not wait for the packets they get today; one that does (a future
+    version's, or a retransmission's send) finishes after its wait, and one that fails is
+    logged, not raised into the datagram callback."""
+    steps: list[str] = []
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handler() -> None:
+        steps.append("started")
+        steps.append(await ready)
+        await asyncio.sleep(0)
+        steps.append("ended")
+
+    aiortc_patch.receive._run_now(handler())
+    assert steps == ["started"]
+    ready.set_result("woken")
+    await until(lambda: steps == ["started", "woken", "ended"], deadline=2)
+
+    async def failing() -> None:
+        raise ValueError("bad report")
+
+    aiortc_patch.receive._run_now(failing())
+    assert "bad report" in caplog.text

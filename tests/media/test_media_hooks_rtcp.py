@@ -83,3 +83,66 @@ def test_the_guard_names_what_an_upgrade_moved(monkeypatch: pytest.MonkeyPatch) 
     assert any("_send_rtp" in problem for problem in problems), problems
     with pytest.raises(AiortcIncompatibleError, match="_send_rtp"):
         aiortc_patch.check_hooks()
+
+
+async def test_a_subscribers_rtcp_is_handled_as_it_arrives(
+    make_peer: Callable[..., Peer], clients: list[Client]
+) -> None:
+    """A subscriber's receiver reports, keyframe requests and NACKs reach the server's
+    senders from the datagram callback (not through aiortc's queue and transport task), with
+    aiortc's effects: a round-trip time, a keyframe asked of the source, a retransmission."""
+    publisher, subscriber = publisher_client(RED, audio=False), subscriber_client(1, 0)
+    clients += [publisher, subscriber]
+    source_peer, slot_peer = make_peer(), make_peer()
+    await connect(publisher, source_peer)
+    await connect(subscriber, slot_peer)
+    (video,) = source_peer.sources
+    (slot,) = slot_peer.outgoing
+    (sender,) = slot_peer._pc.getSenders()
+    dtls = sender.transport
+    queued: list[bytes] = []
+    handle_rtcp_data = dtls._handle_rtcp_data
+
+    async def spy(data: bytes) -> None:
+        queued.append(data)
+        await handle_rtcp_data(data)
+
+    dtls._handle_rtcp_data = spy  # type: ignore[method-assign]
+    retransmitted: list[int] = []
+    retransmit = sender._retransmit
+
+    async def spy_retransmit(seq: int) -> None:
+        retransmitted.append(seq)
+        await retransmit(seq)
+
+    sender._retransmit = spy_retransmit  # type: ignore[method-assign]
+    keyframes_asked: list[bool] = []
+    send_keyframe = sender._send_keyframe  # the forwarding's: asks the source
+
+    def spy_keyframe() -> None:
+        keyframes_asked.append(True)
+        send_keyframe()
+
+    sender._send_keyframe = spy_keyframe  # type: ignore[method-assign]
+    slot.switch_source(video)
+    (receiver,) = subscriber.pc.getReceivers()
+    await until(lambda: bool(receiver.getSynchronizationSources()), deadline=10)
+
+    async def round_trip_time() -> float | None:
+        report = await sender.getStats()
+        times = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp"]
+        return times[0] if times else None
+
+    async with asyncio.timeout(10):
+        while await round_trip_time() is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+    ssrc = receiver.getSynchronizationSources()[0].source
+    await receiver._send_rtcp_pli(ssrc)
+    await until(lambda: bool(keyframes_asked), deadline=5)
+
+    sent = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
+    seq = next(iter(dict(sent).values()))[0]
+    await receiver._send_rtcp_nack(ssrc, [seq])
+    await until(lambda: seq in retransmitted, deadline=5)
+    assert queued == []  # none of it went aiortc's way
