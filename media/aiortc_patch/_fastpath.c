@@ -147,25 +147,35 @@ flush(int fd, const struct sockaddr *addr, socklen_t addr_length, int count, int
 
 static PyObject *s_ntp, *s_rtp, *s_octets, *s_packets, *s_tx_bytes, *s_tx_packets;
 
-/* attribute += amount */
+/* attribute += amount, on the instance's own dict where the attribute lives (aiortc's
+ * counters: plain instance attributes), else through getattr/setattr */
 static int
 add_to(PyObject *object, PyObject *name, long long amount)
 {
-    PyObject *value = PyObject_GetAttr(object, name);
-    if (value == NULL)
-        return -1;
-    PyObject *delta = PyLong_FromLongLong(amount);
-    if (delta == NULL) {
-        Py_DECREF(value);
+    PyObject *dict = PyObject_GenericGetDict(object, NULL);
+    PyObject *value = NULL;
+    if (dict == NULL)
+        PyErr_Clear();
+    else if ((value = PyDict_GetItemWithError(dict, name)) != NULL)
+        Py_INCREF(value);
+    else if (PyErr_Occurred()) {
+        Py_DECREF(dict);
         return -1;
     }
-    PyObject *sum = PyNumber_Add(value, delta);
+    if (value == NULL) {
+        Py_CLEAR(dict);
+        if ((value = PyObject_GetAttr(object, name)) == NULL)
+            return -1;
+    }
+    PyObject *delta = PyLong_FromLongLong(amount);
+    PyObject *sum = delta == NULL ? NULL : PyNumber_Add(value, delta);
     Py_DECREF(value);
-    Py_DECREF(delta);
-    if (sum == NULL)
-        return -1;
-    int status = PyObject_SetAttr(object, name, sum);
-    Py_DECREF(sum);
+    Py_XDECREF(delta);
+    int status = -1;
+    if (sum != NULL)
+        status = dict != NULL ? PyDict_SetItem(dict, name, sum) : PyObject_SetAttr(object, name, sum);
+    Py_XDECREF(sum);
+    Py_XDECREF(dict);
     return status;
 }
 
@@ -371,11 +381,26 @@ send_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (is_list)
             PyBuffer_Release(&chunk);
 
-        PyObject *entry = Py_BuildValue(
-            "(liOOOnnOO)", sequence_number, marker, timestamp_object, i ? rest_prefix : first_prefix,
-            kept, start, start + payload_length, abs_object, level_object);
+        /* send.py's _SentHistory tuple: (seq, marker, ts, prefix, data, start, stop, abs,
+         * level), made directly (Py_BuildValue parsed its format for every packet) */
+        PyObject *entry = PyTuple_New(9);
         if (entry == NULL)
             goto done;
+        PyObject *prefix = i ? rest_prefix : first_prefix;
+        PyTuple_SET_ITEM(entry, 0, PyLong_FromLong(sequence_number));
+        PyTuple_SET_ITEM(entry, 1, PyLong_FromLong(marker));
+        PyTuple_SET_ITEM(entry, 2, Py_NewRef(timestamp_object));
+        PyTuple_SET_ITEM(entry, 3, Py_NewRef(prefix));
+        PyTuple_SET_ITEM(entry, 4, Py_NewRef(kept));
+        PyTuple_SET_ITEM(entry, 5, PyLong_FromSsize_t(start));
+        PyTuple_SET_ITEM(entry, 6, PyLong_FromSsize_t(start + payload_length));
+        PyTuple_SET_ITEM(entry, 7, Py_NewRef(abs_object));
+        PyTuple_SET_ITEM(entry, 8, Py_NewRef(level_object));
+        if (PyTuple_GET_ITEM(entry, 0) == NULL || PyTuple_GET_ITEM(entry, 5) == NULL ||
+            PyTuple_GET_ITEM(entry, 6) == NULL) {
+            Py_DECREF(entry);
+            goto done;
+        }
         PyObject *key = PyLong_FromLong(sequence_number % history_size);
         if (key == NULL || PyDict_SetItem(history, key, entry) < 0) {
             Py_XDECREF(key);
