@@ -151,8 +151,14 @@ def check() -> list[str]:
         "parameters",
     ]:
         problems.append("RTCDtlsTransport._register_rtp_receiver changed its parameters")
-    if "self.ssrc_table.get(packet.ssrc)" not in inspect.getsource(RtpRouter.route_rtp):
-        problems.append("aiortc's RtpRouter.route_rtp no longer looks up its ssrc_table")
+    route_rtp = inspect.getsource(RtpRouter.route_rtp)
+    for needle in (
+        "self.ssrc_table.get(packet.ssrc)",
+        "self.payload_type_table.get(packet.payload_type, set())",
+        "if ssrc_receiver is not None and ssrc_receiver in pt_receivers:",
+    ):
+        if needle not in route_rtp:
+            problems.append(f"aiortc's RtpRouter.route_rtp no longer does {needle}")
     ids = getattr(HeaderExtensionsMap(), "_HeaderExtensionsMap__ids", None)
     if ids is None:
         problems.append("aiortc's HeaderExtensionsMap no longer keeps its __ids")
@@ -386,6 +392,8 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
     connection = dtls.transport._connection
     enqueue = connection.data_received
     router = dtls._rtp_router
+    ssrc_table = router.ssrc_table
+    payload_type_table = router.payload_type_table
     extensions = dtls._rtp_header_extensions_map
     parse = rtp_parser(extensions)
     native = _native
@@ -435,9 +443,12 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
                 packet = parse(unprotector.unprotect(data))
         except (pylibsrtp.Error, ValueError):
             return  # as aiortc: a packet that does not authenticate or parse is dropped
-        receiver = router.route_rtp(packet)
-        if receiver is None:
-            return
+        # aiortc's route_rtp, its first case here: a known SSRC of a known payload type
+        receiver = ssrc_table.get(packet.ssrc)
+        if receiver is None or receiver not in payload_type_table.get(packet.payload_type, ()):
+            receiver = router.route_rtp(packet)
+            if receiver is None:
+                return
         handle = getattr(receiver, "_giaoban_handle_rtp", None)
         try:
             if handle is not None:
