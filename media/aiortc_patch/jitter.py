@@ -80,13 +80,67 @@ class BoundedJitterBuffer(JitterBuffer):
         self._newest_timestamp: int | None = None
         self._discontinuity = False
         self._last_sequence = -2
+        self._empty = True
+        "Nothing is held but the ``_run`` packets from the origin on (see :meth:`add`)."
+        self._run = 0
+        self._run_timestamp = 0
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        """aiortc's ``add``, then holes skipped and ready frames released (see the class).
+
+        The common case takes a short way with the same result: packets in order, from a
+        buffer that held nothing (or only the current frame's first packets) when the
+        frame began. Anything else (a loss, a late or repeated packet, a frame without its
+        marker) takes the whole way, after which the short one resumes once nothing is
+        held. ``tests/media/test_media_hooks_jitter.py`` holds both ways to the same
+        frames on random streams."""
         if self._on_audio_level is not None and packet.extensions.audio_level is not None:
             self._on_audio_level(packet.extensions.audio_level[1])
+        timestamp = packet.timestamp
         newest = self._newest_timestamp
-        if newest is None or (packet.timestamp - newest) & RTP_TS_MASK < RTP_TS_HALF:
-            self._newest_timestamp = packet.timestamp
+        if newest is None or (timestamp - newest) & RTP_TS_MASK < RTP_TS_HALF:
+            self._newest_timestamp = timestamp
+        origin = self._origin
+        on_frame = self._on_frame
+        if self._empty and origin is not None and on_frame is not None and not self._prefetch:
+            run = self._run
+            seq = packet.sequence_number
+            if seq == (origin + run) & 0xFFFF and run < self._capacity - 1:
+                if not self._is_video:  # a frame per packet: out at once
+                    self._last_sequence = seq
+                    self._origin = (origin + 1) & 0xFFFF
+                    self._release(JitterFrame(data=packet._data, timestamp=timestamp))  # type: ignore[attr-defined]
+                    return False, None
+                if not run or timestamp == self._run_timestamp:
+                    self._last_sequence = seq
+                    capacity = self._capacity
+                    packets = self._packets
+                    if not packet.marker:
+                        packets[seq % capacity] = packet
+                        self._run = run + 1
+                        self._run_timestamp = timestamp
+                        return False, None
+                    parts = []
+                    for i in range(run):
+                        position = (origin + i) % capacity
+                        parts.append(packets[position]._data)  # type: ignore[union-attr]
+                        packets[position] = None
+                    parts.append(packet._data)  # type: ignore[attr-defined]
+                    self._origin = (origin + run + 1) & 0xFFFF
+                    self._run = 0
+                    self._release(JitterFrame(data=b"".join(parts), timestamp=timestamp))
+                    return False, None
+        result = self._add(packet)
+        self._run = 0
+        self._empty = not any(self._packets)
+        return result
+
+    def _release(self, frame: JitterFrame) -> None:
+        self._mark(frame)
+        assert self._on_frame is not None
+        self._on_frame(frame)
+
+    def _add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli_flag, frame = super().add(packet)
         if pli_flag:
             # aiortc dropped packets (overflow or a large misorder).
@@ -124,6 +178,8 @@ class BoundedJitterBuffer(JitterBuffer):
         self._newest_timestamp = None
         self._last_sequence = -2
         self._discontinuity = True
+        self._empty = True
+        self._run = 0
 
     def _remove_complete_frame(self) -> JitterFrame | None:
         """The frame at the origin if all its packets are here (video: from the origin to a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
@@ -119,3 +121,71 @@ def test_the_guard_names_what_an_upgrade_moved(monkeypatch: pytest.MonkeyPatch) 
     assert any("_remove_frame" in problem for problem in problems), problems
     with pytest.raises(AiortcIncompatibleError, match="_remove_frame"):
         aiortc_patch.check_hooks()
+
+
+class _WholeWay(BoundedJitterBuffer):
+    """The buffer without its short way (every packet takes the whole one)."""
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self._empty = False
+        return super().add(packet)
+
+
+def _network(rng: random.Random, video: bool, count: int) -> list[RtpPacket | None]:
+    """A stream as a bad network delivers it: losses, swapped, late and repeated packets,
+    frames without their marker, jumps of sequence number and timestamp; None: a restart."""
+    sent: list[RtpPacket] = []
+    seq, timestamp = rng.randrange(0x10000), rng.randrange(1 << 32)
+    while len(sent) < count:
+        size = rng.choice((1, 1, 2, 3, 5, 9)) if video else 1
+        for i in range(size):
+            marker = i == size - 1 and rng.random() > 0.01
+            packet = RtpPacket(payload_type=97, sequence_number=seq, timestamp=timestamp,
+                               marker=marker)  # fmt: skip
+            packet._data = rng.randbytes(rng.randrange(1, 40))  # type: ignore[attr-defined]
+            sent.append(packet)
+            seq = (seq + (rng.choice((2, 300, 40000)) if rng.random() < 0.003 else 1)) & 0xFFFF
+        step = rng.choice((3000, 3000, 3000, 6000, 960, 90000 * 5)) if video else 960
+        timestamp = (timestamp + step) & 0xFFFFFFFF
+    arrived: list[RtpPacket | None] = []
+    for packet in sent:
+        roll = rng.random()
+        if roll < 0.04:
+            continue  # lost
+        if roll < 0.06 and arrived:
+            arrived.insert(len(arrived) - rng.randrange(1, min(6, len(arrived)) + 1), packet)
+            continue  # late
+        arrived.append(packet)
+        if roll > 0.985:
+            arrived.append(packet)  # repeated
+        if roll > 0.998:
+            arrived.append(None)
+    return arrived
+
+
+@pytest.mark.parametrize("video", [True, False], ids=["video", "audio"])
+def test_the_short_way_gives_the_frames_of_the_whole_way(video: bool) -> None:
+    """In order from an empty buffer, a packet takes the short way; whatever the network
+    does, the frames, their marks, the PLIs and what stays held are the same as the whole
+    way gives."""
+    rng = random.Random(3 if video else 4)
+    short_frames: list[JitterFrame] = []
+    whole_frames: list[JitterFrame] = []
+    short = BoundedJitterBuffer(capacity=128, max_delay=9000, is_video=video,
+                                on_frame=short_frames.append)  # fmt: skip
+    whole = _WholeWay(capacity=128, max_delay=9000, is_video=video, on_frame=whole_frames.append)
+    for packet in _network(rng, video, 30_000):
+        if packet is None:
+            short.restart()
+            whole.restart()
+            continue
+        assert short.add(packet) == whole.add(packet)
+        assert short._origin == whole._origin
+        assert [p is None for p in short._packets] == [p is None for p in whole._packets]
+        assert short.holes_skipped == whole.holes_skipped
+
+    def seen(frames: list[JitterFrame]) -> list[tuple[bytes, int, bool]]:
+        return [(f.data, f.timestamp, getattr(f, "discontinuity", False)) for f in frames]
+
+    assert seen(short_frames) == seen(whole_frames)
+    assert len(short_frames) > 5_000
