@@ -32,6 +32,7 @@ Hooks (aiortc 1.16):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fractions
 import inspect
@@ -63,10 +64,15 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     HeaderExtensions,
     HeaderExtensionsMap,
+    RtcpByePacket,
     RtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
+    unpack_remb_fci,
     unwrap_rtx,
 )
 
@@ -151,6 +157,16 @@ def check() -> list[str]:
         "parameters",
     ]:
         problems.append("RTCDtlsTransport._register_rtp_receiver changed its parameters")
+    route_rtcp = inspect.getsource(RtpRouter.route_rtcp)
+    for needle in (
+        "add_recipient(self.ssrc_table.get(packet.ssrc))",
+        "add_recipient(self.ssrc_table.get(source))",
+        "add_recipient(self.senders.get(report.ssrc))",
+        "add_recipient(self.senders.get(packet.media_ssrc))",
+        "for ssrc in rtp.unpack_remb_fci(packet.fci)[1]:",
+    ):
+        if needle not in route_rtcp:
+            problems.append(f"aiortc's RtpRouter.route_rtcp no longer does {needle}")
     route_rtp = inspect.getsource(RtpRouter.route_rtp)
     for needle in (
         "self.ssrc_table.get(packet.ssrc)",
@@ -412,7 +428,7 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
         except (pylibsrtp.Error, ValueError):
             return  # as aiortc: dropped
         for packet in packets:
-            for recipient in router.route_rtcp(packet):
+            for recipient in rtcp_recipients(router, packet):
                 _run_now(recipient._handle_rtcp_packet(packet))
 
     def data_received(data: bytes, component: int) -> None:
@@ -477,6 +493,28 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
 
         protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
     dtls._giaoban_fast_receive = True  # type: ignore[attr-defined]
+
+
+def rtcp_recipients(router: RtpRouter, packet: Any) -> set[Any]:
+    """aiortc's ``RtpRouter.route_rtcp(packet)``: the receivers and senders an RTCP packet is
+    for. (aiortc's defines a function per call, whose annotations make ``typing`` unions.)"""
+    recipients: set[Any] = set()
+    ssrc_table = router.ssrc_table
+    senders = router.senders
+    kind = type(packet)
+    if kind is RtcpSrPacket:
+        recipients.add(ssrc_table.get(packet.ssrc))
+    elif kind is RtcpByePacket:
+        recipients.update(ssrc_table.get(source) for source in packet.sources)
+    if kind is RtcpRrPacket or kind is RtcpSrPacket:
+        recipients.update(senders.get(report.ssrc) for report in packet.reports)
+    elif kind is RtcpPsfbPacket or kind is RtcpRtpfbPacket:
+        recipients.add(senders.get(packet.media_ssrc))
+        if kind is RtcpPsfbPacket and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):  # a bad REMB: the media SSRC's alone
+                recipients.update(senders.get(ssrc) for ssrc in unpack_remb_fci(packet.fci)[1])
+    recipients.discard(None)
+    return recipients
 
 
 def _run_now(coroutine: Coroutine[Any, Any, None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fractions
 import random
 import struct
@@ -21,7 +22,23 @@ from aiortc.rtcrtpparameters import (
     RTCRtpHeaderExtensionParameters,
     RTCRtpParameters,
 )
-from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    HeaderExtensions,
+    HeaderExtensionsMap,
+    RtcpByePacket,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
 from media_testkit import GREEN, RED, Client, ColourVideoTrack, client_pc, connect, until
 
 from media import AiortcIncompatibleError, Peer, aiortc_patch
@@ -342,3 +359,30 @@ async def test_an_rtcp_handler_that_waits_goes_on_when_its_future_is_done(
 
     aiortc_patch.receive._run_now(failing())
     assert "bad report" in caplog.text
+
+
+def test_rtcp_goes_to_the_recipients_aiortc_routes_it_to() -> None:
+    """Every kind of RTCP packet a connection gets reaches the receivers and senders
+    aiortc's router names, including through a REMB's SSRC list and a damaged REMB."""
+    router = RtpRouter()
+    receivers = {ssrc: object() for ssrc in (11, 12)}
+    senders = {ssrc: object() for ssrc in (21, 22, 23)}
+    router.ssrc_table.update(receivers)
+    router.senders.update(senders)
+    report = RtcpReceiverInfo(ssrc=22, fraction_lost=0, packets_lost=0, highest_sequence=1,
+                              jitter=0, lsr=0, dlsr=0)  # fmt: skip
+    info = RtcpSenderInfo(ntp_timestamp=1, rtp_timestamp=2, packet_count=3, octet_count=4)
+    packets = [
+        RtcpSrPacket(ssrc=11, sender_info=info, reports=[report]),
+        RtcpSrPacket(ssrc=99, sender_info=info),
+        RtcpRrPacket(ssrc=12, reports=[report, dataclasses.replace(report, ssrc=98)]),
+        RtcpByePacket(sources=[11, 12, 97]),
+        RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=12, media_ssrc=21),
+        RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=12, media_ssrc=0, fci=pack_remb_fci(1, [21, 23])),
+        RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=12, media_ssrc=22, fci=b"bad"),
+        RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=12, media_ssrc=23, lost=[5]),
+        RtcpSdesPacket(chunks=[]),
+    ]
+    for packet in packets:
+        assert aiortc_patch.receive.rtcp_recipients(router, packet) == router.route_rtcp(packet)
+    assert all(aiortc_patch.receive.rtcp_recipients(router, p) for p in packets[:1] + packets[2:8])
