@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import fractions
 import itertools
 import time
 import weakref
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any, cast
 
 import av
@@ -73,8 +73,6 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         self._started = False
         self._switched = False
         self._frame_seconds = frame_seconds(kind)
-        self._time_base: tuple[int, int] | None = None
-        "The source's time base (numerator, denominator)."
         self._ticks = 1
         "A frame's duration in the source's time base."
         # output timeline
@@ -266,25 +264,23 @@ class ForwardedTrack(MediaStreamTrack, DirectTrack):
         in_pts = packet.pts
         assert in_pts is not None
         now = time.monotonic()
-        if self._switched or self._time_base is None:
+        last_in = self._last_in
+        if not self._switched and last_in is not None:  # the same source: its own steps
+            delta = in_pts - last_in
+            out = self._last_out + (delta if delta > 0 else self._ticks)
+        else:
             # Once per source: PyAV makes a new Fraction at every read of time_base, and a
             # Fraction's numerator and denominator are Python properties.
             time_base = packet.time_base
             assert time_base is not None
-            self._time_base = (time_base.numerator, time_base.denominator)
-            base = fractions.Fraction(*self._time_base)
-            self._ticks = max(1, round(self._frame_seconds / base))
-        numerator, denominator = self._time_base
-        frame_ticks = self._ticks
-        if self._last_in is None:
-            out = self._last_out
-        elif self._switched:
-            elapsed = round((now - self._last_out_wall) * denominator / numerator)
-            out = self._last_out + max(frame_ticks, elapsed)
-        else:
-            delta = in_pts - self._last_in
-            out = self._last_out + (delta if delta > 0 else frame_ticks)
-        self._switched = False
+            numerator, denominator = time_base.numerator, time_base.denominator
+            self._ticks = max(1, round(self._frame_seconds / Fraction(numerator, denominator)))
+            if last_in is None:
+                out = self._last_out
+            else:
+                elapsed = round((now - self._last_out_wall) * denominator / numerator)
+                out = self._last_out + max(self._ticks, elapsed)
+            self._switched = False
         self._last_in = in_pts
         self._last_out = out
         self._last_out_wall = now
