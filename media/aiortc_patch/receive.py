@@ -118,15 +118,15 @@ def check() -> list[str]:
     for attribute in ("self.__decoder_queue", "self.__jitter_buffer", "self.__decoder_thread"):
         if attribute not in receiver_init:
             problems.append(f"RTCRtpReceiver no longer sets {attribute}")
-    handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
-    for needle in (
+    problems += _lacking(
+        RTCRtpReceiver._handle_rtp_packet,
+        "RTCRtpReceiver._handle_rtp_packet no longer calls",
         "self.__jitter_buffer.add(packet)",
         "self.__decoder_queue.put((codec, encoded_frame))",
-    ):
-        if needle not in handle_rtp:
-            problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer calls {needle}")
-    dtls_source = inspect.getsource(RTCDtlsTransport)
-    for needle in (
+    )
+    problems += _lacking(
+        RTCDtlsTransport,
+        "RTCDtlsTransport no longer has",
         "self._rx_srtp",
         "self.__rx_bytes",
         "self.__rx_packets",
@@ -138,9 +138,7 @@ def check() -> list[str]:
         "for recipient in self._rtp_router.route_rtcp(packet):",
         "await recipient._handle_rtcp_packet(packet)",
         "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)",
-    ):
-        if needle not in dtls_source:
-            problems.append(f"RTCDtlsTransport no longer has {needle}")
+    )
     if "self.receiver.data_received(data, self.local_candidate.component)" not in (
         inspect.getsource(aioice.ice.StunProtocol.datagram_received)
     ):
@@ -157,24 +155,22 @@ def check() -> list[str]:
         "parameters",
     ]:
         problems.append("RTCDtlsTransport._register_rtp_receiver changed its parameters")
-    route_rtcp = inspect.getsource(RtpRouter.route_rtcp)
-    for needle in (
+    problems += _lacking(
+        RtpRouter.route_rtcp,
+        "aiortc's RtpRouter.route_rtcp no longer does",
         "add_recipient(self.ssrc_table.get(packet.ssrc))",
         "add_recipient(self.ssrc_table.get(source))",
         "add_recipient(self.senders.get(report.ssrc))",
         "add_recipient(self.senders.get(packet.media_ssrc))",
         "for ssrc in rtp.unpack_remb_fci(packet.fci)[1]:",
-    ):
-        if needle not in route_rtcp:
-            problems.append(f"aiortc's RtpRouter.route_rtcp no longer does {needle}")
-    route_rtp = inspect.getsource(RtpRouter.route_rtp)
-    for needle in (
+    )
+    problems += _lacking(
+        RtpRouter.route_rtp,
+        "aiortc's RtpRouter.route_rtp no longer does",
         "self.ssrc_table.get(packet.ssrc)",
         "self.payload_type_table.get(packet.payload_type, set())",
         "if ssrc_receiver is not None and ssrc_receiver in pt_receivers:",
-    ):
-        if needle not in route_rtp:
-            problems.append(f"aiortc's RtpRouter.route_rtp no longer does {needle}")
+    )
     ids = getattr(HeaderExtensionsMap(), "_HeaderExtensionsMap__ids", None)
     if ids is None:
         problems.append("aiortc's HeaderExtensionsMap no longer keeps its __ids")
@@ -189,8 +185,9 @@ def check() -> list[str]:
                  "kind", "rtcp_ssrc", "remote_bitrate_estimator"):  # fmt: skip
         if not re.search(rf"self\.__{name}(: [^=]+)? = ", receiver_source):
             problems.append(f"RTCRtpReceiver no longer sets self.__{name}")
-    handle_rtp = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
-    for needle in (
+    problems += _lacking(
+        RTCRtpReceiver._handle_rtp_packet,
+        "RTCRtpReceiver._handle_rtp_packet no longer does",
         "self.__remote_bitrate_estimator.add(",
         "self.__active_ssrc[packet.ssrc] = clock.current_datetime()",
         "self.__remote_streams[packet.ssrc].add(packet)",
@@ -198,10 +195,14 @@ def check() -> list[str]:
         "self.__nack_generator.add(packet)",
         "depayload(codec, packet.payload)",
         "await self._send_rtcp_pli(packet.ssrc)",
-    ):
-        if needle not in handle_rtp:
-            problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer does {needle}")
+    )
     return problems
+
+
+def _lacking(code: Any, says: str, *needles: str) -> list[str]:
+    """``says`` and each of ``needles`` that the source of ``code`` no longer holds."""
+    source = inspect.getsource(code)
+    return [f"{says} {needle}" for needle in needles if needle not in source]
 
 
 _install_lock = threading.Lock()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from aiortc import RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpByePacket, RtcpPacket, RtcpSdesPacket, RtcpSrPacket
 from media_testkit import RED, Client, connect, publisher_client, subscriber_client, until
 
@@ -57,15 +59,7 @@ async def test_one_compound_report_per_connection_and_none_from_an_empty_slot(
     # The receivers' RRs go out too (one datagram with the publisher's connection's SRs):
     # the publisher's sender measures its round-trip time from them, as with aiortc's.
     (publisher_video,) = [s for s in publisher.pc.getSenders() if s.kind == "video"]
-
-    async def round_trip_time() -> float | None:
-        report = await publisher_video.getStats()
-        times = [s.roundTripTime for s in report.values() if s.type == "remote-inbound-rtp"]
-        return times[0] if times else None
-
-    async with asyncio.timeout(10):
-        while await round_trip_time() is None:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
+    await _until_round_trip_time(publisher_video)
 
     # A BYE at the end, from the slots that sent only.
     await slot_peer.close()
@@ -99,34 +93,50 @@ async def test_a_subscribers_rtcp_is_handled_as_it_arrives(
     (video,) = source_peer.sources
     (slot,) = slot_peer.outgoing
     (sender,) = slot_peer._pc.getSenders()
-    dtls = sender.transport
-    queued: list[bytes] = []
-    handle_rtcp_data = dtls._handle_rtcp_data
-
-    async def spy(data: bytes) -> None:
-        queued.append(data)
-        await handle_rtcp_data(data)
-
-    dtls._handle_rtcp_data = spy  # type: ignore[method-assign]
-    retransmitted: list[int] = []
-    retransmit = sender._retransmit
-
-    async def spy_retransmit(seq: int) -> None:
-        retransmitted.append(seq)
-        await retransmit(seq)
-
-    sender._retransmit = spy_retransmit  # type: ignore[method-assign]
-    keyframes_asked: list[bool] = []
-    send_keyframe = sender._send_keyframe  # the forwarding's: asks the source
-
-    def spy_keyframe() -> None:
-        keyframes_asked.append(True)
-        send_keyframe()
-
-    sender._send_keyframe = spy_keyframe  # type: ignore[method-assign]
+    queued: list[tuple[Any, ...]] = []
+    retransmitted: list[tuple[Any, ...]] = []
+    keyframes_asked: list[tuple[Any, ...]] = []
+    _spy_on(sender.transport, "_handle_rtcp_data", queued)  # aiortc's way
+    _spy_on(sender, "_retransmit", retransmitted)
+    _spy_on(sender, "_send_keyframe", keyframes_asked)  # the forwarding's: asks the source
     slot.switch_source(video)
     (receiver,) = subscriber.pc.getReceivers()
     await until(lambda: bool(receiver.getSynchronizationSources()), deadline=10)
+    await _until_round_trip_time(sender)  # from the subscriber's receiver reports
+
+    ssrc = receiver.getSynchronizationSources()[0].source
+    await receiver._send_rtcp_pli(ssrc)
+    await until(lambda: bool(keyframes_asked), deadline=5)
+
+    sent = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
+    seq = next(iter(dict(sent).values()))[0]
+    await receiver._send_rtcp_nack(ssrc, [seq])
+    await until(lambda: (seq,) in retransmitted, deadline=5)
+    assert queued == []  # none of it went aiortc's way
+
+
+def _spy_on(target: Any, name: str, calls: list[tuple[Any, ...]]) -> None:
+    """Record each call of ``target.name`` in ``calls``, then make it."""
+    original = getattr(target, name)
+    if asyncio.iscoroutinefunction(original):
+
+        async def spy(*args: Any) -> None:
+            calls.append(args)
+            await original(*args)
+
+        setattr(target, name, spy)
+    else:
+
+        def spy_sync(*args: Any) -> None:
+            calls.append(args)
+            original(*args)
+
+        setattr(target, name, spy_sync)
+
+
+async def _until_round_trip_time(sender: RTCRtpSender) -> None:
+    """Wait (10 s at most) until ``sender`` has measured a round-trip time from the receiver
+    reports it got."""
 
     async def round_trip_time() -> float | None:
         report = await sender.getStats()
@@ -136,13 +146,3 @@ async def test_a_subscribers_rtcp_is_handled_as_it_arrives(
     async with asyncio.timeout(10):
         while await round_trip_time() is None:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-
-    ssrc = receiver.getSynchronizationSources()[0].source
-    await receiver._send_rtcp_pli(ssrc)
-    await until(lambda: bool(keyframes_asked), deadline=5)
-
-    sent = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
-    seq = next(iter(dict(sent).values()))[0]
-    await receiver._send_rtcp_nack(ssrc, [seq])
-    await until(lambda: seq in retransmitted, deadline=5)
-    assert queued == []  # none of it went aiortc's way
