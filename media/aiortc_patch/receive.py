@@ -428,9 +428,12 @@ def enable_fast_receive(dtls: RTCDtlsTransport) -> None:
             packets = RtcpPacket.parse(srtp.unprotect_rtcp(data))
         except (pylibsrtp.Error, ValueError):
             return  # as aiortc: dropped
-        for packet in packets:
-            for recipient in rtcp_recipients(router, packet):
-                _run_now(recipient._handle_rtcp_packet(packet))
+        try:
+            for packet in packets:
+                for recipient in rtcp_recipients(router, packet):
+                    _run_now(recipient._handle_rtcp_packet(packet))
+        except Exception:  # nothing raises into aioice's callback
+            logger.exception("fast receive of an RTCP packet failed")
 
     def data_received(data: bytes, component: int) -> None:
         nonlocal unprotector, context
