@@ -3,6 +3,7 @@ arithmetic."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
@@ -23,6 +24,13 @@ DTLS_CONNECTED = DtlsState.CONNECTED
 """For the per-packet paths: before Python 3.12 every read of an enum member from its class
 goes through ``EnumMeta.__getattr__`` (a method wrapper made and called: 1.7 % of a ten-hall
 meeting's CPU, measured with perf)."""
+
+
+def lacking(code: Any, says: str, *needles: str) -> list[str]:
+    """For the guards' ``check()``: ``says`` and each of ``needles`` (lines of aiortc's or
+    aioice's code a hook relies on) that the source of ``code`` no longer holds."""
+    source = inspect.getsource(code)
+    return [f"{says} {needle}" for needle in needles if needle not in source]
 
 
 def receiver_attribute(receiver: RTCRtpReceiver, name: str) -> Any:

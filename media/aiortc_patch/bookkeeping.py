@@ -42,8 +42,8 @@ class Statistics(StreamStatistics):
             self.max_seq = seq
             timestamp = packet.timestamp
             if timestamp != self._last_timestamp and self.packets_received > 1:
-                assert self._last_arrival is not None and self._last_timestamp is not None
-                diff = abs((arrival - self._last_arrival) - (timestamp - self._last_timestamp))
+                # (set by the first packet, always in order)
+                diff = abs((arrival - self._last_arrival) - (timestamp - self._last_timestamp))  # type: ignore[operator]
                 self._jitter_q4 += diff - ((self._jitter_q4 + 8) >> 4)
             self._last_arrival = arrival
             self._last_timestamp = timestamp

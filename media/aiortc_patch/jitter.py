@@ -109,7 +109,9 @@ class BoundedJitterBuffer(JitterBuffer):
                 if not self._is_video:  # a frame per packet: out at once
                     self._last_sequence = seq
                     self._origin = (origin + 1) & 0xFFFF
-                    self._release(JitterFrame(data=packet._data, timestamp=timestamp))  # type: ignore[attr-defined]
+                    frame = JitterFrame(data=packet._data, timestamp=timestamp)  # type: ignore[attr-defined]
+                    self._mark(frame)
+                    on_frame(frame)
                     return False, None
                 if not run or timestamp == self._run_timestamp:
                     self._last_sequence = seq
@@ -128,17 +130,14 @@ class BoundedJitterBuffer(JitterBuffer):
                     parts.append(packet._data)  # type: ignore[attr-defined]
                     self._origin = (origin + run + 1) & 0xFFFF
                     self._run = 0
-                    self._release(JitterFrame(data=b"".join(parts), timestamp=timestamp))
+                    frame = JitterFrame(data=b"".join(parts), timestamp=timestamp)
+                    self._mark(frame)
+                    on_frame(frame)
                     return False, None
         result = self._add(packet)
         self._run = 0
         self._empty = not any(self._packets)
         return result
-
-    def _release(self, frame: JitterFrame) -> None:
-        self._mark(frame)
-        assert self._on_frame is not None
-        self._on_frame(frame)
 
     def _add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         pli_flag, frame = super().add(packet)

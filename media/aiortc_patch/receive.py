@@ -81,6 +81,7 @@ from media.aiortc_patch._private import (
     NTP_OFFSET_MS,
     RTP_TS_HALF,
     RTP_TS_MASK,
+    lacking,
     receiver_attribute,
 )
 from media.aiortc_patch.bookkeeping import Nacks, Statistics, depayloader
@@ -118,13 +119,13 @@ def check() -> list[str]:
     for attribute in ("self.__decoder_queue", "self.__jitter_buffer", "self.__decoder_thread"):
         if attribute not in receiver_init:
             problems.append(f"RTCRtpReceiver no longer sets {attribute}")
-    problems += _lacking(
+    problems += lacking(
         RTCRtpReceiver._handle_rtp_packet,
         "RTCRtpReceiver._handle_rtp_packet no longer calls",
         "self.__jitter_buffer.add(packet)",
         "self.__decoder_queue.put((codec, encoded_frame))",
     )
-    problems += _lacking(
+    problems += lacking(
         RTCDtlsTransport,
         "RTCDtlsTransport no longer has",
         "self._rx_srtp",
@@ -155,7 +156,7 @@ def check() -> list[str]:
         "parameters",
     ]:
         problems.append("RTCDtlsTransport._register_rtp_receiver changed its parameters")
-    problems += _lacking(
+    problems += lacking(
         RtpRouter.route_rtcp,
         "aiortc's RtpRouter.route_rtcp no longer does",
         "add_recipient(self.ssrc_table.get(packet.ssrc))",
@@ -164,7 +165,7 @@ def check() -> list[str]:
         "add_recipient(self.senders.get(packet.media_ssrc))",
         "for ssrc in rtp.unpack_remb_fci(packet.fci)[1]:",
     )
-    problems += _lacking(
+    problems += lacking(
         RtpRouter.route_rtp,
         "aiortc's RtpRouter.route_rtp no longer does",
         "self.ssrc_table.get(packet.ssrc)",
@@ -185,7 +186,7 @@ def check() -> list[str]:
                  "kind", "rtcp_ssrc", "remote_bitrate_estimator"):  # fmt: skip
         if not re.search(rf"self\.__{name}(: [^=]+)? = ", receiver_source):
             problems.append(f"RTCRtpReceiver no longer sets self.__{name}")
-    problems += _lacking(
+    problems += lacking(
         RTCRtpReceiver._handle_rtp_packet,
         "RTCRtpReceiver._handle_rtp_packet no longer does",
         "self.__remote_bitrate_estimator.add(",
@@ -197,12 +198,6 @@ def check() -> list[str]:
         "await self._send_rtcp_pli(packet.ssrc)",
     )
     return problems
-
-
-def _lacking(code: Any, says: str, *needles: str) -> list[str]:
-    """``says`` and each of ``needles`` that the source of ``code`` no longer holds."""
-    source = inspect.getsource(code)
-    return [f"{says} {needle}" for needle in needles if needle not in source]
 
 
 _install_lock = threading.Lock()
